@@ -55,32 +55,17 @@ fn schedule(len: usize, window: usize) -> impl Iterator<Item = Step> {
     let p3 = len.saturating_sub(window);
     let p4 = half - 1;
     let phase1 = (0..p1).map(|i| Step { add: Some(i), sub: None, out: None });
-    let phase2 = (0..p2).map(move |i| Step {
-        add: Some(p1 + i),
-        sub: None,
-        out: Some((i, (p1 + i + 1) as f32)),
-    });
-    let phase3 = (0..p3).map(move |i| Step {
-        add: Some(window + i),
-        sub: Some(i),
-        out: Some((p2 + i, window as f32)),
-    });
-    let phase4 = (0..p4).map(move |i| Step {
-        add: None,
-        sub: Some(p3 + i),
-        out: Some((p2 + p3 + i, (window - 1 - i) as f32)),
-    });
+    let phase2 = (0..p2).map(move |i| Step { add: Some(p1 + i), sub: None, out: Some((i, (p1 + i + 1) as f32)) });
+    let phase3 = (0..p3).map(move |i| Step { add: Some(window + i), sub: Some(i), out: Some((p2 + i, window as f32)) });
+    let phase4 =
+        (0..p4).map(move |i| Step { add: None, sub: Some(p3 + i), out: Some((p2 + p3 + i, (window - 1 - i) as f32)) });
     phase1.chain(phase2).chain(phase3).chain(phase4)
 }
 
 /// The 1-D box filter over `input.len()` positions for `L` independent lanes.
 /// `emit(position, sums, count)` receives each output's running sums.
 #[inline(always)]
-fn box_lanes<const L: usize>(
-    input: &[[f32; L]],
-    window: usize,
-    mut emit: impl FnMut(usize, &[f32; L], f32),
-) {
+fn box_lanes<const L: usize>(input: &[[f32; L]], window: usize, mut emit: impl FnMut(usize, &[f32; L], f32)) {
     let mut sum = [0f32; L];
     for step in schedule(input.len(), window) {
         if let Some(a) = step.add {

@@ -34,11 +34,7 @@ impl PdqHash {
 
     /// Hamming distance: the number of differing bits, 0..=256.
     pub fn distance(&self, other: &PdqHash) -> u32 {
-        self.0
-            .iter()
-            .zip(other.0.iter())
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum()
+        self.0.iter().zip(other.0.iter()).map(|(a, b)| (a ^ b).count_ones()).sum()
     }
 
     /// The hash as four little-endian 64-bit words (word 0 holds bits 0..64),
@@ -164,10 +160,7 @@ mod tests {
     fn parse_errors_name_the_problem() {
         assert_eq!("abc".parse::<PdqHash>(), Err(ParsePdqError::Length(3)));
         let bad = format!("{}g", &H[..63]);
-        assert_eq!(
-            bad.parse::<PdqHash>(),
-            Err(ParsePdqError::Digit { found: 'g', position: 63 })
-        );
+        assert_eq!(bad.parse::<PdqHash>(), Err(ParsePdqError::Digit { found: 'g', position: 63 }));
         let multibyte = format!("{}é", &H[..62]);
         assert!(multibyte.parse::<PdqHash>().is_err());
     }

@@ -1,0 +1,331 @@
+//! Decoding untrusted image bytes within explicit limits.
+//!
+//! Every size check happens on the header, before the decoder allocates pixel
+//! memory, so a decompression bomb (a small file whose header claims
+//! 100000x100000 pixels) costs nothing but the header read. The remaining
+//! allocations of the decoder are capped by `image`'s own allocation limit.
+//!
+//! Pixels are normalised the way Meta's PDQ reference sees them: alpha is
+//! dropped (not composited over a background), grey and palette images are
+//! expanded to RGB, 16-bit and float samples are scaled to 8 bits. EXIF
+//! orientation is ignored unless asked for, as the reference ignores it.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+/// Default cap on either side of an image, in pixels.
+pub const MAX_DIMENSION: u32 = 32_768;
+/// Default cap on `width * height` (a 108-megapixel phone photo fits).
+pub const MAX_PIXELS: u64 = 120_000_000;
+/// Default cap on the memory a decoder may allocate, in bytes.
+pub const MAX_DECODE_ALLOC: u64 = 1 << 30;
+/// Default cap on the size of an encoded image file, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The formats frankly decodes. Anything else is refused by its magic bytes.
+pub const SUPPORTED_FORMATS: [ImageFormat; 6] =
+    [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff];
+
+/// Limits applied before and during decoding. Every field has a named default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Maximum width and maximum height, each.
+    pub max_dimension: u32,
+    /// Maximum `width * height`.
+    pub max_pixels: u64,
+    /// Maximum bytes the decoder may allocate.
+    pub max_alloc: u64,
+    /// Maximum size of the encoded input.
+    pub max_file_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_dimension: MAX_DIMENSION,
+            max_pixels: MAX_PIXELS,
+            max_alloc: MAX_DECODE_ALLOC,
+            max_file_bytes: MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// How to decode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Size limits.
+    pub limits: DecodeLimits,
+    /// Rotate/flip the pixels as the EXIF orientation tag says (off by default:
+    /// Meta's reference hashes the stored pixels).
+    pub exif_orient: bool,
+}
+
+/// Why an image could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not in any supported format.
+    #[error("not a supported image (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
+    UnknownFormat,
+    /// A format frankly does not decode.
+    #[error("{0:?} images are not supported (JPEG, PNG, WebP, GIF, BMP or TIFF are)")]
+    UnsupportedFormat(ImageFormat),
+    /// The input is larger than `max_file_bytes`.
+    #[error("file is {size} bytes, over the limit of {limit} bytes")]
+    FileTooLarge {
+        /// Size of the input.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The header declares a size over the limits; nothing was allocated.
+    #[error("image is {width}x{height}, over the limit of {limit}")]
+    TooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// Which limit, e.g. "32768 pixels per side".
+        limit: String,
+    },
+    /// The header declares an empty image.
+    #[error("image has no pixels ({width}x{height})")]
+    Empty {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The decoder failed: truncated or corrupt data, or an allocation over
+    /// `max_alloc`.
+    #[error("cannot decode {format:?} image: {source}")]
+    Malformed {
+        /// The detected format.
+        format: ImageFormat,
+        /// What the decoder said.
+        #[source]
+        source: image::ImageError,
+    },
+}
+
+/// A decoded image, normalised to 8-bit RGB.
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    /// The pixels.
+    pub rgb: RgbImage,
+    /// The detected format.
+    pub format: ImageFormat,
+}
+
+/// Decodes image bytes to 8-bit RGB within `options.limits`.
+///
+/// GIFs and animated WebPs give their first frame.
+///
+/// ```
+/// use frankly_hash::{decode, DecodeError, DecodeOptions};
+/// let err = decode(b"not an image", &DecodeOptions::default()).unwrap_err();
+/// assert!(matches!(err, DecodeError::UnknownFormat));
+/// ```
+pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, DecodeError> {
+    let limits = &options.limits;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge { size: bytes.len() as u64, limit: limits.max_file_bytes });
+    }
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| DecodeError::UnknownFormat)?;
+    let format = reader.format().ok_or(DecodeError::UnknownFormat)?;
+    if !SUPPORTED_FORMATS.contains(&format) {
+        return Err(DecodeError::UnsupportedFormat(format));
+    }
+    let malformed = |source| DecodeError::Malformed { format, source };
+    let mut decoder = reader.into_decoder().map_err(malformed)?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_dimension);
+    image_limits.max_image_height = Some(limits.max_dimension);
+    image_limits.max_alloc = Some(limits.max_alloc);
+    decoder.set_limits(image_limits).map_err(malformed)?;
+    let orientation = if options.exif_orient { decoder.orientation().ok() } else { None };
+    let mut image = DynamicImage::from_decoder(decoder).map_err(malformed)?;
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    Ok(DecodedImage { rgb: to_rgb8(image), format })
+}
+
+fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty { width, height });
+    }
+    if width > limits.max_dimension || height > limits.max_dimension {
+        let limit = format!("{} pixels per side", limits.max_dimension);
+        return Err(DecodeError::TooLarge { width, height, limit });
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        let limit = format!("{} pixels in all", limits.max_pixels);
+        return Err(DecodeError::TooLarge { width, height, limit });
+    }
+    Ok(())
+}
+
+/// Drops alpha without compositing and scales deeper samples to 8 bits.
+fn to_rgb8(image: DynamicImage) -> RgbImage {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(format: ImageFormat) -> Vec<u8> {
+        let img = RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 16, y as u8 * 16, 99]));
+        let mut buf = Vec::new();
+        img.write_to(&mut Cursor::new(&mut buf), format).unwrap();
+        buf
+    }
+
+    /// A real PNG whose IHDR (with a valid CRC) now claims `width` x `height`:
+    /// a decoder that trusted it would allocate for the claimed size.
+    pub(crate) fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+        let mut png = encode(ImageFormat::Png);
+        // Signature (8), length (4), "IHDR" at 12..16, width at 16..20, height at 20..24.
+        png[16..20].copy_from_slice(&width.to_be_bytes());
+        png[20..24].copy_from_slice(&height.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        png
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A real baseline JPEG whose SOF0 now claims `width` x `height`.
+    fn jpeg_bomb(width: u16, height: u16) -> Vec<u8> {
+        let mut jpg = encode(ImageFormat::Jpeg);
+        let sof = jpg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // Marker (2), length (2), precision (1), height (2), width (2).
+        jpg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        jpg
+    }
+
+    #[test]
+    fn png_bomb_is_refused_from_its_header() {
+        let err = decode(&png_bomb(100_000, 100_000), &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(err, DecodeError::TooLarge { width: 100_000, height: 100_000, .. }), "{err}");
+        assert_eq!(err.to_string(), "image is 100000x100000, over the limit of 32768 pixels per side");
+    }
+
+    #[test]
+    fn jpeg_bomb_is_refused_from_its_header() {
+        let err = decode(&jpeg_bomb(30_000, 30_000), &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(err, DecodeError::TooLarge { width: 30_000, height: 30_000, .. }), "{err}");
+        assert!(err.to_string().contains("120000000 pixels in all"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_overridable() {
+        let mut options = DecodeOptions::default();
+        options.limits.max_pixels = 100;
+        let err = decode(&png_bomb(11, 10), &options).unwrap_err();
+        assert!(matches!(err, DecodeError::TooLarge { .. }), "{err}");
+        // Within the limits, the header passes and the data is decoded.
+        options.limits.max_pixels = 256;
+        assert_eq!(decode(&encode(ImageFormat::Png), &options).unwrap().rgb.dimensions(), (16, 16));
+        // The lying header passes the pixel limit, but the data does not match it.
+        let err = decode(&png_bomb(10, 10), &options).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed { format: ImageFormat::Png, .. }), "{err}");
+        options.limits.max_file_bytes = 10;
+        assert!(matches!(decode(&encode(ImageFormat::Png), &options), Err(DecodeError::FileTooLarge { .. })));
+    }
+
+    #[test]
+    fn zero_sized_and_garbage_inputs_fail_cleanly() {
+        let o = DecodeOptions::default();
+        assert!(matches!(
+            decode(&png_bomb(0, 10), &o),
+            Err(DecodeError::Empty { .. }) | Err(DecodeError::Malformed { .. })
+        ));
+        assert!(matches!(decode(b"", &o), Err(DecodeError::UnknownFormat)));
+        assert!(matches!(decode(&[0xFF, 0xD8, 0xFF], &o), Err(DecodeError::Malformed { .. })));
+        let ico = [0u8, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0];
+        assert!(decode(&ico, &o).is_err());
+    }
+
+    #[test]
+    fn every_format_decodes_and_every_truncation_fails_without_panicking() {
+        let o = DecodeOptions::default();
+        for format in SUPPORTED_FORMATS {
+            let buf = encode(format);
+            let decoded = decode(&buf, &o).unwrap();
+            assert_eq!((decoded.format, decoded.rgb.dimensions()), (format, (16, 16)));
+            for len in 0..buf.len() {
+                let _ = decode(&buf[..len], &o);
+            }
+        }
+    }
+
+    /// A JPEG with an EXIF APP1 segment whose orientation tag is `orientation`.
+    fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+        let mut jpg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg).unwrap();
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, next IFD = 0
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_applies_only_when_asked() {
+        let img = RgbImage::from_fn(32, 16, |x, _| image::Rgb([if x < 16 { 250 } else { 5 }; 3]));
+        let jpg = jpeg_with_orientation(&img, 6); // rotate 90 clockwise to display
+        let mut o = DecodeOptions::default();
+        assert_eq!(decode(&jpg, &o).unwrap().rgb.dimensions(), (32, 16));
+        o.exif_orient = true;
+        let rotated = decode(&jpg, &o).unwrap().rgb;
+        assert_eq!(rotated.dimensions(), (16, 32));
+        // The bright left half is now on top.
+        assert!(rotated.get_pixel(8, 4).0[0] > 200 && rotated.get_pixel(8, 28).0[0] < 50);
+    }
+
+    #[test]
+    fn alpha_is_dropped_not_composited() {
+        let rgba = image::RgbaImage::from_pixel(8, 8, image::Rgba([200, 100, 50, 0]));
+        let mut buf = Vec::new();
+        rgba.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png).unwrap();
+        let rgb = decode(&buf, &DecodeOptions::default()).unwrap().rgb;
+        assert_eq!(rgb.get_pixel(3, 3).0, [200, 100, 50]);
+    }
+
+    #[test]
+    fn sixteen_bit_grey_is_scaled_and_expanded() {
+        let grey = image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(6, 6, image::Luma([65535u16]));
+        let mut buf = Vec::new();
+        DynamicImage::ImageLuma16(grey).write_to(&mut Cursor::new(&mut buf), ImageFormat::Png).unwrap();
+        let rgb = decode(&buf, &DecodeOptions::default()).unwrap().rgb;
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+}
