@@ -24,20 +24,13 @@
 //! Every sum keeps the reference's order of additions and subtractions, and every
 //! division is the same `sum / count`, so the result is the same bits.
 
+use super::luma::LumaTables;
+
 /// Rows processed side by side in the row passes.
 pub(super) const LANES: usize = 16;
 
 /// The 64x64 output of the downsampler.
 pub(super) type Grid64 = [[f32; 64]; 64];
-
-/// One step of the reference 1-D box filter (`box1DFloat`): add the input at
-/// `add`, then subtract the input at `sub`, then write `sum / count` to `out`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Step {
-    add: Option<usize>,
-    sub: Option<usize>,
-    out: Option<(usize, f32)>,
-}
 
 /// The reference window size for a dimension: `ceil(dim / 128)`, i.e.
 /// `(old + 2 * 64 - 1) / (2 * 64)` in `computeJaroszFilterWindowSize`.
@@ -45,44 +38,121 @@ pub(super) fn window_size(dim: usize) -> usize {
     dim.div_ceil(128)
 }
 
-/// The reference's four phases of the running-sum box filter over `len` inputs
-/// with a window of `window` (asymmetric for even windows, shrinking at the edges).
-fn schedule(len: usize, window: usize) -> impl Iterator<Item = Step> {
-    debug_assert!(window >= 1 && window <= len);
-    let half = (window + 2) / 2;
-    let p1 = half - 1;
-    let p2 = window - half + 1;
-    let p3 = len.saturating_sub(window);
-    let p4 = half - 1;
-    let phase1 = (0..p1).map(|i| Step { add: Some(i), sub: None, out: None });
-    let phase2 = (0..p2).map(move |i| Step { add: Some(p1 + i), sub: None, out: Some((i, (p1 + i + 1) as f32)) });
-    let phase3 = (0..p3).map(move |i| Step { add: Some(window + i), sub: Some(i), out: Some((p2 + i, window as f32)) });
-    let phase4 =
-        (0..p4).map(move |i| Step { add: None, sub: Some(p3 + i), out: Some((p2 + p3 + i, (window - 1 - i) as f32)) });
-    phase1.chain(phase2).chain(phase3).chain(phase4)
+/// The shape of the reference's 1-D box filter (`box1DFloat`) over `len`
+/// inputs with a window of `window`, as a sequence of `len + lead` steps.
+///
+/// The reference runs four phases: accumulate `lead = (window + 2) / 2 - 1`
+/// inputs; then add and write with a growing window; then add, subtract and
+/// write with the full window; then subtract and write with a shrinking window.
+/// Numbered as one sequence, step `s` adds input `s` when `s < len`, then
+/// subtracts input `s - window` when `s >= window`, then writes output
+/// `s - lead` (when `s >= lead`) as `sum / count(s)`. Even windows are thus
+/// asymmetric, as in the reference.
+#[derive(Clone, Copy, Debug)]
+struct BoxShape {
+    len: usize,
+    window: usize,
+    lead: usize,
 }
 
-/// The 1-D box filter over `input.len()` positions for `L` independent lanes.
-/// `emit(position, sums, count)` receives each output's running sums.
+impl BoxShape {
+    fn new(len: usize, window: usize) -> Self {
+        debug_assert!(window >= 1 && window <= len);
+        BoxShape { len, window, lead: (window + 2) / 2 - 1 }
+    }
+
+    /// Steps in all.
+    fn steps(&self) -> usize {
+        self.len + self.lead
+    }
+
+    /// The number of inputs in the window when step `s` writes.
+    fn count(&self, s: usize) -> f32 {
+        (s + 1).min(self.window).min(self.len + self.window - 1 - s) as f32
+    }
+}
+
 #[inline(always)]
-fn box_lanes<const L: usize>(input: &[[f32; L]], window: usize, mut emit: impl FnMut(usize, &[f32; L], f32)) {
+fn add_lanes<const L: usize>(sum: &mut [f32; L], x: &[f32; L]) {
+    for k in 0..L {
+        sum[k] += x[k];
+    }
+}
+
+#[inline(always)]
+fn sub_lanes<const L: usize>(sum: &mut [f32; L], x: &[f32; L]) {
+    for k in 0..L {
+        sum[k] -= x[k];
+    }
+}
+
+#[inline(always)]
+fn div_lanes<const L: usize>(sum: &[f32; L], count: f32) -> [f32; L] {
+    std::array::from_fn(|k| sum[k] / count)
+}
+
+/// The 1-D box filter on `L` independent lanes, writing every output.
+#[inline(always)]
+fn box_full<const L: usize>(input: &[[f32; L]], output: &mut [[f32; L]], window: usize) {
+    let shape = BoxShape::new(input.len(), window);
+    let BoxShape { len, lead, .. } = shape;
     let mut sum = [0f32; L];
-    for step in schedule(input.len(), window) {
-        if let Some(a) = step.add {
-            let x = &input[a];
-            for k in 0..L {
-                sum[k] += x[k];
-            }
+    for x in &input[..lead] {
+        add_lanes(&mut sum, x);
+    }
+    for s in lead..window {
+        add_lanes(&mut sum, &input[s]);
+        output[s - lead] = div_lanes(&sum, (s + 1) as f32);
+    }
+    let full = window as f32;
+    for s in window..len {
+        add_lanes(&mut sum, &input[s]);
+        sub_lanes(&mut sum, &input[s - window]);
+        output[s - lead] = div_lanes(&sum, full);
+    }
+    for s in len..len + lead {
+        sub_lanes(&mut sum, &input[s - window]);
+        output[s - lead] = div_lanes(&sum, shape.count(s));
+    }
+}
+
+/// Runs steps `from..to` of the box filter without writing anything.
+#[inline(always)]
+fn advance<const L: usize>(sum: &mut [f32; L], input: &[[f32; L]], shape: BoxShape, from: usize, to: usize) {
+    let BoxShape { len, window, .. } = shape;
+    for x in &input[from.min(window)..to.min(window)] {
+        add_lanes(sum, x);
+    }
+    for s in from.max(window)..to.min(len) {
+        add_lanes(sum, &input[s]);
+        sub_lanes(sum, &input[s - window]);
+    }
+    for s in from.max(len)..to {
+        sub_lanes(sum, &input[s - window]);
+    }
+}
+
+/// The 1-D box filter on `L` lanes, producing only the outputs at the 64
+/// (non-decreasing, possibly repeated) positions in `samples`:
+/// `emit(j, sums, count)` for output `samples[j]`. The running sums still see
+/// every input up to the last sample, in order; only the divisions are skipped.
+#[inline(always)]
+fn box_sampled<const L: usize>(
+    input: &[[f32; L]],
+    window: usize,
+    samples: &[usize; 64],
+    mut emit: impl FnMut(usize, &[f32; L], f32),
+) {
+    let shape = BoxShape::new(input.len(), window);
+    let mut sum = [0f32; L];
+    let mut done = 0;
+    for (j, &o) in samples.iter().enumerate() {
+        let step = o + shape.lead;
+        if step + 1 > done {
+            advance(&mut sum, input, shape, done, step + 1);
+            done = step + 1;
         }
-        if let Some(s) = step.sub {
-            let x = &input[s];
-            for k in 0..L {
-                sum[k] -= x[k];
-            }
-        }
-        if let Some((o, count)) = step.out {
-            emit(o, &sum, count);
-        }
+        emit(j, &sum, shape.count(step));
     }
 }
 
@@ -92,24 +162,15 @@ pub(super) fn sample_indices(dim: usize) -> [usize; 64] {
     std::array::from_fn(|i| (((i as f64 + 0.5) * dim as f64) / 64.0) as usize)
 }
 
-/// Calls `f(j)` for every sample index `j` whose source position is `o`,
-/// advancing `next` through the non-decreasing `samples`.
-#[inline(always)]
-fn for_samples_at(samples: &[usize; 64], next: &mut usize, o: usize, mut f: impl FnMut(usize)) {
-    while *next < 64 && samples[*next] == o {
-        f(*next);
-        *next += 1;
-    }
-}
-
-/// Reusable buffers for [`downsample`], sized for the largest image seen.
+/// Reusable buffers for [`downsample`], grown to the largest image seen.
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// Output of the first row pass, `height x width`, row-major.
-    rows: Vec<f32>,
     /// A transposed strip of `LANES` rows: one `[f32; LANES]` per column.
     strip_in: Vec<[f32; LANES]>,
     strip_out: Vec<[f32; LANES]>,
+    /// The latest rows of the first row pass, row `r` in slot `r % ring_rows`:
+    /// all that the first column pass still needs.
+    ring: Vec<f32>,
     /// Running column sums of the first column pass, one per column.
     acc: Vec<f32>,
     /// `LANES` output rows of the first column pass, row-major.
@@ -119,134 +180,158 @@ pub(super) struct Scratch {
 }
 
 fn resize<T: Copy>(v: &mut Vec<T>, len: usize, fill: T) {
-    v.clear();
-    v.resize(len, fill);
+    if v.len() != len {
+        v.clear();
+        v.resize(len, fill);
+    }
 }
 
-/// Blurs an image given as a luma function of (row, strip of columns) and
-/// decimates to 64x64, exactly as `jaroszFilterFloat` + `decimateFloat` with two
-/// passes.
+/// Blurs an RGB8 image's luma and decimates it to 64x64, exactly as
+/// `jaroszFilterFloat` (two passes) followed by `decimateFloat`.
 ///
-/// `fill_luma(row, out)` writes the luma of image row `row` into `out`
-/// (`width` values).
+/// The whole pipeline streams over strips of `LANES` rows, so its working set
+/// is a few strips and a ring of `window + 2 * LANES` rows, whatever the
+/// image size.
 pub(super) fn downsample(
     scratch: &mut Scratch,
+    luma: &LumaTables,
+    rgb: &[u8],
     height: usize,
     width: usize,
-    mut fill_luma: impl FnMut(usize, &mut [f32]),
     out: &mut Grid64,
 ) {
     let win_x = window_size(width);
     let win_y = window_size(height);
     let sample_cols = sample_indices(width);
     let sample_rows = sample_indices(height);
+    let ring_rows = win_y + 2 * LANES;
 
-    resize(&mut scratch.rows, height * width, 0.0);
     resize(&mut scratch.strip_in, width, [0.0; LANES]);
     resize(&mut scratch.strip_out, width, [0.0; LANES]);
+    resize(&mut scratch.ring, ring_rows * width, 0.0);
     resize(&mut scratch.acc, width, 0.0);
     resize(&mut scratch.vrows, LANES * width, 0.0);
     resize(&mut scratch.sampled, height, [0.0; 64]);
-    let Scratch { rows, strip_in, strip_out, acc, vrows, sampled } = scratch;
+    let Scratch { strip_in, strip_out, ring, acc, vrows, sampled } = scratch;
+    acc.fill(0.0);
 
-    // Pass 1, along rows: luma strip -> transpose -> box -> transpose back.
-    let mut line = vec![0f32; width];
+    let columns = BoxShape::new(height, win_y);
+    let mut column_step_next = 0;
     for r0 in (0..height).step_by(LANES) {
         let n = LANES.min(height - r0);
-        for k in 0..LANES {
-            if k < n {
-                fill_luma(r0 + k, &mut line);
-                for (cell, &v) in strip_in.iter_mut().zip(&line) {
-                    cell[k] = v;
-                }
-            } else {
-                for cell in strip_in.iter_mut() {
-                    cell[k] = 0.0;
-                }
-            }
-        }
-        box_lanes::<LANES>(strip_in, win_x, |o, sum, count| {
-            let cell = &mut strip_out[o];
-            for k in 0..LANES {
-                cell[k] = sum[k] / count;
-            }
-        });
+        // Pass 1 along rows, on rows r0..r0+n, into the ring.
+        let rows: Vec<&[u8]> = (r0..r0 + n).map(|r| &rgb[r * width * 3..(r + 1) * width * 3]).collect();
+        luma.strip(&rows, strip_in);
+        first_row_box(strip_in, strip_out, win_x);
         for k in 0..n {
-            let row = &mut rows[(r0 + k) * width..(r0 + k + 1) * width];
-            for (dst, cell) in row.iter_mut().zip(strip_out.iter()) {
-                *dst = cell[k];
+            let slot = (r0 + k) % ring_rows;
+            unstrip_row(strip_out, k, &mut ring[slot * width..(slot + 1) * width]);
+        }
+        // Pass 1 along columns, as far as the rows available allow. Each output
+        // row goes to `vrows`; every LANES of them run pass 2 along rows.
+        let available = if r0 + n == height { columns.steps() } else { r0 + n };
+        for s in column_step_next..available {
+            let Some(o) = column_step(ring, ring_rows, width, acc, columns, s, vrows) else { continue };
+            let slot = o % LANES;
+            if slot == LANES - 1 || o == height - 1 {
+                let first = o - slot;
+                second_row_pass(vrows, slot + 1, win_x, &sample_cols, strip_in, &mut sampled[first..=o]);
             }
         }
+        column_step_next = available;
     }
 
-    // Pass 1, along columns, streaming each strip of LANES output rows into
-    // pass 2 along rows, which keeps only the 64 sampled columns.
-    acc.fill(0.0);
-    let row_at = |r: usize| &rows[r * width..(r + 1) * width];
-    for step in schedule(height, win_y) {
-        if let Some(a) = step.add {
-            for (s, &x) in acc.iter_mut().zip(row_at(a)) {
-                *s += x;
-            }
-        }
-        if let Some(sub) = step.sub {
-            for (s, &x) in acc.iter_mut().zip(row_at(sub)) {
-                *s -= x;
-            }
-        }
-        let Some((o, count)) = step.out else { continue };
-        let slot = o % LANES;
-        for (dst, &s) in vrows[slot * width..(slot + 1) * width].iter_mut().zip(acc.iter()) {
-            *dst = s / count;
-        }
-        if slot == LANES - 1 || o == height - 1 {
-            let r0 = o - slot;
-            second_row_pass(vrows, slot + 1, width, win_x, &sample_cols, strip_in, &mut sampled[r0..=o]);
-        }
-    }
-
-    // Pass 2, along columns, on the 64 sampled columns only; keep sampled rows.
-    let mut next = 0;
-    box_lanes::<64>(sampled, win_y, |o, sum, count| {
-        for_samples_at(&sample_rows, &mut next, o, |i| {
-            for j in 0..64 {
-                out[i][j] = sum[j] / count;
-            }
-        });
-    });
+    // Pass 2 along columns, on the 64 sampled columns only; keep sampled rows.
+    box_sampled::<64>(sampled, win_y, &sample_rows, |i, sum, count| out[i] = div_lanes(sum, count));
 }
 
-/// The second row pass over `n` rows held in `vrows`, writing the values at the
-/// 64 sampled columns of each row into `sampled`.
+#[inline(never)]
+fn first_row_box(strip_in: &[[f32; LANES]], strip_out: &mut [[f32; LANES]], win_x: usize) {
+    box_full::<LANES>(strip_in, strip_out, win_x);
+}
+
+/// Copies lane `k` of a strip out as a row.
+fn unstrip_row(strip: &[[f32; LANES]], k: usize, row: &mut [f32]) {
+    for (dst, cell) in row.iter_mut().zip(strip.iter()) {
+        *dst = cell[k];
+    }
+}
+
+/// Step `s` of the first column pass over all columns at once. Returns the
+/// output row it wrote to its slot in `vrows`, if any.
+#[inline(always)]
+fn column_step(
+    ring: &[f32],
+    ring_rows: usize,
+    width: usize,
+    acc: &mut [f32],
+    shape: BoxShape,
+    s: usize,
+    vrows: &mut [f32],
+) -> Option<usize> {
+    let row = |r: usize| &ring[(r % ring_rows) * width..(r % ring_rows + 1) * width];
+    let add = s < shape.len;
+    let sub = s >= shape.window;
+    if add && sub {
+        for ((sum, &x), &y) in acc.iter_mut().zip(row(s)).zip(row(s - shape.window)) {
+            *sum += x;
+            *sum -= y;
+        }
+    } else if add {
+        for (sum, &x) in acc.iter_mut().zip(row(s)) {
+            *sum += x;
+        }
+    } else if sub {
+        for (sum, &y) in acc.iter_mut().zip(row(s - shape.window)) {
+            *sum -= y;
+        }
+    }
+    let o = s.checked_sub(shape.lead)?;
+    let count = shape.count(s);
+    let slot = o % LANES;
+    for (dst, &sum) in vrows[slot * width..(slot + 1) * width].iter_mut().zip(acc.iter()) {
+        *dst = sum / count;
+    }
+    Some(o)
+}
+
+/// The second row pass over the first `n` rows held in `vrows`, writing the
+/// values at the 64 sampled columns of each row into `sampled`.
+#[inline(never)]
 fn second_row_pass(
     vrows: &[f32],
     n: usize,
-    width: usize,
     win_x: usize,
     sample_cols: &[usize; 64],
     strip: &mut [[f32; LANES]],
     sampled: &mut [[f32; 64]],
 ) {
-    for k in 0..LANES {
-        if k < n {
-            let row = &vrows[k * width..(k + 1) * width];
-            for (cell, &v) in strip.iter_mut().zip(row) {
-                cell[k] = v;
-            }
-        } else {
-            for cell in strip.iter_mut() {
-                cell[k] = 0.0;
+    let width = strip.len();
+    rows_to_strip(vrows, width, n, strip);
+    box_sampled::<LANES>(strip, win_x, sample_cols, |j, sum, count| {
+        for (k, row) in sampled.iter_mut().enumerate() {
+            row[j] = sum[k] / count;
+        }
+    });
+}
+
+/// Transposes `n` rows of `width` values into `strip[c][k]`, in tiles of
+/// `LANES` columns so that each tile of the strip stays in L1 while written.
+fn rows_to_strip(rows: &[f32], width: usize, n: usize, strip: &mut [[f32; LANES]]) {
+    for (c0, tile) in (0..width).step_by(LANES).zip(strip.chunks_mut(LANES)) {
+        for k in 0..LANES {
+            if k < n {
+                let src = &rows[k * width + c0..k * width + c0 + tile.len()];
+                for (cell, &v) in tile.iter_mut().zip(src) {
+                    cell[k] = v;
+                }
+            } else {
+                for cell in tile.iter_mut() {
+                    cell[k] = 0.0;
+                }
             }
         }
     }
-    let mut next = 0;
-    box_lanes::<LANES>(strip, win_x, |o, sum, count| {
-        for_samples_at(sample_cols, &mut next, o, |j| {
-            for (k, row) in sampled.iter_mut().enumerate() {
-                row[j] = sum[k] / count;
-            }
-        });
-    });
 }
 
 #[cfg(test)]
@@ -305,13 +390,21 @@ mod tests {
                 let lines: Vec<Vec<f32>> = (0..4).map(|_| (0..len).map(|_| rnd()).collect()).collect();
                 let input: Vec<[f32; 4]> = (0..len).map(|i| std::array::from_fn(|k| lines[k][i])).collect();
                 let mut got = vec![[0f32; 4]; len];
-                box_lanes::<4>(&input, window, |o, s, c| {
-                    got[o] = std::array::from_fn(|k| s[k] / c);
-                });
+                box_full::<4>(&input, &mut got, window);
+                let samples = sample_indices(len);
+                let mut sampled = [[0f32; 4]; 64];
+                box_sampled::<4>(&input, window, &samples, |j, s, c| sampled[j] = div_lanes(s, c));
                 for (k, line) in lines.iter().enumerate() {
                     let want = reference_box(line, window);
                     for i in 0..len {
                         assert_eq!(got[i][k].to_bits(), want[i].to_bits(), "len {len} window {window}");
+                    }
+                    for (j, &i) in samples.iter().enumerate() {
+                        assert_eq!(
+                            sampled[j][k].to_bits(),
+                            want[i].to_bits(),
+                            "sampled {j}: len {len} window {window}"
+                        );
                     }
                 }
             }
@@ -319,11 +412,25 @@ mod tests {
     }
 
     #[test]
-    fn schedule_writes_every_output_once() {
-        for len in 1..200 {
-            let window = window_size(len);
-            let outs: Vec<usize> = schedule(len, window).filter_map(|s| s.out.map(|o| o.0)).collect();
-            assert_eq!(outs, (0..len).collect::<Vec<_>>());
+    fn counts_grow_hold_and_shrink_like_the_reference_phases() {
+        for len in 1..300 {
+            for window in 1..=len.min(20) {
+                let shape = BoxShape::new(len, window);
+                let half = (window + 2) / 2;
+                let mut want = Vec::new();
+                let mut n = half - 1;
+                for _ in 0..window - half + 1 {
+                    n += 1;
+                    want.push(n as f32);
+                }
+                want.extend(std::iter::repeat_n(window as f32, len - window));
+                for _ in 0..half - 1 {
+                    n -= 1;
+                    want.push(n as f32);
+                }
+                let got: Vec<f32> = (shape.lead..shape.steps()).map(|s| shape.count(s)).collect();
+                assert_eq!(got, want, "len {len} window {window}");
+            }
         }
     }
 

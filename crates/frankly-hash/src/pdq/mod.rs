@@ -25,6 +25,7 @@
 mod dct;
 mod filter;
 mod hash;
+mod luma;
 
 pub use hash::{PDQ_BITS, ParsePdqError, PdqHash};
 
@@ -137,9 +138,15 @@ pub enum PixelBufferError {
 /// assert_eq!(pdq.hash.to_string().len(), 64);
 /// assert!(pdq.quality <= 100);
 /// ```
-#[derive(Default)]
 pub struct PdqHasher {
     scratch: filter::Scratch,
+    luma: luma::LumaTables,
+}
+
+impl Default for PdqHasher {
+    fn default() -> Self {
+        PdqHasher { scratch: filter::Scratch::default(), luma: luma::LumaTables::new() }
+    }
 }
 
 impl std::fmt::Debug for PdqHasher {
@@ -184,7 +191,7 @@ impl PdqHasher {
             // The reference copies a 64x64 input straight to the DCT.
             let mut grid = [[0f32; 64]; 64];
             for (r, row) in grid.iter_mut().enumerate() {
-                luma_row(&rgb[r * 64 * 3..(r + 1) * 64 * 3], row);
+                self.luma.row(&rgb[r * 64 * 3..(r + 1) * 64 * 3], row);
             }
             grid
         } else {
@@ -207,13 +214,7 @@ impl PdqHasher {
     fn downsample(&mut self, width: u32, height: u32, rgb: &[u8]) -> filter::Grid64 {
         let (w, h) = (width as usize, height as usize);
         let mut grid = [[0f32; 64]; 64];
-        filter::downsample(
-            &mut self.scratch,
-            h,
-            w,
-            |r, out| luma_row(&rgb[r * w * 3..(r + 1) * w * 3], out),
-            &mut grid,
-        );
+        filter::downsample(&mut self.scratch, &self.luma, rgb, h, w, &mut grid);
         grid
     }
 }
@@ -224,15 +225,6 @@ fn check_len(width: u32, height: u32, rgb: &[u8]) -> Result<(), PixelBufferError
         return Err(PixelBufferError::Length { width, height, expected, actual: rgb.len() });
     }
     Ok(())
-}
-
-/// Luma of one row of RGB8 pixels, as the binding computes it: in f64, in this
-/// order of additions, then rounded to f32.
-fn luma_row(rgb: &[u8], out: &mut [f32]) {
-    for (px, y) in rgb.chunks_exact(3).zip(out.iter_mut()) {
-        let (r, g, b) = (f64::from(px[0]), f64::from(px[1]), f64::from(px[2]));
-        *y = (r * 0.299 + g * 0.587 + b * 0.114) as f32;
-    }
 }
 
 /// The PDQ hash of an RGB image, with a fresh hasher (see [`PdqHasher`] to

@@ -1,0 +1,46 @@
+//! `frankly`: the command-line front end of the frankly toolkit.
+//!
+//! The binary parses flags, sets up logging, calls the libraries and maps
+//! their outcomes to exit codes: 0 success, 1 when some input failed,
+//! 2 for usage errors.
+
+mod hash_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Safety tooling for end-to-end encrypted messengers.
+#[derive(Parser, Debug)]
+#[command(name = "frankly", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Hash images (PDQ, pHash, dHash, ...) and files (SHA-256, MD5).
+    Hash(hash_cmd::HashArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FRANKLY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Command::Hash(args) => hash_cmd::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("frankly: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
