@@ -1,6 +1,6 @@
 //! PDQ throughput at three sizes, on a real photo resized to each size.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use frankly_hash::PdqHasher;

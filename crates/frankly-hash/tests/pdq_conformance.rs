@@ -4,6 +4,8 @@
 //! lists lossless PNGs and what Meta's C++ PDQ computes from exactly those
 //! pixels. Every hash, quality and dihedral hash must be identical.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 use std::path::{Path, PathBuf};
 
 use frankly_hash::{PdqHash, PdqHasher};

@@ -24,6 +24,8 @@
 //! Every sum keeps the reference's order of additions and subtractions, and every
 //! division is the same `sum / count`, so the result is the same bits.
 
+use wide::f32x4;
+
 use super::luma::LumaTables;
 
 /// Rows processed side by side in the row passes.
@@ -91,9 +93,10 @@ fn div_lanes<const L: usize>(sum: &[f32; L], count: f32) -> [f32; L] {
     std::array::from_fn(|k| sum[k] / count)
 }
 
-/// The 1-D box filter on `L` independent lanes, writing every output.
+/// The 1-D box filter on `L` independent lanes: `emit(o, values)` for every
+/// output position in order.
 #[inline(always)]
-fn box_full<const L: usize>(input: &[[f32; L]], output: &mut [[f32; L]], window: usize) {
+fn box_full<const L: usize>(input: &[[f32; L]], window: usize, mut emit: impl FnMut(usize, [f32; L])) {
     let shape = BoxShape::new(input.len(), window);
     let BoxShape { len, lead, .. } = shape;
     let mut sum = [0f32; L];
@@ -102,17 +105,17 @@ fn box_full<const L: usize>(input: &[[f32; L]], output: &mut [[f32; L]], window:
     }
     for s in lead..window {
         add_lanes(&mut sum, &input[s]);
-        output[s - lead] = div_lanes(&sum, (s + 1) as f32);
+        emit(s - lead, div_lanes(&sum, (s + 1) as f32));
     }
     let full = window as f32;
     for s in window..len {
         add_lanes(&mut sum, &input[s]);
         sub_lanes(&mut sum, &input[s - window]);
-        output[s - lead] = div_lanes(&sum, full);
+        emit(s - lead, div_lanes(&sum, full));
     }
     for s in len..len + lead {
         sub_lanes(&mut sum, &input[s - window]);
-        output[s - lead] = div_lanes(&sum, shape.count(s));
+        emit(s - lead, div_lanes(&sum, shape.count(s)));
     }
 }
 
@@ -222,20 +225,21 @@ pub(super) fn downsample(
         // Pass 1 along rows, on rows r0..r0+n, into the ring.
         let rows: Vec<&[u8]> = (r0..r0 + n).map(|r| &rgb[r * width * 3..(r + 1) * width * 3]).collect();
         luma.strip(&rows, strip_in);
-        first_row_box(strip_in, strip_out, win_x);
-        for k in 0..n {
-            let slot = (r0 + k) % ring_rows;
-            unstrip_row(strip_out, k, &mut ring[slot * width..(slot + 1) * width]);
-        }
-        // Pass 1 along columns, as far as the rows available allow. Each output
-        // row goes to `vrows`; every LANES of them run pass 2 along rows.
+        let mut ring_slots: Vec<&mut [f32]> = Vec::with_capacity(n);
+        let (tail, head) = ring.split_at_mut((r0 % ring_rows) * width);
+        ring_slots.extend(head.chunks_mut(width).chain(tail.chunks_mut(width)).take(n));
+        box_full::<LANES>(strip_in, win_x, |o, v| strip_out[o] = v);
+        strip_to_rows(strip_out, &mut ring_slots);
+        // Pass 1 along columns, as far as the rows available allow. Output rows
+        // go to `vrows`; every LANES of them run pass 2 along rows.
         let available = if r0 + n == height { columns.steps() } else { r0 + n };
         for s in column_step_next..available {
             let Some(o) = column_step(ring, ring_rows, width, acc, columns, s, vrows) else { continue };
             let slot = o % LANES;
             if slot == LANES - 1 || o == height - 1 {
-                let first = o - slot;
-                second_row_pass(vrows, slot + 1, win_x, &sample_cols, strip_in, &mut sampled[first..=o]);
+                let rows: Vec<&[f32]> = vrows.chunks(width).take(slot + 1).collect();
+                rows_to_strip(&rows, strip_in);
+                second_row_pass(strip_in, win_x, &sample_cols, &mut sampled[o - slot..=o]);
             }
         }
         column_step_next = available;
@@ -245,21 +249,80 @@ pub(super) fn downsample(
     box_sampled::<64>(sampled, win_y, &sample_rows, |i, sum, count| out[i] = div_lanes(sum, count));
 }
 
-#[inline(never)]
-fn first_row_box(strip_in: &[[f32; LANES]], strip_out: &mut [[f32; LANES]], win_x: usize) {
-    box_full::<LANES>(strip_in, strip_out, win_x);
+/// Transposes a 4x4 block in registers (`wide` uses SSE shuffles where the
+/// target has them; the compiler does not find them from scalar code).
+#[inline(always)]
+fn transpose4(m: [[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    f32x4::transpose(m.map(f32x4::new)).map(|v| v.to_array())
 }
 
-/// Copies lane `k` of a strip out as a row.
-fn unstrip_row(strip: &[[f32; LANES]], k: usize, row: &mut [f32]) {
-    for (dst, cell) in row.iter_mut().zip(strip.iter()) {
-        *dst = cell[k];
+#[inline(always)]
+fn load4(s: &[f32]) -> [f32; 4] {
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// Writes lane `k` of every cell of `strip` to `rows[k]`, in 4x4 blocks.
+fn strip_to_rows(strip: &[[f32; LANES]], rows: &mut [&mut [f32]]) {
+    let width = strip.len();
+    let full = width / 4 * 4;
+    if rows.len() == LANES {
+        for kb in (0..LANES).step_by(4) {
+            let [r0, r1, r2, r3] = &mut rows[kb..kb + 4] else { unreachable!() };
+            for c in (0..full).step_by(4) {
+                let m = transpose4(std::array::from_fn(|i| load4(&strip[c + i][kb..kb + 4])));
+                r0[c..c + 4].copy_from_slice(&m[0]);
+                r1[c..c + 4].copy_from_slice(&m[1]);
+                r2[c..c + 4].copy_from_slice(&m[2]);
+                r3[c..c + 4].copy_from_slice(&m[3]);
+            }
+        }
+        for (k, row) in rows.iter_mut().enumerate() {
+            for c in full..width {
+                row[c] = strip[c][k];
+            }
+        }
+    } else {
+        for (k, row) in rows.iter_mut().enumerate() {
+            for (dst, cell) in row.iter_mut().zip(strip) {
+                *dst = cell[k];
+            }
+        }
+    }
+}
+
+/// Writes `rows[k]` to lane `k` of the cells of `strip`, in 4x4 blocks.
+/// Lanes past `rows.len()` keep whatever they held: lanes never mix.
+fn rows_to_strip(rows: &[&[f32]], strip: &mut [[f32; LANES]]) {
+    let width = strip.len();
+    let full = width / 4 * 4;
+    if rows.len() == LANES {
+        for kb in (0..LANES).step_by(4) {
+            let [r0, r1, r2, r3] = &rows[kb..kb + 4] else { unreachable!() };
+            let (r0, r1, r2, r3) = (&r0[..width], &r1[..width], &r2[..width], &r3[..width]);
+            for c in (0..full).step_by(4) {
+                let m = transpose4([load4(&r0[c..]), load4(&r1[c..]), load4(&r2[c..]), load4(&r3[c..])]);
+                for i in 0..4 {
+                    strip[c + i][kb..kb + 4].copy_from_slice(&m[i]);
+                }
+            }
+        }
+        for (k, row) in rows.iter().enumerate() {
+            for c in full..width {
+                strip[c][k] = row[c];
+            }
+        }
+    } else {
+        for (k, row) in rows.iter().enumerate() {
+            for (cell, &v) in strip.iter_mut().zip(row.iter()) {
+                cell[k] = v;
+            }
+        }
     }
 }
 
 /// Step `s` of the first column pass over all columns at once. Returns the
 /// output row it wrote to its slot in `vrows`, if any.
-#[inline(always)]
+#[inline(never)]
 fn column_step(
     ring: &[f32],
     ring_rows: usize,
@@ -272,66 +335,46 @@ fn column_step(
     let row = |r: usize| &ring[(r % ring_rows) * width..(r % ring_rows + 1) * width];
     let add = s < shape.len;
     let sub = s >= shape.window;
-    if add && sub {
-        for ((sum, &x), &y) in acc.iter_mut().zip(row(s)).zip(row(s - shape.window)) {
-            *sum += x;
-            *sum -= y;
-        }
-    } else if add {
+    let Some(o) = s.checked_sub(shape.lead) else {
+        // Accumulating the first inputs, no output yet.
         for (sum, &x) in acc.iter_mut().zip(row(s)) {
             *sum += x;
         }
-    } else if sub {
-        for (sum, &y) in acc.iter_mut().zip(row(s - shape.window)) {
-            *sum -= y;
-        }
-    }
-    let o = s.checked_sub(shape.lead)?;
+        return None;
+    };
     let count = shape.count(s);
     let slot = o % LANES;
-    for (dst, &sum) in vrows[slot * width..(slot + 1) * width].iter_mut().zip(acc.iter()) {
-        *dst = sum / count;
+    let out = &mut vrows[slot * width..(slot + 1) * width];
+    if add && sub {
+        for (((sum, dst), &x), &y) in acc.iter_mut().zip(out.iter_mut()).zip(row(s)).zip(row(s - shape.window)) {
+            *sum += x;
+            *sum -= y;
+            *dst = *sum / count;
+        }
+    } else if add {
+        for ((sum, dst), &x) in acc.iter_mut().zip(out.iter_mut()).zip(row(s)) {
+            *sum += x;
+            *dst = *sum / count;
+        }
+    } else {
+        debug_assert!(sub);
+        for ((sum, dst), &y) in acc.iter_mut().zip(out.iter_mut()).zip(row(s - shape.window)) {
+            *sum -= y;
+            *dst = *sum / count;
+        }
     }
     Some(o)
 }
 
-/// The second row pass over the first `n` rows held in `vrows`, writing the
-/// values at the 64 sampled columns of each row into `sampled`.
+/// The second row pass over the rows held in the lanes of `strip`, writing
+/// the values at the 64 sampled columns of each row into `sampled`.
 #[inline(never)]
-fn second_row_pass(
-    vrows: &[f32],
-    n: usize,
-    win_x: usize,
-    sample_cols: &[usize; 64],
-    strip: &mut [[f32; LANES]],
-    sampled: &mut [[f32; 64]],
-) {
-    let width = strip.len();
-    rows_to_strip(vrows, width, n, strip);
+fn second_row_pass(strip: &[[f32; LANES]], win_x: usize, sample_cols: &[usize; 64], sampled: &mut [[f32; 64]]) {
     box_sampled::<LANES>(strip, win_x, sample_cols, |j, sum, count| {
         for (k, row) in sampled.iter_mut().enumerate() {
             row[j] = sum[k] / count;
         }
     });
-}
-
-/// Transposes `n` rows of `width` values into `strip[c][k]`, in tiles of
-/// `LANES` columns so that each tile of the strip stays in L1 while written.
-fn rows_to_strip(rows: &[f32], width: usize, n: usize, strip: &mut [[f32; LANES]]) {
-    for (c0, tile) in (0..width).step_by(LANES).zip(strip.chunks_mut(LANES)) {
-        for k in 0..LANES {
-            if k < n {
-                let src = &rows[k * width + c0..k * width + c0 + tile.len()];
-                for (cell, &v) in tile.iter_mut().zip(src) {
-                    cell[k] = v;
-                }
-            } else {
-                for cell in tile.iter_mut() {
-                    cell[k] = 0.0;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -390,7 +433,7 @@ mod tests {
                 let lines: Vec<Vec<f32>> = (0..4).map(|_| (0..len).map(|_| rnd()).collect()).collect();
                 let input: Vec<[f32; 4]> = (0..len).map(|i| std::array::from_fn(|k| lines[k][i])).collect();
                 let mut got = vec![[0f32; 4]; len];
-                box_full::<4>(&input, &mut got, window);
+                box_full::<4>(&input, window, |o, v| got[o] = v);
                 let samples = sample_indices(len);
                 let mut sampled = [[0f32; 4]; 64];
                 box_sampled::<4>(&input, window, &samples, |j, s, c| sampled[j] = div_lanes(s, c));
@@ -406,6 +449,69 @@ mod tests {
                             "sampled {j}: len {len} window {window}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// `jaroszFilterFloat` (two passes) and `decimateFloat`, written the
+    /// reference's way: whole planes, one row or column at a time.
+    fn reference_downsample(luma: &[f32], height: usize, width: usize) -> Grid64 {
+        let (wx, wy) = (window_size(width), window_size(height));
+        let mut a = luma.to_vec();
+        for _ in 0..2 {
+            let mut b = vec![0f32; a.len()];
+            for r in 0..height {
+                b[r * width..(r + 1) * width].copy_from_slice(&reference_box(&a[r * width..(r + 1) * width], wx));
+            }
+            for c in 0..width {
+                let column: Vec<f32> = (0..height).map(|r| b[r * width + c]).collect();
+                for (r, v) in reference_box(&column, wy).into_iter().enumerate() {
+                    a[r * width + c] = v;
+                }
+            }
+        }
+        let (rows, cols) = (sample_indices(height), sample_indices(width));
+        std::array::from_fn(|i| std::array::from_fn(|j| a[rows[i] * width + cols[j]]))
+    }
+
+    #[test]
+    fn streaming_pipeline_matches_whole_plane_reference() {
+        let luma = LumaTables::get();
+        let mut scratch = Scratch::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let sizes = [
+            (5, 5),
+            (7, 300),
+            (300, 7),
+            (16, 16),
+            (17, 33),
+            (33, 17),
+            (64, 64),
+            (63, 65),
+            (129, 257),
+            (250, 1000),
+            (1001, 37),
+        ];
+        for (height, width) in sizes {
+            let rgb: Vec<u8> = (0..height * width * 3)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 24) as u8
+                })
+                .collect();
+            let mut plane = vec![0f32; height * width];
+            for r in 0..height {
+                luma.row(&rgb[r * width * 3..(r + 1) * width * 3], &mut plane[r * width..(r + 1) * width]);
+            }
+            let want = reference_downsample(&plane, height, width);
+            let mut got = [[0f32; 64]; 64];
+            downsample(&mut scratch, luma, &rgb, height, width, &mut got);
+            for i in 0..64 {
+                for j in 0..64 {
+                    assert_eq!(got[i][j].to_bits(), want[i][j].to_bits(), "{height}x{width} at ({i}, {j})");
                 }
             }
         }
@@ -435,6 +541,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::manual_div_ceil)] // the reference formula, as written there
     fn window_sizes_match_reference_formula() {
         for dim in 1..5000 {
             assert_eq!(window_size(dim), (dim + 2 * 64 - 1) / (2 * 64));

@@ -4,30 +4,39 @@
 //! is in f64 with this order of additions, and hands the result to the C++ as
 //! f32. Computing it in f32 instead flips hash bits on some images (the
 //! synthetic gradient vector among them). Each product of a byte and a
-//! coefficient has only 256 possible values, so three small tables hold the
-//! exact f64 products and leave two f64 additions per pixel.
+//! coefficient has only 256 possible values, and the first sum only 65536, so
+//! two tables hold exactly the f64 values the binding computes: `R*0.299 +
+//! G*0.587` indexed by the adjacent bytes R and G read as one `u16`, and
+//! `B*0.114`. One f64 addition per pixel remains.
 
 use super::filter::LANES;
 
-/// Exact f64 products `v * coefficient` for every byte value.
+use std::sync::OnceLock;
+
+/// `R*0.299 + G*0.587` for index `R | G << 8`, and `B*0.114` for `B`, all f64.
 pub(super) struct LumaTables {
-    r: [f64; 256],
-    g: [f64; 256],
+    rg: Box<[f64; 1 << 16]>,
     b: [f64; 256],
 }
 
 impl LumaTables {
-    pub(super) fn new() -> Self {
-        LumaTables {
-            r: std::array::from_fn(|v| v as f64 * 0.299),
-            g: std::array::from_fn(|v| v as f64 * 0.587),
-            b: std::array::from_fn(|v| v as f64 * 0.114),
-        }
+    /// The tables, built once per process (520 KB, shared by every hasher).
+    pub(super) fn get() -> &'static LumaTables {
+        static TABLES: OnceLock<LumaTables> = OnceLock::new();
+        TABLES.get_or_init(|| {
+            let mut rg = Box::new([0f64; 1 << 16]);
+            for (i, v) in rg.iter_mut().enumerate() {
+                let (r, g) = ((i & 0xff) as f64, (i >> 8) as f64);
+                *v = r * 0.299 + g * 0.587;
+            }
+            LumaTables { rg, b: std::array::from_fn(|v| v as f64 * 0.114) }
+        })
     }
 
     #[inline(always)]
     fn luma(&self, px: &[u8]) -> f32 {
-        ((self.r[px[0] as usize] + self.g[px[1] as usize]) + self.b[px[2] as usize]) as f32
+        let rg = usize::from(u16::from_le_bytes([px[0], px[1]]));
+        (self.rg[rg] + self.b[px[2] as usize]) as f32
     }
 
     /// Luma of one row of RGB8 pixels.
@@ -38,22 +47,18 @@ impl LumaTables {
     }
 
     /// Luma of `n <= LANES` consecutive rows, written transposed: `strip[c][k]`
-    /// is the pixel at column `c` of row `k`. Lanes `n..` are zeroed.
+    /// is the pixel at column `c` of row `k`. Lanes `n..` are left as they are
+    /// (every lane is an independent computation).
+    #[inline(never)]
     pub(super) fn strip(&self, rows: &[&[u8]], strip: &mut [[f32; LANES]]) {
-        let n = rows.len();
-        if n == LANES {
-            // The common case, with every row bound known to the compiler.
-            let rows: &[&[u8]; LANES] = rows.try_into().unwrap_or_else(|_| unreachable!());
-            for (c, cell) in strip.iter_mut().enumerate() {
-                for (k, row) in rows.iter().enumerate() {
-                    cell[k] = self.luma(&row[3 * c..3 * c + 3]);
-                }
-            }
-        } else {
-            for (c, cell) in strip.iter_mut().enumerate() {
-                *cell = [0.0; LANES];
-                for (k, row) in rows.iter().enumerate() {
-                    cell[k] = self.luma(&row[3 * c..3 * c + 3]);
+        // Tiles of LANES columns: one bounds check per row and tile, and the
+        // tile being written stays in L1.
+        for (t, tile) in strip.chunks_mut(LANES).enumerate() {
+            let c0 = t * LANES;
+            for (k, row) in rows.iter().enumerate() {
+                let pixels = &row[3 * c0..3 * (c0 + tile.len())];
+                for (cell, px) in tile.iter_mut().zip(pixels.chunks_exact(3)) {
+                    cell[k] = self.luma(px);
                 }
             }
         }
@@ -66,7 +71,7 @@ mod tests {
 
     #[test]
     fn tables_match_direct_f64_evaluation() {
-        let t = LumaTables::new();
+        let t = LumaTables::get();
         let mut seed = 1u32;
         for _ in 0..100_000 {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);

@@ -140,12 +140,12 @@ pub enum PixelBufferError {
 /// ```
 pub struct PdqHasher {
     scratch: filter::Scratch,
-    luma: luma::LumaTables,
+    luma: &'static luma::LumaTables,
 }
 
 impl Default for PdqHasher {
     fn default() -> Self {
-        PdqHasher { scratch: filter::Scratch::default(), luma: luma::LumaTables::new() }
+        PdqHasher { scratch: filter::Scratch::default(), luma: luma::LumaTables::get() }
     }
 }
 
@@ -214,7 +214,7 @@ impl PdqHasher {
     fn downsample(&mut self, width: u32, height: u32, rgb: &[u8]) -> filter::Grid64 {
         let (w, h) = (width as usize, height as usize);
         let mut grid = [[0f32; 64]; 64];
-        filter::downsample(&mut self.scratch, &self.luma, rgb, h, w, &mut grid);
+        filter::downsample(&mut self.scratch, self.luma, rgb, h, w, &mut grid);
         grid
     }
 }
