@@ -108,6 +108,27 @@ mod tests {
         }
     }
 
+    /// Pins the parameters: these values were produced by this module with
+    /// `image_hasher` 3.1.1. A change means the hash functions changed, and
+    /// every stored hash of that kind would stop matching; that needs a new
+    /// algorithm name, not a silent update.
+    #[test]
+    fn known_answers_on_a_shipped_photo() {
+        let img = photo("skimage_chelsea.png");
+        let want = [
+            (Perceptual::PHash, "8dfa67628a84e87a"),
+            (Perceptual::DHash, "2a281a59d5f6e5a1"),
+            (Perceptual::DHashVertical, "b3edba7987d2ae2b"),
+            (Perceptual::DHashDouble, "2a283a5b5996f6e5f1b3eda2394397f2ae2b"),
+            (Perceptual::AHash, "414171d290c5cee7"),
+            (Perceptual::MHash, "436371d290c5cfef"),
+            (Perceptual::Blockhash, "9b388d181d393f1911bf113f1c2704f36cf3000a7bf236f026e0aec83ef03e98"),
+        ];
+        for (p, hex) in want {
+            assert_eq!(p.hash_hex(&img), hex, "{p:?}");
+        }
+    }
+
     #[test]
     fn hamming_requires_equal_lengths() {
         assert_eq!(hamming(&[0xff, 0], &[0x0f, 1]), Some(5));

@@ -1,0 +1,199 @@
+//! `frankly hash` as a user runs it: arguments in, exit code and output out.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn frankly() -> Command {
+    let mut cmd = Command::cargo_bin("frankly").unwrap();
+    cmd.current_dir(repo());
+    cmd
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn vector(file: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("tests/vectors/pdq/vectors.json")).unwrap();
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    all.into_iter().find(|v| v["file"] == file).unwrap()
+}
+
+#[test]
+fn json_pdq_and_dihedral_equal_metas_outputs() {
+    let file = "te_dih_bridge-2-rotate-90.png";
+    let want = vector(file);
+    let out = frankly()
+        .args(["hash", "--json", "--algo", "pdq,pdq-dihedral"])
+        .arg(format!("tests/vectors/pdq/{file}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert_eq!(line["path"], format!("tests/vectors/pdq/{file}"));
+    assert_eq!(line["pdq"], want["pdq"]);
+    assert_eq!(line["quality"], want["quality"]);
+    assert_eq!(line["pdq_dihedral"], want["dihedral"]);
+    // Only what was asked for.
+    assert!(line.get("phash").is_none() && line.get("sha256").is_none() && line.get("error").is_none());
+}
+
+#[test]
+fn table_output_snapshot() {
+    let out = frankly()
+        .args(["hash", "--algo", "md5,pdq", "tests/vectors/pdq/te_bridge-mods_square-128x128.png"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let want = vector("te_bridge-mods_square-128x128.png");
+    let md5 = frankly_hash::md5_hex(
+        &std::fs::read(repo().join("tests/vectors/pdq/te_bridge-mods_square-128x128.png")).unwrap(),
+    );
+    let path = "tests/vectors/pdq/te_bridge-mods_square-128x128.png";
+    let expected = format!(
+        "{:w$}  {:64}  {:32}  QUALITY\n{path}  {}  {md5}      100\n",
+        "PATH",
+        "PDQ",
+        "MD5",
+        want["pdq"].as_str().unwrap(),
+        w = path.len()
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+}
+
+#[test]
+fn directories_are_walked_in_order_and_failures_do_not_stop_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = repo().join("tests/data/photos");
+    std::fs::create_dir_all(dir.path().join("b/nested")).unwrap();
+    std::fs::copy(photos.join("skimage_rocket.jpg"), dir.path().join("b/nested/rocket.JPG")).unwrap();
+    std::fs::copy(photos.join("skimage_chelsea.png"), dir.path().join("a.png")).unwrap();
+    std::fs::write(dir.path().join("b/broken.jpg"), b"\xff\xd8\xff\xe0 truncated").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"not an image, not picked up").unwrap();
+
+    let out = frankly().args(["hash", "--json", "--algo", "pdq,sha256"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed input makes the exit code 1");
+    let lines = json_lines(&out.stdout);
+    let names: Vec<String> = lines
+        .iter()
+        .map(|l| Path::new(l["path"].as_str().unwrap()).strip_prefix(dir.path()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["a.png", "b/broken.jpg", "b/nested/rocket.JPG"]);
+    assert!(lines[0]["pdq"].is_string() && lines[2]["pdq"].is_string());
+    let broken = &lines[1];
+    assert!(broken["error"].as_str().unwrap().contains("cannot decode Jpeg image"), "{broken}");
+    assert!(broken["sha256"].is_string(), "digests are kept for undecodable files");
+    assert!(broken.get("pdq").is_none());
+}
+
+#[test]
+fn thread_count_does_not_change_output() {
+    let run = |threads: &str| {
+        let out = frankly()
+            .args(["hash", "--json", "--algo", "pdq,phash,dhash,ahash,blockhash,md5", "--threads", threads])
+            .arg("tests/data/photos")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let one = run("1");
+    assert_eq!(json_lines(&one).len(), 6);
+    assert_eq!(one, run("2"));
+}
+
+#[test]
+fn missing_paths_are_reported_per_path() {
+    let out = frankly()
+        .args(["hash", "--json", "does/not/exist.jpg", "tests/data/photos/skimage_rocket.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["path"], "does/not/exist.jpg");
+    assert!(lines[0]["error"].as_str().unwrap().contains("No such file"));
+    assert!(lines[1]["pdq"].is_string());
+}
+
+#[test]
+fn digests_of_any_named_file_need_no_decoding() {
+    let out = frankly().args(["hash", "--json", "--algo", "sha256,md5", "Cargo.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let line = &json_lines(&out.stdout)[0];
+    let bytes = std::fs::read(repo().join("Cargo.toml")).unwrap();
+    assert_eq!(line["sha256"], frankly_hash::sha256_hex(&bytes));
+    assert_eq!(line["md5"], frankly_hash::md5_hex(&bytes));
+}
+
+#[test]
+fn limits_are_enforced_and_overridable() {
+    let out = frankly()
+        .args(["hash", "--json", "--max-pixels", "1000", "tests/data/photos/skimage_rocket.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(line["error"], "image is 640x427, over the limit of 1000 pixels in all");
+
+    let out = frankly()
+        .args(["hash", "--json", "--max-file-bytes", "100", "tests/data/photos/skimage_rocket.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out.stdout)[0]["error"], "file is over the limit of 100 bytes");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in
+        [vec!["hash", "--algo", "sha1", "x.jpg"], vec!["hash"], vec!["hash", "--threads", "0", "x.jpg"], vec!["nope"]]
+    {
+        let out = frankly().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = frankly().args(["hash", "--algo", "sha1", "x.jpg"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("unknown hash algorithm \"sha1\"; known: pdq,pdq-dihedral,phash"), "{stderr}");
+}
+
+#[test]
+fn exif_orientation_is_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rotated.jpg");
+    std::fs::write(&path, jpeg_with_orientation_6()).unwrap();
+    let dims = |extra: &[&str]| {
+        let out = frankly().args(["hash", "--json"]).args(extra).arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let line = &json_lines(&out.stdout)[0];
+        (line["width"].as_u64().unwrap(), line["height"].as_u64().unwrap())
+    };
+    assert_eq!(dims(&[]), (64, 32));
+    assert_eq!(dims(&["--exif-orient"]), (32, 64));
+}
+
+/// A 64x32 JPEG carrying EXIF orientation 6 (display rotated 90 degrees clockwise).
+fn jpeg_with_orientation_6() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 32, |x, y| image::Rgb([(x * 4) as u8, (y * 8) as u8, 50]));
+    let mut jpg = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg).unwrap();
+    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(tiff);
+    let mut out = jpg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpg[2..]);
+    out
+}
