@@ -48,7 +48,7 @@ VENV = Path(os.environ.get("FRANKLY_BENCH_VENV") or Path.home() / ".cache/frankl
 REQUIREMENTS = ["pdqhash==0.2.8", "numpy", "pillow"]
 RUST_CMD = "cargo run --release --quiet -p frankly-hash --example pdq_bench --"
 WARMUPS = 2
-SELF_CHECK = SHARED / "vectors/pdq/te_bridge-mods_aaa-orig.png"
+SELF_CHECK = REPO / "tests/vectors/pdq/te_bridge-mods_aaa-orig.png"
 
 
 def ensure_venv() -> None:

@@ -311,6 +311,38 @@ mod tests {
         assert!(rotated.get_pixel(8, 4).0[0] > 200 && rotated.get_pixel(8, 28).0[0] < 50);
     }
 
+    /// Corrupted real files (random bytes overwritten, in every format) must
+    /// give `Ok` or a clean `Err`, never a panic, and never allocate past the
+    /// limits.
+    #[test]
+    fn corrupted_files_never_panic() {
+        let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/photos/skimage_chelsea.png"))
+            .unwrap()
+            .to_rgb8();
+        let small = image::imageops::thumbnail(&photo, 90, 60);
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut options = DecodeOptions::default();
+        options.limits.max_alloc = 64 << 20;
+        for format in SUPPORTED_FORMATS {
+            let mut clean = Vec::new();
+            small.write_to(&mut Cursor::new(&mut clean), format).unwrap();
+            for _ in 0..300 {
+                let mut bytes = clean.clone();
+                for _ in 0..1 + next() % 8 {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    bytes[at] = next() as u8;
+                }
+                let _ = decode(&bytes, &options);
+            }
+        }
+    }
+
     #[test]
     fn alpha_is_dropped_not_composited() {
         let rgba = image::RgbaImage::from_pixel(8, 8, image::Rgba([200, 100, 50, 0]));
