@@ -88,6 +88,16 @@ fn sub_lanes<const L: usize>(sum: &mut [f32; L], x: &[f32; L]) {
     }
 }
 
+/// `1 / n` when dividing by `n` can be replaced by multiplying by it without
+/// changing any result: when `n` is a power of two, `x / n` and `x * (1 / n)`
+/// have the same exact value (the reciprocal is exact), and IEEE division and
+/// multiplication both round that exact value the same way, subnormals
+/// included. Saves the division (several times slower) for the common
+/// 4032-pixel-wide phone photo (window 32).
+fn exact_reciprocal(n: usize) -> Option<f32> {
+    n.is_power_of_two().then(|| 1.0 / n as f32)
+}
+
 #[inline(always)]
 fn div_lanes<const L: usize>(sum: &[f32; L], count: f32) -> [f32; L] {
     std::array::from_fn(|k| sum[k] / count)
@@ -108,10 +118,18 @@ fn box_full<const L: usize>(input: &[[f32; L]], window: usize, mut emit: impl Fn
         emit(s - lead, div_lanes(&sum, (s + 1) as f32));
     }
     let full = window as f32;
-    for s in window..len {
-        add_lanes(&mut sum, &input[s]);
-        sub_lanes(&mut sum, &input[s - window]);
-        emit(s - lead, div_lanes(&sum, full));
+    if let Some(reciprocal) = exact_reciprocal(window) {
+        for s in window..len {
+            add_lanes(&mut sum, &input[s]);
+            sub_lanes(&mut sum, &input[s - window]);
+            emit(s - lead, std::array::from_fn(|k| sum[k] * reciprocal));
+        }
+    } else {
+        for s in window..len {
+            add_lanes(&mut sum, &input[s]);
+            sub_lanes(&mut sum, &input[s - window]);
+            emit(s - lead, div_lanes(&sum, full));
+        }
     }
     for s in len..len + lead {
         sub_lanes(&mut sum, &input[s - window]);
@@ -346,10 +364,19 @@ fn column_step(
     let slot = o % LANES;
     let out = &mut vrows[slot * width..(slot + 1) * width];
     if add && sub {
-        for (((sum, dst), &x), &y) in acc.iter_mut().zip(out.iter_mut()).zip(row(s)).zip(row(s - shape.window)) {
-            *sum += x;
-            *sum -= y;
-            *dst = *sum / count;
+        let rows = acc.iter_mut().zip(out.iter_mut()).zip(row(s)).zip(row(s - shape.window));
+        if let Some(reciprocal) = exact_reciprocal(shape.window) {
+            for (((sum, dst), &x), &y) in rows {
+                *sum += x;
+                *sum -= y;
+                *dst = *sum * reciprocal;
+            }
+        } else {
+            for (((sum, dst), &x), &y) in rows {
+                *sum += x;
+                *sum -= y;
+                *dst = *sum / count;
+            }
         }
     } else if add {
         for ((sum, dst), &x) in acc.iter_mut().zip(out.iter_mut()).zip(row(s)) {
@@ -515,6 +542,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn power_of_two_reciprocals_divide_exactly() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for n in [1usize, 2, 4, 8, 16, 32, 64, 128, 256] {
+            let r = exact_reciprocal(n).unwrap();
+            for _ in 0..100_000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let x = f32::from_bits(seed as u32);
+                if x.is_finite() {
+                    assert_eq!((x * r).to_bits(), (x / n as f32).to_bits(), "{x:e} / {n}");
+                }
+            }
+        }
+        assert_eq!(exact_reciprocal(24), None);
     }
 
     #[test]
