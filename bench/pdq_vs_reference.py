@@ -14,14 +14,16 @@ What it measures
   * frankly: `cargo run --release -p frankly-hash --example pdq_bench`, which
     times its own hashing and prints one JSON line per file.
 
-  All timings are medians over --reps runs (after 2 warm-ups) and are
-  single-threaded: OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1 are set for
+  Both sides are measured in --rounds alternating rounds of --reps timed runs
+  each (after 2 warm-ups), and each reported time is the median over all the
+  samples of all rounds, so that a slow spell of a shared machine hits both
+  sides alike rather than one. Timings are single-threaded: OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1 are set for
   numpy, and the Rust example is single-threaded. The script exits 1 if any
   hash or quality differs between the two.
 
 How to run (from the repo root)
   python3 bench/pdq_vs_reference.py [--image PATH] [--sizes 512x512,...]
-      [--reps 15] [--json results.json] [--rust-cmd 'PREFIX']
+      [--reps 7] [--rounds 5] [--json results.json] [--rust-cmd 'PREFIX']
 
   The first run creates a venv at ${FRANKLY_BENCH_VENV:-~/.cache/frankly/bench-venv}
   and builds pdqhash there (a C++ compiler is needed); later runs reuse it.
@@ -76,7 +78,8 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", type=Path, help="source photo (default: first tests/data/photos/*.jpg)")
     ap.add_argument("--sizes", default="512x512,1024x768,4000x3000", help="comma-separated WxH list")
-    ap.add_argument("--reps", type=int, default=15, help="timed repetitions per size (default 15)")
+    ap.add_argument("--reps", type=int, default=7, help="timed repetitions per size and round (default 7)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of both sides (default 5)")
     ap.add_argument("--rust-cmd", default=RUST_CMD, help="shell-quoted command prefix for the Rust side")
     ap.add_argument("--json", type=Path, help="also write machine-readable results here")
     args = ap.parse_args()
@@ -97,7 +100,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def median_ns(fn, reps: int) -> int:
+def samples_ns(fn, reps: int) -> list[int]:
     for _ in range(WARMUPS):
         fn()
     times = []
@@ -105,7 +108,7 @@ def median_ns(fn, reps: int) -> int:
         t0 = time.perf_counter_ns()
         fn()
         times.append(time.perf_counter_ns() - t0)
-    return int(statistics.median(times))
+    return times
 
 
 def bits_to_hex(bits) -> str:
@@ -124,20 +127,20 @@ def self_check(pdqhash, np, Image) -> None:
 
 
 def reference(np, pdqhash, path: Path, w: int, h: int, reps: int) -> dict:
+    """One round of the reference on one size: its output and raw samples."""
     arr = np.fromfile(path, dtype=np.uint8).reshape(h, w, 3)
     bits, quality = pdqhash.compute(arr)
-    total = median_ns(lambda: pdqhash.compute(arr), reps)
-    luma = median_ns(
+    total = samples_ns(lambda: pdqhash.compute(arr), reps)
+    luma = samples_ns(
         lambda: (arr[:, :, 0] * 0.299 + arr[:, :, 1] * 0.587 + arr[:, :, 2] * 0.114).astype("float32"),
         reps,
     )
-    return {"pdq": bits_to_hex(bits), "quality": int(quality),
-            "total_ns": total, "numpy_luma_ns": luma, "core_ns": total - luma}
+    return {"pdq": bits_to_hex(bits), "quality": int(quality), "total": total, "luma": luma}
 
 
 def run_rust(cmd: str, files: list[Path], reps: int) -> dict[str, dict]:
     argv = shlex.split(cmd) + ["--reps", str(reps)] + [str(f) for f in files]
-    print(f"running: {shlex.join(argv)}", file=sys.stderr, flush=True)
+    print(f"frankly: {shlex.join(argv)}", file=sys.stderr, flush=True)
     out = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         sys.exit(f"rust command failed with exit code {out.returncode}")
@@ -159,7 +162,8 @@ def main() -> int:
                 "pdqhash": importlib.metadata.version("pdqhash")}
     print(f"cpu: {cpu_model()}")
     print("  ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"image: {args.image}  reps: {args.reps} (+{WARMUPS} warm-ups)  single-threaded\n")
+    print(f"image: {args.image}  rounds: {args.rounds} x reps: {args.reps} (+{WARMUPS} warm-ups each)"
+          "  single-threaded\n")
     self_check(pdqhash, np, Image)
 
     src = Image.open(args.image).convert("RGB")
@@ -170,21 +174,30 @@ def main() -> int:
             path = Path(tmp) / f"{w}x{h}.rgb"
             path.write_bytes(src.resize((w, h), Image.Resampling.LANCZOS).tobytes())
             files.append(path)
-        refs = []
-        for (w, h), path in zip(args.sizes, files):
-            print(f"reference {w}x{h} ...", file=sys.stderr, flush=True)
-            refs.append(reference(np, pdqhash, path, w, h, args.reps))
-        rust = run_rust(args.rust_cmd, files, args.reps)
+        refs = [{"total": [], "luma": []} for _ in files]
+        rust = {path.name: {"samples_ns": []} for path in files}
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_}/{args.rounds}: reference ...", file=sys.stderr, flush=True)
+            for (w, h), path, acc in zip(args.sizes, files, refs):
+                one = reference(np, pdqhash, path, w, h, args.reps)
+                acc.update(pdq=one["pdq"], quality=one["quality"])
+                acc["total"] += one["total"]
+                acc["luma"] += one["luma"]
+            for name, rec in run_rust(args.rust_cmd, files, args.reps).items():
+                samples = rust[name]["samples_ns"] + rec.get("samples_ns", [rec["median_ns"]])
+                rust[name] = {**rec, "samples_ns": samples}
 
     for (w, h), path, ref in zip(args.sizes, files, refs):
         fr = rust.get(path.name, {})
-        fr_ns = fr.get("median_ns")
+        fr_ns = int(statistics.median(fr["samples_ns"])) if fr.get("samples_ns") else None
+        total_ns = int(statistics.median(ref["total"]))
+        luma_ns = int(statistics.median(ref["luma"]))
         rows.append({
-            "size": f"{w}x{h}", "width": w, "height": h,
-            "frankly_ns": fr_ns, "ref_total_ns": ref["total_ns"],
-            "ref_numpy_luma_ns": ref["numpy_luma_ns"], "ref_core_ns": ref["core_ns"],
-            "ratio_core": ref["core_ns"] / fr_ns if fr_ns else None,
-            "ratio_total": ref["total_ns"] / fr_ns if fr_ns else None,
+            "size": f"{w}x{h}", "width": w, "height": h, "samples": len(ref["total"]),
+            "frankly_ns": fr_ns, "ref_total_ns": total_ns,
+            "ref_numpy_luma_ns": luma_ns, "ref_core_ns": total_ns - luma_ns,
+            "ratio_core": (total_ns - luma_ns) / fr_ns if fr_ns else None,
+            "ratio_total": total_ns / fr_ns if fr_ns else None,
             "pdq_frankly": fr.get("pdq"), "pdq_ref": ref["pdq"],
             "quality_frankly": fr.get("quality"), "quality_ref": ref["quality"],
             "identical": fr.get("pdq") == ref["pdq"] and fr.get("quality") == ref["quality"],
@@ -215,7 +228,7 @@ def main() -> int:
 
     if args.json:
         report = {"cpu": cpu_model(), **versions, "image": str(args.image),
-                  "reps": args.reps, "warmups": WARMUPS, "results": rows}
+                  "rounds": args.rounds, "reps": args.reps, "warmups": WARMUPS, "results": rows}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if all(r["identical"] for r in rows) else 1
 
