@@ -11,6 +11,10 @@
 
 use super::filter::LANES;
 
+/// Columns per tile of [`LumaTables::strip`]: 256 cells of 64 bytes fill a
+/// third of a typical 48 KB L1 data cache.
+const TILE: usize = 256;
+
 use std::sync::OnceLock;
 
 /// `R*0.299 + G*0.587` for index `R | G << 8`, and `B*0.114` for `B`, all f64.
@@ -39,6 +43,28 @@ impl LumaTables {
         (self.rg[rg] + self.b[px[2] as usize]) as f32
     }
 
+    /// Luma of 8 pixels (24 bytes), reading the bytes as three u64 words: two
+    /// table loads per pixel and shifts, instead of three byte loads.
+    #[inline(always)]
+    fn luma8(&self, px: &[u8; 24]) -> [f32; 8] {
+        let word = |i: usize| {
+            u64::from_le_bytes([px[i], px[i + 1], px[i + 2], px[i + 3], px[i + 4], px[i + 5], px[i + 6], px[i + 7]])
+        };
+        let (w0, w1, w2) = (word(0), word(8), word(16));
+        // (R | G << 8, B) of each pixel.
+        let parts: [(u64, u64); 8] = [
+            (w0, w0 >> 16),
+            (w0 >> 24, w0 >> 40),
+            (w0 >> 48, w1),
+            (w1 >> 8, w1 >> 24),
+            (w1 >> 32, w1 >> 48),
+            ((w1 >> 56) | (w2 << 8), w2 >> 8),
+            (w2 >> 16, w2 >> 32),
+            (w2 >> 40, w2 >> 56),
+        ];
+        parts.map(|(rg, b)| (self.rg[(rg & 0xffff) as usize] + self.b[(b & 0xff) as usize]) as f32)
+    }
+
     /// Luma of one row of RGB8 pixels.
     pub(super) fn row(&self, rgb: &[u8], out: &mut [f32]) {
         for (px, y) in rgb.chunks_exact(3).zip(out.iter_mut()) {
@@ -51,13 +77,21 @@ impl LumaTables {
     /// (every lane is an independent computation).
     #[inline(never)]
     pub(super) fn strip(&self, rows: &[&[u8]], strip: &mut [[f32; LANES]]) {
-        // Tiles of LANES columns: one bounds check per row and tile, and the
-        // tile being written stays in L1.
-        for (t, tile) in strip.chunks_mut(LANES).enumerate() {
-            let c0 = t * LANES;
+        // Tiles of TILE columns: each row is read in long runs (which the
+        // hardware prefetcher follows) while the tile being written stays in L1.
+        for (t, tile) in strip.chunks_mut(TILE).enumerate() {
+            let c0 = t * TILE;
             for (k, row) in rows.iter().enumerate() {
                 let pixels = &row[3 * c0..3 * (c0 + tile.len())];
-                for (cell, px) in tile.iter_mut().zip(pixels.chunks_exact(3)) {
+                let mut cells = tile.chunks_exact_mut(8);
+                let mut groups = pixels.chunks_exact(24);
+                for (cells, group) in (&mut cells).zip(&mut groups) {
+                    let values = self.luma8(group.try_into().unwrap_or(&[0; 24]));
+                    for (cell, v) in cells.iter_mut().zip(values) {
+                        cell[k] = v;
+                    }
+                }
+                for (cell, px) in cells.into_remainder().iter_mut().zip(groups.remainder().chunks_exact(3)) {
                     cell[k] = self.luma(px);
                 }
             }
@@ -78,6 +112,20 @@ mod tests {
             let px = seed.to_le_bytes();
             let direct = (f64::from(px[0]) * 0.299 + f64::from(px[1]) * 0.587 + f64::from(px[2]) * 0.114) as f32;
             assert_eq!(t.luma(&px[..3]).to_bits(), direct.to_bits());
+        }
+    }
+
+    #[test]
+    fn eight_at_a_time_matches_one_at_a_time() {
+        let t = LumaTables::get();
+        let mut seed = 99u32;
+        for _ in 0..20_000 {
+            let px: [u8; 24] = std::array::from_fn(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 24) as u8
+            });
+            let one: Vec<u32> = px.chunks_exact(3).map(|p| t.luma(p).to_bits()).collect();
+            assert_eq!(t.luma8(&px).map(f32::to_bits).to_vec(), one);
         }
     }
 }
