@@ -169,31 +169,13 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn exif_orientation_is_opt_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rotated.jpg");
-    std::fs::write(&path, jpeg_with_orientation_6()).unwrap();
+    let path = "tests/data/exif/orientation-6.jpg";
     let dims = |extra: &[&str]| {
-        let out = frankly().args(["hash", "--json"]).args(extra).arg(&path).output().unwrap();
+        let out = frankly().args(["hash", "--json"]).args(extra).arg(path).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
         let line = &json_lines(&out.stdout)[0];
         (line["width"].as_u64().unwrap(), line["height"].as_u64().unwrap())
     };
     assert_eq!(dims(&[]), (64, 32));
     assert_eq!(dims(&["--exif-orient"]), (32, 64));
-}
-
-/// A 64x32 JPEG carrying EXIF orientation 6 (display rotated 90 degrees clockwise).
-fn jpeg_with_orientation_6() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 32, |x, y| image::Rgb([(x * 4) as u8, (y * 8) as u8, 50]));
-    let mut jpg = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg).unwrap();
-    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend_from_slice(tiff);
-    let mut out = jpg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
-    out.extend_from_slice(&app1);
-    out.extend_from_slice(&jpg[2..]);
-    out
 }

@@ -277,38 +277,18 @@ mod tests {
         }
     }
 
-    /// A JPEG with an EXIF APP1 segment whose orientation tag is `orientation`.
-    fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
-        let mut jpg = Vec::new();
-        img.write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg).unwrap();
-        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
-        tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
-        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, next IFD = 0
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(&tiff);
-        let mut out = jpg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
-        out.extend_from_slice(&app1);
-        out.extend_from_slice(&jpg[2..]);
-        out
-    }
-
     #[test]
     fn exif_orientation_applies_only_when_asked() {
-        let img = RgbImage::from_fn(32, 16, |x, _| image::Rgb([if x < 16 { 250 } else { 5 }; 3]));
-        let jpg = jpeg_with_orientation(&img, 6); // rotate 90 clockwise to display
+        // Orientation 6: rotate 90 degrees clockwise to display.
+        let jpg =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/exif/orientation-6.jpg")).unwrap();
         let mut o = DecodeOptions::default();
-        assert_eq!(decode(&jpg, &o).unwrap().rgb.dimensions(), (32, 16));
+        assert_eq!(decode(&jpg, &o).unwrap().rgb.dimensions(), (64, 32));
         o.exif_orient = true;
         let rotated = decode(&jpg, &o).unwrap().rgb;
-        assert_eq!(rotated.dimensions(), (16, 32));
+        assert_eq!(rotated.dimensions(), (32, 64));
         // The bright left half is now on top.
-        assert!(rotated.get_pixel(8, 4).0[0] > 200 && rotated.get_pixel(8, 28).0[0] < 50);
+        assert!(rotated.get_pixel(16, 8).0[0] > 200 && rotated.get_pixel(16, 56).0[0] < 50);
     }
 
     /// Corrupted real files (random bytes overwritten, in every format) must
