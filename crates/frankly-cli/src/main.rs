@@ -4,7 +4,10 @@
 //! their outcomes to exit codes: 0 success, 1 when some input failed,
 //! 2 for usage errors.
 
+mod bank_cmd;
 mod hash_cmd;
+mod match_cmd;
+mod output;
 
 use std::process::ExitCode;
 
@@ -22,6 +25,13 @@ struct Cli {
 enum Command {
     /// Hash images (PDQ, pHash, dHash, ...) and files (SHA-256, MD5).
     Hash(hash_cmd::HashArgs),
+    /// Make, sign, verify and inspect hash banks.
+    #[command(subcommand)]
+    Bank(bank_cmd::BankCommand),
+    /// Make an Ed25519 key pair for signing bank bundles.
+    Keygen(bank_cmd::KeygenArgs),
+    /// Match images or hashes against banks.
+    Match(match_cmd::MatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +42,9 @@ fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Hash(args) => hash_cmd::run(&args),
+        Command::Bank(command) => bank_cmd::run(&command),
+        Command::Keygen(args) => bank_cmd::keygen(&args),
+        Command::Match(args) => match_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,
