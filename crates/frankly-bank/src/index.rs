@@ -23,6 +23,8 @@
 //! linear scan (large radii, small banks), the query scans instead: both give
 //! the same answer.
 
+use crate::huge::HugeArray;
+
 /// Widest substring a table is addressed by: tables have `2^b + 1` offsets.
 pub const MAX_SUBSTRING_BITS: u32 = 22;
 
@@ -60,15 +62,15 @@ pub fn brute_force(hashes: &[Words], query: &Words, radius: u32) -> Vec<Hit> {
     hits
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Table {
     /// First bit of the substring.
     start: u32,
     /// Bits in the substring.
     len: u32,
     /// `ids[offsets[k]..offsets[k + 1]]` are the entries whose substring is `k`.
-    offsets: Vec<u32>,
-    ids: Vec<u32>,
+    offsets: HugeArray<u32>,
+    ids: HugeArray<u32>,
 }
 
 impl Table {
@@ -90,10 +92,10 @@ fn substring(h: &Words, start: u32, len: u32) -> u32 {
 }
 
 /// An exact Hamming range index over hashes of `bits` bits (64 or 256).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct HammingIndex {
     bits: u32,
-    hashes: Vec<Words>,
+    hashes: HugeArray<Words>,
     tables: Vec<Table>,
 }
 
@@ -119,22 +121,22 @@ impl HammingIndex {
                 build_table(&hashes, start, len)
             })
             .collect();
-        HammingIndex { bits, hashes, tables }
+        HammingIndex { bits, hashes: HugeArray::from_slice(&hashes), tables }
     }
 
     /// Number of indexed hashes.
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.hashes().len()
     }
 
     /// Whether the index is empty.
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.hashes().is_empty()
     }
 
     /// The hashes, in id order.
     pub fn hashes(&self) -> &[Words] {
-        &self.hashes
+        self.hashes.as_slice()
     }
 
     /// Number of substrings (tables).
@@ -144,8 +146,8 @@ impl HammingIndex {
 
     /// Approximate heap bytes used by the index, hashes included.
     pub fn heap_bytes(&self) -> usize {
-        self.hashes.len() * std::mem::size_of::<Words>()
-            + self.tables.iter().map(|t| (t.offsets.len() + t.ids.len()) * 4).sum::<usize>()
+        self.len() * std::mem::size_of::<Words>()
+            + self.tables.iter().map(|t| (t.offsets.as_slice().len() + t.ids.as_slice().len()) * 4).sum::<usize>()
     }
 
     /// The substring radius of table `i` for query radius `radius`, or `None`
@@ -162,23 +164,35 @@ impl HammingIndex {
         if self.is_empty() {
             return Vec::new();
         }
-        if radius >= self.bits || self.probe_cost(radius) >= self.hashes.len() as f64 {
-            return brute_force(&self.hashes, query, radius);
+        let hashes = self.hashes();
+        if radius >= self.bits || self.probe_cost(radius) >= hashes.len() as f64 {
+            return brute_force(hashes, query, radius);
         }
-        let mut hits = Vec::new();
+        // Three passes with independent memory accesses in each (bucket
+        // bounds, then bucket contents, then full hashes), rather than one
+        // loop whose every step waits on a chain of cache misses: the
+        // processor overlaps the misses of a pass.
+        let mut probes = Vec::new();
+        let mut ranges = Vec::new();
+        let mut candidates: Vec<(u32, u8)> = Vec::new();
         for (i, table) in self.tables.iter().enumerate() {
             let Some(r_i) = self.table_radius(i, radius) else { continue };
-            let key = table.key(query);
-            for_each_within(key, table.len, r_i, |probe| {
-                let (lo, hi) = (table.offsets[probe as usize] as usize, table.offsets[probe as usize + 1] as usize);
-                for &id in &table.ids[lo..hi] {
-                    let h = &self.hashes[id as usize];
-                    let d = distance(h, query);
-                    if d <= radius && self.owner(h, query, radius) == i {
-                        hits.push(Hit { distance: d, id });
-                    }
-                }
-            });
+            probes.clear();
+            for_each_within(table.key(query), table.len, r_i, |probe| probes.push(probe as usize));
+            ranges.clear();
+            let (offsets, ids) = (table.offsets.as_slice(), table.ids.as_slice());
+            ranges.extend(probes.iter().map(|&p| (offsets[p] as usize, offsets[p + 1] as usize)));
+            for &(lo, hi) in &ranges {
+                candidates.extend(ids[lo..hi].iter().map(|&id| (id, i as u8)));
+            }
+        }
+        let mut hits = Vec::new();
+        for &(id, i) in &candidates {
+            let h = &hashes[id as usize];
+            let d = distance(h, query);
+            if d <= radius && self.owner(h, query, radius) == usize::from(i) {
+                hits.push(Hit { distance: d, id });
+            }
         }
         hits.sort_unstable();
         hits
@@ -198,7 +212,7 @@ impl HammingIndex {
     /// Expected work of a probed query, in entries touched: probes plus the
     /// entries in the probed buckets.
     fn probe_cost(&self, radius: u32) -> f64 {
-        let n = self.hashes.len() as f64;
+        let n = self.len() as f64;
         self.tables
             .iter()
             .enumerate()
@@ -213,21 +227,23 @@ impl HammingIndex {
 
 fn build_table(hashes: &[Words], start: u32, len: u32) -> Table {
     let buckets = 1usize << len;
-    let mut offsets = vec![0u32; buckets + 1];
+    let mut offsets_array = HugeArray::<u32>::zeroed(buckets + 1);
+    let offsets = offsets_array.as_mut_slice();
     for h in hashes {
         offsets[substring(h, start, len) as usize + 1] += 1;
     }
     for k in 0..buckets {
         offsets[k + 1] += offsets[k];
     }
-    let mut fill = offsets.clone();
-    let mut ids = vec![0u32; hashes.len()];
+    let mut fill = offsets.to_vec();
+    let mut ids_array = HugeArray::<u32>::zeroed(hashes.len());
+    let ids = ids_array.as_mut_slice();
     for (id, h) in hashes.iter().enumerate() {
         let k = substring(h, start, len) as usize;
         ids[fill[k] as usize] = id as u32;
         fill[k] += 1;
     }
-    Table { start, len, offsets, ids }
+    Table { start, len, offsets: offsets_array, ids: ids_array }
 }
 
 fn binomial(n: u32, k: u32) -> f64 {

@@ -21,6 +21,7 @@
 
 mod bank;
 mod bundle;
+mod huge;
 pub mod index;
 mod matcher;
 mod signal;
