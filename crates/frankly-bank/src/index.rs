@@ -198,6 +198,13 @@ impl HammingIndex {
         hits
     }
 
+    /// [`HammingIndex::range`] for many queries, in parallel on rayon's
+    /// thread pool; results in query order.
+    pub fn range_many(&self, queries: &[Words], radius: u32) -> Vec<Vec<Hit>> {
+        use rayon::prelude::*;
+        queries.par_iter().map(|q| self.range(q, radius)).collect()
+    }
+
     /// The first table whose probing condition `h` meets: the table that reports it.
     fn owner(&self, h: &Words, query: &Words, radius: u32) -> usize {
         let x = [h[0] ^ query[0], h[1] ^ query[1], h[2] ^ query[2], h[3] ^ query[3]];
@@ -375,6 +382,17 @@ mod tests {
             queries.push(rng.words(bits));
             check_against_brute_force(bits, hashes, &queries, &[0, 1, 2, 8, 16, 31, 32, 48, 64]);
         }
+    }
+
+    #[test]
+    fn parallel_queries_equal_sequential_ones() {
+        let mut rng = Rng(77);
+        let hashes: Vec<Words> = (0..5000).map(|_| rng.words(256)).collect();
+        let queries: Vec<Words> = hashes.iter().step_by(50).map(|h| rng.near(h, 256, 10)).collect();
+        let idx = HammingIndex::new(256, hashes);
+        let sequential: Vec<Vec<Hit>> = queries.iter().map(|q| idx.range(q, 31)).collect();
+        assert_eq!(idx.range_many(&queries, 31), sequential);
+        assert!(sequential.iter().all(|hits| !hits.is_empty()));
     }
 
     #[test]
