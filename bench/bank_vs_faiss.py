@@ -21,10 +21,11 @@ What it measures
   is called with radius + 1. Every FAISS result set is compared with frankly's:
   recall (matches FAISS found / frankly's matches, over all queries run), FAISS
   ids that frankly did not return (there should be none), and whether the sets
-  are identical. Memory: frankly's heap bytes per entry as the example reports
-  it; for FAISS the growth of this process's resident set across `add`, per
-  entry (the flat index holds the 32-byte codes, MultiHash holds them too plus
-  one 8-byte id per entry in each of its 16 hash tables).
+  are identical. Memory (B/entry): frankly's heap bytes per entry as the example
+  reports them; brute force needs just the 32-byte hashes; for FAISS the growth
+  of this process's resident set across `add` (after malloc_trim), per entry
+  (the flat index holds the 32-byte codes, MultiHash holds them too plus one
+  8-byte id per entry in each of its 16 hash tables).
 
   Everything is single-threaded: the Rust example uses one thread,
   faiss.omp_set_num_threads(1) is called, and OMP_NUM_THREADS=1 is set.
@@ -48,6 +49,8 @@ How to run (from the repo root)
 """
 
 import argparse
+import ctypes
+import ctypes.util
 import importlib.metadata
 import json
 import os
@@ -111,7 +114,16 @@ def cpu_model() -> str:
 
 
 def rss_bytes() -> int:
-    """Current resident set size; falls back to the peak if /proc is missing."""
+    """Current resident set size; falls back to the peak if /proc is missing.
+
+    glibc keeps freed memory (e.g. of the previous index) and reuses it without
+    it showing up in the RSS; malloc_trim(0) hands it back first, so that the
+    growth across `add` counts everything the new index touches.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
     try:
         return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
@@ -278,7 +290,7 @@ def main() -> int:
     overhead = call_overhead_ms(faiss, np, args.radius)
     print(f"n: {args.n:,}  queries: {args.queries} (faiss Flat: first {args.flat_queries}, brute force: first "
           f"{args.brute_queries})  radius <= {args.radius}  seed {args.seed}  single-threaded")
-    print(f"faiss call overhead (range_search on an empty index): {overhead * 1e3:.1f} us")
+    print(f"faiss call overhead (range_search on an empty index): {overhead * 1e3:.1f} us", flush=True)
 
     print(f"building: {shlex.join(BUILD_CMD)}", file=sys.stderr, flush=True)
     subprocess.run(BUILD_CMD, cwd=REPO, check=True)
