@@ -27,10 +27,12 @@
 //! `docs/franking-vectors.json`. MACs are compared with `verify_slice`
 //! (constant time); keys are zeroized on drop and never printed.
 
+mod attachment;
 mod encoding;
 mod frank;
 mod keys;
 
+pub use attachment::{ATTACHMENT_REF_BYTES, AttachmentRef, encrypt_attachment, open_attachment};
 pub use encoding::{COMMIT_DOMAIN, MAX_ID_BYTES, TAG_DOMAIN};
 pub use frank::{
     AcceptedMessage, Commitment, DeliveryContext, MessageContext, PlatformTag, commit, receive, tag, verify_chain,
@@ -111,6 +113,15 @@ pub enum FrankingError {
     /// The operating system's random generator failed.
     #[error("cannot get randomness from the operating system: {0}")]
     Random(String),
+    /// An attachment reference has the wrong length.
+    #[error("attachment reference is {0} bytes, not 76")]
+    AttachmentRef(usize),
+    /// The attachment does not decrypt under the committed key.
+    #[error("attachment does not decrypt under the committed key")]
+    AttachmentDecrypt,
+    /// The attachment decrypts, but not to the committed plaintext.
+    #[error("attachment decrypts to a plaintext other than the committed one")]
+    AttachmentHashMismatch,
     /// HMAC refused a 32-byte key (cannot happen).
     #[error("internal error in HMAC")]
     Internal,
