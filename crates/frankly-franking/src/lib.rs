@@ -122,6 +122,9 @@ pub enum FrankingError {
     /// The attachment decrypts, but not to the committed plaintext.
     #[error("attachment decrypts to a plaintext other than the committed one")]
     AttachmentHashMismatch,
+    /// A reported attachment's reference is not in the committed body.
+    #[error("attachment reference does not occur in the committed body")]
+    AttachmentNotCommitted,
     /// HMAC refused a 32-byte key (cannot happen).
     #[error("internal error in HMAC")]
     Internal,

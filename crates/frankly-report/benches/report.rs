@@ -38,7 +38,15 @@ fn conversation(n: usize) -> Vec<ReportedMessage> {
             };
             let tag = tag(&keyring(), &commitment, &delivery).unwrap();
             previous = Some(commitment);
-            ReportedMessage { body, franking_key: key.as_bytes().to_vec(), commitment, context, delivery, tag }
+            ReportedMessage {
+                body,
+                franking_key: key.as_bytes().to_vec(),
+                commitment,
+                context,
+                delivery,
+                tag,
+                attachments: Vec::new(),
+            }
         })
         .collect()
 }

@@ -3,9 +3,11 @@
 use std::collections::HashSet;
 
 use frankly_franking::{
-    Commitment, DeliveryContext, FrankingError, FrankingKey, Keyring, MessageContext, PlatformTag, verify_chain,
-    verify_commitment, verify_tag,
+    AttachmentRef, Commitment, DeliveryContext, FrankingError, FrankingKey, Keyring, MessageContext, PlatformTag,
+    verify_chain, verify_commitment, verify_tag,
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::envelope::ServerKeyPair;
 
@@ -16,6 +18,8 @@ pub const MAX_CONTEXT_MESSAGES: usize = 50;
 pub const MAX_NOTE_BYTES: usize = 4096;
 /// Longest message body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most attachments per reported message.
+pub const MAX_ATTACHMENTS: usize = 16;
 
 /// Why the user reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -63,6 +67,21 @@ pub struct ReportedMessage {
     pub delivery: DeliveryContext,
     /// The platform tag.
     pub tag: PlatformTag,
+    /// Plaintexts of the message's attachments, each with the reference
+    /// (key, nonce, plaintext hash) that the committed body contains.
+    #[serde(default)]
+    pub attachments: Vec<ReportedAttachment>,
+}
+
+/// An attachment's plaintext in a report.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportedAttachment {
+    /// The 76-byte `AttachmentRef` encoding, which must occur in the committed body.
+    #[serde(with = "hex_bytes")]
+    pub reference: Vec<u8>,
+    /// The attachment's plaintext.
+    #[serde(with = "hex_bytes")]
+    pub plaintext: Vec<u8>,
 }
 
 /// A user report, as sealed in the envelope.
@@ -134,6 +153,9 @@ impl Report {
             }
             if m.franking_key.len() != 32 {
                 return bad(format!("message {i} franking key has {} bytes, not 32", m.franking_key.len()));
+            }
+            if m.attachments.len() > MAX_ATTACHMENTS {
+                return bad(format!("message {i} has {} attachments (limit {MAX_ATTACHMENTS})", m.attachments.len()));
             }
         }
         Ok(())
@@ -251,7 +273,20 @@ fn verify_message(keyring: &Keyring, m: &ReportedMessage) -> Result<(), Franking
             delivered: m.delivery.conversation_id.clone(),
         });
     }
-    verify_tag(keyring, &m.tag, &m.commitment, &m.delivery)
+    verify_tag(keyring, &m.tag, &m.commitment, &m.delivery)?;
+    // Each attachment: its reference is part of the committed body, and the
+    // plaintext has the committed hash (not merely a valid decryption).
+    for a in &m.attachments {
+        let reference = AttachmentRef::from_bytes(&a.reference)?;
+        if !m.body.windows(a.reference.len()).any(|w| w == a.reference.as_slice()) {
+            return Err(FrankingError::AttachmentNotCommitted);
+        }
+        let hash: [u8; 32] = Sha256::digest(&a.plaintext).into();
+        if hash != reference.plaintext_sha256 {
+            return Err(FrankingError::AttachmentHashMismatch);
+        }
+    }
+    Ok(())
 }
 
 /// Decrypts a report envelope, refuses replays, and verifies every message:

@@ -47,7 +47,15 @@ fn conversation(n: usize) -> Vec<ReportedMessage> {
         };
         let tag = tag(&keyring(), &commitment, &delivery).unwrap();
         previous = Some(commitment);
-        out.push(ReportedMessage { body, franking_key: key.as_bytes().to_vec(), commitment, context, delivery, tag });
+        out.push(ReportedMessage {
+            body,
+            franking_key: key.as_bytes().to_vec(),
+            commitment,
+            context,
+            delivery,
+            tag,
+            attachments: Vec::new(),
+        });
     }
     out
 }
@@ -158,6 +166,56 @@ fn altered_or_arbitrary_bytes_never_panic() {
         }
         assert!(open_and_verify(&bytes, &server, &keyring(), &mut HashSet::new()).is_err());
     }
+}
+
+#[test]
+fn attachments_are_checked_against_the_committed_hash() {
+    use frankly_franking::encrypt_attachment;
+    use frankly_report::ReportedAttachment;
+    let server = ServerKeyPair::generate().unwrap();
+    let (reference, _ciphertext) = encrypt_attachment(b"the picture").unwrap();
+    // The body carries text and the attachment reference; it is what is committed.
+    let mut body = b"look at this: ".to_vec();
+    body.extend_from_slice(&reference.to_bytes());
+    let key = FrankingKey::generate().unwrap();
+    let context = MessageContext {
+        conversation_id: "c1".into(),
+        sender_id: "alice".into(),
+        message_id: "a".into(),
+        sequence: 0,
+        previous: None,
+    };
+    let commitment = commit(&key, &context, &body).unwrap();
+    let delivery = DeliveryContext {
+        sender_id: "alice".into(),
+        conversation_id: "c1".into(),
+        timestamp_ms: T0,
+        server_message_id: "s".into(),
+    };
+    let tag = tag(&keyring(), &commitment, &delivery).unwrap();
+    let message = |plaintext: &[u8], reference: Vec<u8>| ReportedMessage {
+        body: body.clone(),
+        franking_key: key.as_bytes().to_vec(),
+        commitment,
+        context: context.clone(),
+        delivery: delivery.clone(),
+        tag,
+        attachments: vec![ReportedAttachment { reference, plaintext: plaintext.to_vec() }],
+    };
+    let open = |m: ReportedMessage| {
+        let report = Report::new("bob", Reason::NonConsensualImagery, "", Vec::new(), m).unwrap();
+        open_and_verify(&seal_report(&report, server.public()).unwrap(), &server, &keyring(), &mut HashSet::new())
+    };
+    assert!(open(message(b"the picture", reference.to_bytes().to_vec())).is_ok());
+    assert_eq!(
+        open(message(b"another picture", reference.to_bytes().to_vec())).unwrap_err(),
+        ReportError::ReportedMessage(FrankingError::AttachmentHashMismatch)
+    );
+    let (elsewhere, _) = encrypt_attachment(b"another picture").unwrap();
+    assert_eq!(
+        open(message(b"another picture", elsewhere.to_bytes().to_vec())).unwrap_err(),
+        ReportError::ReportedMessage(FrankingError::AttachmentNotCommitted)
+    );
 }
 
 #[test]
