@@ -28,11 +28,14 @@
 //! (constant time); keys are zeroized on drop and never printed.
 
 mod attachment;
+mod delivery;
 mod encoding;
 mod frank;
 mod keys;
 
 pub use attachment::{ATTACHMENT_REF_BYTES, AttachmentRef, encrypt_attachment, open_attachment};
+pub use delivery::{DELIVERY_SIGNATURE_DOMAIN, sign_delivery, verify_delivery};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use encoding::{COMMIT_DOMAIN, MAX_ID_BYTES, TAG_DOMAIN};
 pub use frank::{
     AcceptedMessage, Commitment, DeliveryContext, MessageContext, PlatformTag, commit, receive, tag, verify_chain,
@@ -122,6 +125,12 @@ pub enum FrankingError {
     /// The attachment decrypts, but not to the committed plaintext.
     #[error("attachment decrypts to a plaintext other than the committed one")]
     AttachmentHashMismatch,
+    /// The delivery service's signature does not verify (altered delivery
+    /// context, another key, or a malleated signature).
+    #[error(
+        "delivery signature does not verify: the sender, conversation, timestamp or message id was altered in transit"
+    )]
+    DeliverySignature,
     /// A reported attachment's reference is not in the committed body.
     #[error("attachment reference does not occur in the committed body")]
     AttachmentNotCommitted,

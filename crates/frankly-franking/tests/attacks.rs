@@ -188,3 +188,50 @@ fn oversized_identifiers_are_refused() {
     };
     assert!(matches!(commit(&key, &context, b"x"), Err(FrankingError::FieldTooLong { field: "conversation_id", .. })));
 }
+
+#[test]
+fn relay_alterations_and_malleated_delivery_signatures_are_refused() {
+    use frankly_franking::{SigningKey, sign_delivery, verify_delivery};
+    let platform = SigningKey::from_bytes(&[0x42; 32]);
+    let public = platform.verifying_key();
+    let m = send("alice", 0, None, b"hi", T0);
+    let sig = sign_delivery(&platform, &m.tag, &m.delivery).unwrap();
+    verify_delivery(&public, &m.tag, &m.delivery, &sig).unwrap();
+    // A relay shifts the timestamp or re-attributes the sender.
+    let mut shifted = m.delivery.clone();
+    shifted.timestamp_ms -= 3_600_000;
+    assert_eq!(verify_delivery(&public, &m.tag, &shifted, &sig).unwrap_err(), FrankingError::DeliverySignature);
+    let mut other = m.delivery.clone();
+    other.sender_id = "mallory".into();
+    assert_eq!(verify_delivery(&public, &m.tag, &other, &sig).unwrap_err(), FrankingError::DeliverySignature);
+    // Malleability: S + l (the group order) verifies in lax Ed25519
+    // implementations; it must not here.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut malleated = sig;
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(malleated[32 + i]) + u16::from(L[i]) + carry;
+        malleated[32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    assert_ne!(malleated, sig);
+    assert_eq!(
+        verify_delivery(&public, &m.tag, &m.delivery, &malleated).unwrap_err(),
+        FrankingError::DeliverySignature
+    );
+    // A small-order public key (the identity point) with a forged signature.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    {
+        let weak = frankly_franking::VerifyingKey::from_bytes(&identity).unwrap();
+        let mut forged = [0u8; 64];
+        forged[0] = 1; // R = identity, S = 0: valid for every message under lax rules
+        let lax =
+            ed25519_dalek::Verifier::verify(&weak, b"any message", &ed25519_dalek::Signature::from_bytes(&forged));
+        assert!(lax.is_ok(), "the lax check accepts the forgery; the strict one must not");
+        assert_eq!(verify_delivery(&weak, &m.tag, &m.delivery, &forged).unwrap_err(), FrankingError::DeliverySignature);
+    }
+}
