@@ -40,7 +40,7 @@ fn conversation(n: usize) -> Vec<ReportedMessage> {
             previous = Some(commitment);
             ReportedMessage {
                 body,
-                franking_key: key.as_bytes().to_vec(),
+                franking_key: (&key).into(),
                 commitment,
                 context,
                 delivery,

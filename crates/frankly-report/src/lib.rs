@@ -26,6 +26,6 @@ pub use envelope::{
     ENVELOPE_MAGIC, HPKE_INFO, MAX_ENVELOPE_BYTES, ServerKeyPair, ServerPublicKey, seal_report, seal_report_with_rng,
 };
 pub use report::{
-    Evidence, MAX_ATTACHMENTS, MAX_BODY_BYTES, MAX_CONTEXT_MESSAGES, MAX_NOTE_BYTES, Reason, ReplayGuard, Report,
-    ReportError, ReportedAttachment, ReportedMessage, Verdict, VerifiedReport, open_and_verify,
+    Evidence, KeyBytes, MAX_ATTACHMENTS, MAX_BODY_BYTES, MAX_CONTEXT_MESSAGES, MAX_NOTE_BYTES, Reason, ReplayGuard,
+    Report, ReportError, ReportedAttachment, ReportedMessage, Verdict, VerifiedReport, open_and_verify,
 };

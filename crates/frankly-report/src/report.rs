@@ -56,9 +56,8 @@ pub struct ReportedMessage {
     /// The decrypted body, hex.
     #[serde(with = "hex_bytes")]
     pub body: Vec<u8>,
-    /// The franking key from the decrypted plaintext, hex.
-    #[serde(with = "hex_bytes")]
-    pub franking_key: Vec<u8>,
+    /// The franking key from the decrypted plaintext, hex in JSON.
+    pub franking_key: KeyBytes,
     /// The commitment delivered beside the ciphertext.
     pub commitment: Commitment,
     /// The committed context.
@@ -71,6 +70,23 @@ pub struct ReportedMessage {
     /// (key, nonce, plaintext hash) that the committed body contains.
     #[serde(default)]
     pub attachments: Vec<ReportedAttachment>,
+}
+
+/// A franking key inside a report: zeroized on drop, not printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct KeyBytes(#[serde(with = "hex_bytes")] pub Vec<u8>);
+
+impl std::fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyBytes({} bytes)", self.0.len())
+    }
+}
+
+impl From<&FrankingKey> for KeyBytes {
+    fn from(key: &FrankingKey) -> Self {
+        KeyBytes(key.as_bytes().to_vec())
+    }
 }
 
 /// An attachment's plaintext in a report.
@@ -151,8 +167,8 @@ impl Report {
             if m.body.len() > MAX_BODY_BYTES {
                 return bad(format!("message {i} body is {} bytes (limit {MAX_BODY_BYTES})", m.body.len()));
             }
-            if m.franking_key.len() != 32 {
-                return bad(format!("message {i} franking key has {} bytes, not 32", m.franking_key.len()));
+            if m.franking_key.0.len() != 32 {
+                return bad(format!("message {i} franking key has {} bytes, not 32", m.franking_key.0.len()));
             }
             if m.attachments.len() > MAX_ATTACHMENTS {
                 return bad(format!("message {i} has {} attachments (limit {MAX_ATTACHMENTS})", m.attachments.len()));
@@ -257,9 +273,9 @@ pub enum ReportError {
 }
 
 fn verify_message(keyring: &Keyring, m: &ReportedMessage) -> Result<(), FrankingError> {
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&m.franking_key);
-    let key = FrankingKey::from_bytes(key);
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    bytes.copy_from_slice(&m.franking_key.0);
+    let key = FrankingKey::from_bytes(*bytes);
     verify_commitment(&m.commitment, &key, &m.context, &m.body)?;
     if m.context.sender_id != m.delivery.sender_id {
         return Err(FrankingError::SenderMismatch {

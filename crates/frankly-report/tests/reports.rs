@@ -49,7 +49,7 @@ fn conversation(n: usize) -> Vec<ReportedMessage> {
         previous = Some(commitment);
         out.push(ReportedMessage {
             body,
-            franking_key: key.as_bytes().to_vec(),
+            franking_key: (&key).into(),
             commitment,
             context,
             delivery,
@@ -195,7 +195,7 @@ fn attachments_are_checked_against_the_committed_hash() {
     let tag = tag(&keyring(), &commitment, &delivery).unwrap();
     let message = |plaintext: &[u8], reference: Vec<u8>| ReportedMessage {
         body: body.clone(),
-        franking_key: key.as_bytes().to_vec(),
+        franking_key: (&key).into(),
         commitment,
         context: context.clone(),
         delivery: delivery.clone(),

@@ -66,7 +66,7 @@ fn message(i: u8, sender: &str, previous: Option<Commitment>, body: &str) -> Rep
     let tag = tag(&keyring(), &commitment, &delivery).unwrap();
     ReportedMessage {
         body: body.as_bytes().to_vec(),
-        franking_key: key.as_bytes().to_vec(),
+        franking_key: (&key).into(),
         commitment,
         context,
         delivery,
