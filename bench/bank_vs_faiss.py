@@ -64,28 +64,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchenv import cpu_model, ensure_venv
+
 REPO = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("FRANKLY_BENCH_VENV") or Path.home() / ".cache/frankly/bench-venv")
 REQUIREMENTS = ["faiss-cpu", "numpy"]
 BUILD_CMD = ["cargo", "build", "--release", "--quiet", "-p", "frankly-bank", "--example", "bank_bench"]
 MULTIHASH = (256, 16, 16)  # d, nhash, bits per hash: 16 disjoint 16-bit substrings
 NFLIP = 1
 
 
-def ensure_venv() -> None:
-    """Create/populate the venv if needed and re-execute this script inside it."""
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    py = VENV / "bin/python"
-    if not py.exists():
-        print(f"creating venv {VENV}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    if subprocess.run([py, "-c", "import numpy, faiss"], capture_output=True).returncode != 0:
-        print(f"installing {' '.join(REQUIREMENTS)} into {VENV}", file=sys.stderr)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet"] + REQUIREMENTS, check=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.execv(py, [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def parse_args() -> argparse.Namespace:
@@ -103,14 +90,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rss_bytes() -> int:
@@ -316,5 +295,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    ensure_venv()
+    ensure_venv(__file__, REQUIREMENTS, "import numpy, faiss")
     sys.exit(main())

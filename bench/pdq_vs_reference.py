@@ -34,7 +34,6 @@ How to run (from the repo root)
 import argparse
 import importlib.metadata
 import json
-import os
 import platform
 import shlex
 import statistics
@@ -44,34 +43,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchenv import cpu_model, ensure_venv
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-VENV = Path(os.environ.get("FRANKLY_BENCH_VENV") or Path.home() / ".cache/frankly/bench-venv")
 REQUIREMENTS = ["pdqhash==0.2.8", "numpy", "pillow"]
 RUST_CMD = "cargo run --release --quiet -p frankly-hash --example pdq_bench --"
 WARMUPS = 2
 SELF_CHECK = REPO / "tests/vectors/pdq/te_bridge-mods_aaa-orig.png"
 
 
-def ensure_venv() -> None:
-    """Create/populate the venv if needed and re-execute this script inside it."""
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    py = VENV / "bin/python"
-    if not py.exists():
-        print(f"creating venv {VENV}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = "import importlib.metadata as m, numpy, PIL, pdqhash; assert m.version('pdqhash') == '0.2.8'"
-    if subprocess.run([py, "-c", probe], capture_output=True).returncode != 0:
-        print(f"installing {' '.join(REQUIREMENTS)} into {VENV}", file=sys.stderr)
-        pip = [str(py), "-m", "pip", "install", "--quiet"]
-        if subprocess.run(pip + REQUIREMENTS).returncode != 0:
-            # Fallback: provide pdqhash's build requirements ourselves.
-            subprocess.run(pip + ["numpy", "cython", "setuptools", "wheel"], check=True)
-            subprocess.run(pip + ["--no-build-isolation"] + REQUIREMENTS, check=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.execv(py, [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,14 +71,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def samples_ns(fn, reps: int) -> list[int]:
@@ -234,5 +207,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    ensure_venv()
+    probe = "import importlib.metadata as m, numpy, PIL, pdqhash; assert m.version('pdqhash') == '0.2.8'"
+    ensure_venv(__file__, REQUIREMENTS, probe, build_deps=["numpy", "cython", "setuptools", "wheel"])
     sys.exit(main())
