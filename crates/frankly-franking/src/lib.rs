@@ -32,6 +32,7 @@ mod delivery;
 mod encoding;
 mod frank;
 mod keys;
+mod transport;
 
 pub use attachment::{ATTACHMENT_REF_BYTES, AttachmentRef, encrypt_attachment, open_attachment};
 pub use delivery::{DELIVERY_SIGNATURE_DOMAIN, sign_delivery, verify_delivery};
@@ -42,6 +43,7 @@ pub use frank::{
     verify_commitment, verify_tag,
 };
 pub use keys::{FrankingKey, Keyring, PlatformKey};
+pub use transport::{OpenedMessage, SealedMessage, open_message, seal_message};
 
 /// Why a franking operation failed. Each attack has its own refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +133,12 @@ pub enum FrankingError {
         "delivery signature does not verify: the sender, conversation, timestamp or message id was altered in transit"
     )]
     DeliverySignature,
+    /// The E2EE ciphertext does not decrypt with the commitment as associated data.
+    #[error("message does not decrypt (wrong key, altered ciphertext, or a commitment it was not sealed with)")]
+    Decrypt,
+    /// The decrypted plaintext is not `k_f || context || body`.
+    #[error("malformed message plaintext: {0}")]
+    MalformedPlaintext(&'static str),
     /// A reported attachment's reference is not in the committed body.
     #[error("attachment reference does not occur in the committed body")]
     AttachmentNotCommitted,
