@@ -85,7 +85,7 @@ pub fn open_message(
 
 /// Parses an encoded [`MessageContext`] from the front of `bytes`.
 fn decode_context(bytes: &[u8]) -> Result<(MessageContext, &[u8]), FrankingError> {
-    fn string<'a>(b: &'a [u8]) -> Result<(String, &'a [u8]), FrankingError> {
+    fn string(b: &[u8]) -> Result<(String, &[u8]), FrankingError> {
         let (len, rest) = b.split_first_chunk::<4>().ok_or(FrankingError::MalformedPlaintext("truncated length"))?;
         let len = u32::from_be_bytes(*len) as usize;
         if len > MAX_ID_BYTES || len > rest.len() {
