@@ -5,6 +5,7 @@
 //! 2 for usage errors.
 
 mod bank_cmd;
+mod classify_cmd;
 mod hash_cmd;
 mod match_cmd;
 mod output;
@@ -32,6 +33,8 @@ enum Command {
     Keygen(bank_cmd::KeygenArgs),
     /// Match images or hashes against banks.
     Match(match_cmd::MatchArgs),
+    /// Classify images with an on-device model.
+    Classify(classify_cmd::ClassifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Bank(command) => bank_cmd::run(&command),
         Command::Keygen(args) => bank_cmd::keygen(&args),
         Command::Match(args) => match_cmd::run(&args),
+        Command::Classify(args) => classify_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -179,3 +179,21 @@ fn exif_orientation_is_opt_in() {
     assert_eq!(dims(&[]), (64, 32));
     assert_eq!(dims(&["--exif-orient"]), (32, 64));
 }
+
+#[test]
+fn classify_prints_per_label_scores() {
+    let out = frankly()
+        .args(["classify", "--json", "tests/data/photos/skimage_rocket.jpg", "does/not/exist.png"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one input failed");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["input"], "tests/data/photos/skimage_rocket.jpg");
+    assert_eq!(lines[0]["model"], "open_nsfw");
+    let (sfw, nsfw) = (lines[0]["scores"]["sfw"].as_f64().unwrap(), lines[0]["scores"]["nsfw"].as_f64().unwrap());
+    assert!((sfw + nsfw - 1.0).abs() < 1e-4 && nsfw < 0.01, "{sfw} {nsfw}");
+    assert!(lines[1]["error"].as_str().unwrap().contains("No such file"));
+    let out = frankly().args(["classify", "--model", "nope", "x.jpg"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot load model nope"));
+}

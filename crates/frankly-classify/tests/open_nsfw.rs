@@ -1,0 +1,85 @@
+//! open_nsfw on tract against onnxruntime's outputs (`models/reference/`).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+
+use frankly_classify::{ClassifyError, ImageClassifier};
+use serde_json::Value;
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+fn reference() -> Vec<Value> {
+    let text = std::fs::read_to_string(models().join("reference/open_nsfw.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let list = if v.is_array() { v.as_array().unwrap().clone() } else { v["images"].as_array().unwrap().clone() };
+    list.into_iter().filter(|e| e.get("file").is_some()).collect()
+}
+
+fn classifier() -> ImageClassifier {
+    ImageClassifier::load(&models().join("open_nsfw.toml")).unwrap()
+}
+
+#[test]
+fn identical_tensors_give_onnxruntime_scores_within_1e_4() {
+    let model = classifier();
+    let refs = reference();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(models().join("reference")).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("open_nsfw_input_"))
+        else {
+            continue;
+        };
+        let stem = stem.trim_end_matches(".f32");
+        let bytes = std::fs::read(&path).unwrap();
+        let tensor: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let want = refs.iter().find(|r| r["file"].as_str().unwrap().starts_with(stem)).unwrap();
+        let got = model.run_tensor(tensor).unwrap();
+        let (sfw, nsfw) = (want["scores"][0].as_f64().unwrap() as f32, want["scores"][1].as_f64().unwrap() as f32);
+        println!("{stem}: tract {:?} onnxruntime [{sfw}, {nsfw}]", got.0);
+        assert!((got.get("sfw").unwrap() - sfw).abs() <= 1e-4, "{stem}");
+        assert!((got.get("nsfw").unwrap() - nsfw).abs() <= 1e-4, "{stem}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "reference tensors missing");
+}
+
+#[test]
+fn end_to_end_scores_are_close_to_the_reference() {
+    let model = classifier();
+    let refs = reference();
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/photos");
+    let mut worst = 0f32;
+    let mut checked = 0;
+    for r in &refs {
+        let file = r["file"].as_str().unwrap();
+        let Ok(bytes) = std::fs::read(photos.join(file)) else { continue };
+        let image = frankly_hash::decode(&bytes, &frankly_hash::DecodeOptions::default()).unwrap().rgb;
+        let got = model.classify(&image).unwrap().get("nsfw").unwrap();
+        let want = r["scores"][1].as_f64().unwrap() as f32;
+        println!("{file}: nsfw frankly {got:.6} reference {want:.6}");
+        worst = worst.max((got - want).abs());
+        checked += 1;
+    }
+    println!("largest end-to-end difference in nsfw score: {worst:.6} over {checked} photos");
+    assert!(checked >= 5);
+    assert!(worst <= 0.05, "end-to-end difference {worst}");
+}
+
+#[test]
+fn a_model_file_that_is_not_the_manifest_s_is_refused() {
+    let dir = std::env::temp_dir().join(format!("frankly-classify-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(dir.join("m/model.onnx"), b"not the model").unwrap();
+    let manifest = std::fs::read_to_string(models().join("open_nsfw.toml"))
+        .unwrap()
+        .replace("open_nsfw/open-nsfw.onnx", "m/model.onnx");
+    std::fs::write(dir.join("x.toml"), manifest).unwrap();
+    let err = ImageClassifier::load(&dir.join("x.toml")).unwrap_err();
+    assert!(matches!(err, ClassifyError::ModelMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("is not the one in its manifest"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
