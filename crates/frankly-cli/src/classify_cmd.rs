@@ -45,8 +45,7 @@ pub(crate) fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
         .map(|path| {
             let input = path.display().to_string();
             let model_name = args.model.clone();
-            let result = std::fs::read(path)
-                .map_err(|e| e.to_string())
+            let result = crate::hash_cmd::read_limited(path, frankly_hash::MAX_FILE_BYTES)
                 .and_then(|bytes| decode(&bytes, &DecodeOptions::default()).map_err(|e| e.to_string()))
                 .and_then(|d| model.classify(&d.rgb).map_err(|e| e.to_string()));
             match result {

@@ -184,7 +184,7 @@ fn hash_file(
 
 /// Reads a file, refusing it once it exceeds `limit` bytes (checked while
 /// reading, so a growing file or a device cannot exhaust memory).
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| e.to_string())?;

@@ -13,6 +13,9 @@ use rayon::prelude::*;
 
 use crate::bank_cmd::load_bank;
 
+/// Largest `--hashes` file read (about 15 million PDQ hashes).
+const MAX_HASH_LIST_BYTES: u64 = 1 << 30;
+
 #[derive(Args, Debug)]
 pub(crate) struct MatchArgs {
     /// Bank files or bundles to match against (repeatable).
@@ -119,14 +122,16 @@ pub(crate) fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
 
 fn match_hashes(
     matcher: &Matcher,
-    path: &PathBuf,
+    path: &std::path::Path,
     signal: SignalType,
     threshold: Option<u32>,
 ) -> anyhow::Result<Vec<QueryResult>> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read hashes from stdin")?
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+        let bytes = crate::hash_cmd::read_limited(path, MAX_HASH_LIST_BYTES)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?
     };
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     Ok(lines
@@ -149,13 +154,13 @@ fn match_image(
     matcher: &Matcher,
     signals: &BTreeSet<SignalType>,
     pdq: &mut PdqHasher,
-    path: &PathBuf,
+    path: &std::path::Path,
     threshold: Option<u32>,
 ) -> Vec<QueryResult> {
     let query = path.display().to_string();
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::hash_cmd::read_limited(path, frankly_hash::MAX_FILE_BYTES) {
         Ok(b) => b,
-        Err(e) => return vec![QueryResult::failed(query, e.to_string())],
+        Err(e) => return vec![QueryResult::failed(query, e)],
     };
     let image = match decode(&bytes, &DecodeOptions::default()) {
         Ok(d) => d.rgb,
