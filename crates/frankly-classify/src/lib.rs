@@ -1,7 +1,11 @@
 //! On-device classifiers for frankly: models described by manifests
 //! (`models/<name>.toml`), loaded only if the file's SHA-256 matches, run with
 //! `tract-onnx` (no onnxruntime in the product) from an optimized plan built
-//! once.
+//! once, with a symbolic batch dimension so batches share it.
+//!
+//! Image models are classifiers (a score per label) or YOLOv8-style
+//! detectors (boxes, and per label its best box's score); text models are a
+//! tokenizer plus a numeric graph over term counts.
 //!
 //! The image preprocessing follows the manifest (resize, centre crop, the
 //! reference's JPEG round trip, channel order, mean); the decoded pixels of
@@ -9,11 +13,18 @@
 //! slightly from the reference's, while the model itself matches onnxruntime
 //! on identical tensors (see `docs/models.md`).
 
+mod image_model;
 mod manifest;
 mod model;
+mod text;
 
-pub use manifest::{Crop, InputSpec, JpegRoundTrip, Kind, MAX_MANIFEST_BYTES, Manifest, OutputSpec, Resize};
-pub use model::{ImageClassifier, MAX_MODEL_BYTES, Scores};
+pub use image_model::{Detection, ImageClassifier, ImageVerdict, MAX_IMAGE_BATCH};
+pub use manifest::{
+    Crop, DetectionSpec, InputSpec, JpegRoundTrip, Kind, MAX_MANIFEST_BYTES, Manifest, OutputFormat, OutputSpec, Pad,
+    Resize, TokenizerSpec,
+};
+pub use model::{MAX_MODEL_BYTES, Scores};
+pub use text::{MAX_TEXT_BATCH, MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES, TextClassifier, Tokenizer};
 
 use std::path::PathBuf;
 
@@ -48,8 +59,21 @@ pub enum ClassifyError {
         actual: String,
     },
     /// The manifest describes another kind of model.
-    #[error("model {0} is not an image model")]
-    WrongKind(String),
+    #[error("model {name} does not classify {expected}")]
+    WrongKind {
+        /// The model.
+        name: String,
+        /// The kind wanted.
+        expected: &'static str,
+    },
+    /// A text is longer than the classifier accepts.
+    #[error("text of {bytes} bytes is over the limit of {limit}")]
+    TextTooLong {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// tract could not load or run the model.
     #[error("model {name}: {message}")]
     Model {

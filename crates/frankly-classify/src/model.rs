@@ -1,33 +1,18 @@
-//! Loading a model whose file matches its manifest, and running it.
+//! Loading a model file that matches its manifest, and its tract plan.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
-use image::imageops::FilterType;
-use image::{ImageEncoder, RgbImage};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::ClassifyError;
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::Manifest;
 
 /// Largest model file read, in bytes.
 pub const MAX_MODEL_BYTES: u64 = 512 << 20;
-
-type Plan = std::sync::Arc<TypedSimplePlan>;
-
-/// An image classifier: the manifest and its optimized tract plan, built
-/// once and reused for every image.
-pub struct ImageClassifier {
-    manifest: Manifest,
-    plan: Plan,
-}
-
-impl std::fmt::Debug for ImageClassifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImageClassifier").field("model", &self.manifest.name).finish_non_exhaustive()
-    }
-}
 
 /// Scores per label, in the manifest's label order.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -40,100 +25,132 @@ impl Scores {
     }
 }
 
-impl ImageClassifier {
-    /// Loads the model a manifest describes, refusing a file whose SHA-256
-    /// differs from the manifest's.
-    pub fn load(manifest_path: &Path) -> Result<Self, ClassifyError> {
-        let (manifest, dir) = Manifest::load(manifest_path)?;
-        if manifest.kind != Kind::Image {
-            return Err(ClassifyError::WrongKind(manifest.name.clone()));
-        }
-        let path = dir.join(&manifest.file);
-        let io = |e: std::io::Error| ClassifyError::Io { path: path.clone(), message: e.to_string() };
-        let len = std::fs::metadata(&path).map_err(io)?.len();
-        if len > MAX_MODEL_BYTES {
-            return Err(ClassifyError::Io {
-                path: path.clone(),
-                message: format!("{len} bytes, over {MAX_MODEL_BYTES}"),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(io)?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
-            return Err(ClassifyError::ModelMismatch { path, expected: manifest.sha256.clone(), actual });
-        }
-        let shape: TVec<usize> = manifest.input.shape.iter().copied().collect();
-        let plan = tract_onnx::onnx()
+/// Reads `dir/rel` (at most `limit` bytes) and refuses it unless its SHA-256
+/// is `expected`.
+pub(crate) fn read_pinned(dir: &Path, rel: &Path, expected: &str, limit: u64) -> Result<Vec<u8>, ClassifyError> {
+    let path = dir.join(rel);
+    let io = |e: std::io::Error| ClassifyError::Io { path: path.clone(), message: e.to_string() };
+    let len = std::fs::metadata(&path).map_err(io)?.len();
+    if len > limit {
+        return Err(ClassifyError::Io { path: path.clone(), message: format!("{len} bytes, over {limit}") });
+    }
+    let bytes = std::fs::read(&path).map_err(io)?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if !actual.eq_ignore_ascii_case(expected) {
+        return Err(ClassifyError::ModelMismatch { path, expected: expected.to_owned(), actual });
+    }
+    Ok(bytes)
+}
+
+/// Largest batch of one plan; bigger batches run in pieces.
+const MAX_PLAN_BATCH: usize = 64;
+
+/// A model file loaded once. The graph is typed with a symbolic batch
+/// dimension; optimized plans are built for power-of-two batch sizes when
+/// first needed (tract cannot optimize every graph with a symbolic batch,
+/// open_nsfw among them) and reused, and a batch of n runs as the binary
+/// pieces of n, so no plan computes padding.
+pub(crate) struct Model {
+    pub(crate) manifest: Manifest,
+    typed: TypedModel,
+    batch: Symbol,
+    plans: [OnceLock<Result<Arc<TypedSimplePlan>, String>>; MAX_PLAN_BATCH.ilog2() as usize + 1],
+}
+
+impl Model {
+    pub(crate) fn load(manifest: Manifest, dir: &Path) -> Result<Model, ClassifyError> {
+        let bytes = read_pinned(dir, &manifest.file, &manifest.sha256, MAX_MODEL_BYTES)?;
+        let fail = |e: TractError| ClassifyError::Model { name: manifest.name.clone(), message: format!("{e:#}") };
+        // The shapes a file declares for its input, intermediate values and
+        // outputs are written in its own symbols (NudeNet's `batch`,
+        // `height`, `width`) that tract cannot unify with the manifest's
+        // shape; tract infers them itself from the input fact set below.
+        let model = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .with_ignore_output_shapes(true)
             .model_for_read(&mut Cursor::new(&bytes))
-            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ClassifyError::Model { name: manifest.name.clone(), message: format!("{e:#}") })?;
-        Ok(ImageClassifier { manifest, plan })
+            .map_err(fail)?;
+        let batch = model.sym("N");
+        let mut dims: TVec<TDim> = manifest.input.shape.iter().map(|&d| d.to_dim()).collect();
+        dims[0] = batch.to_dim();
+        let typed = model
+            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), dims))
+            .and_then(|m| m.into_typed())
+            .map_err(fail)?;
+        let model = Model { manifest, typed, batch, plans: Default::default() };
+        // Build the batch-1 plan now, so a model that tract cannot run is
+        // refused at load time rather than at the first message.
+        model.plan(1)?;
+        Ok(model)
     }
 
-    /// The manifest.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+    /// The plan for a power-of-two `batch`.
+    fn plan(&self, batch: usize) -> Result<Arc<TypedSimplePlan>, ClassifyError> {
+        let slot = &self.plans[batch.ilog2() as usize];
+        slot.get_or_init(|| {
+            let subs = HashMap::from([(self.batch.clone(), (batch as i64).to_dim())]);
+            self.typed
+                .set_symbols(&subs)
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(|e| self.error(e))
     }
 
-    /// Runs the model on an input tensor already preprocessed (in the
-    /// manifest's shape, row-major).
-    pub fn run_tensor(&self, input: Vec<f32>) -> Result<Scores, ClassifyError> {
-        let shape = &self.manifest.input.shape;
-        let tensor = Tensor::from_shape(shape, &input)
-            .map_err(|e| ClassifyError::Model { name: self.manifest.name.clone(), message: format!("{e:#}") })?;
-        let outputs = self
-            .plan
-            .run(tvec!(tensor.into_tvalue()))
-            .map_err(|e| ClassifyError::Model { name: self.manifest.name.clone(), message: format!("{e:#}") })?;
-        let view = outputs[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| ClassifyError::Model { name: self.manifest.name.clone(), message: format!("{e:#}") })?;
-        let values: Vec<f32> = view.iter().copied().collect();
-        let labels = &self.manifest.output.labels;
-        if values.len() != labels.len() {
-            return Err(ClassifyError::Model {
-                name: self.manifest.name.clone(),
-                message: format!("{} outputs for {} labels", values.len(), labels.len()),
-            });
+    /// Runs a batch of `batch` inputs laid out one after the other (each in
+    /// the manifest's input shape without the batch dimension) and returns
+    /// the first output, row-major, with its shape (batch first).
+    pub(crate) fn run(&self, batch: usize, input: Vec<f32>) -> Result<(Vec<usize>, Vec<f32>), ClassifyError> {
+        let per_item: usize = self.manifest.input.shape[1..].iter().product();
+        if input.len() != batch * per_item {
+            return Err(self.error(format!("{} input values for a batch of {batch}", input.len())));
         }
-        Ok(Scores(labels.iter().cloned().zip(values.iter().copied()).collect()))
-    }
-
-    /// Preprocesses an image as the manifest says, then classifies it.
-    pub fn classify(&self, image: &RgbImage) -> Result<Scores, ClassifyError> {
-        self.run_tensor(self.preprocess(image)?)
-    }
-
-    /// The input tensor for an image: resize, centre crop, optional JPEG
-    /// round trip, channel order, mean and scale, in the manifest's layout.
-    pub fn preprocess(&self, image: &RgbImage) -> Result<Vec<f32>, ClassifyError> {
-        let i = &self.manifest.input;
-        let filter = if i.resize.filter == "nearest" { FilterType::Nearest } else { FilterType::Triangle };
-        let resized = image::imageops::resize(image, i.resize.width, i.resize.height, filter);
-        let (cw, ch) = i.crop.as_ref().map_or((i.resize.width, i.resize.height), |c| (c.width, c.height));
-        let (x, y) = ((i.resize.width - cw) / 2, (i.resize.height - ch) / 2);
-        let mut cropped = image::imageops::crop_imm(&resized, x, y, cw, ch).to_image();
-        if let Some(j) = &i.jpeg_round_trip {
-            let mut buf = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, j.quality)
-                .write_image(cropped.as_raw(), cw, ch, image::ExtendedColorType::Rgb8)
-                .map_err(|e| ClassifyError::Preprocess(e.to_string()))?;
-            cropped = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
-                .map_err(|e| ClassifyError::Preprocess(e.to_string()))?
-                .to_rgb8();
-        }
-        let order: [usize; 3] = if i.channel_order == "BGR" { [2, 1, 0] } else { [0, 1, 2] };
-        let (w, h) = (cw as usize, ch as usize);
-        let mut out = vec![0f32; w * h * 3];
-        for (px_index, px) in cropped.pixels().enumerate() {
-            for (c, &src) in order.iter().enumerate() {
-                let v = (f32::from(px.0[src]) - i.mean[c]) * i.scale;
-                let at = if i.layout == "NHWC" { px_index * 3 + c } else { c * w * h + px_index };
-                out[at] = v;
+        let (mut shape, mut values) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while at < batch {
+            let piece = 1usize << (batch - at).min(MAX_PLAN_BATCH).ilog2();
+            let (s, v) = self.run_plan(piece, input[at * per_item..(at + piece) * per_item].to_vec())?;
+            if shape.is_empty() {
+                shape = s;
+            } else {
+                shape[0] += piece;
             }
+            values.extend(v);
+            at += piece;
         }
-        Ok(out)
+        Ok((shape, values))
+    }
+
+    fn run_plan(&self, batch: usize, input: Vec<f32>) -> Result<(Vec<usize>, Vec<f32>), ClassifyError> {
+        let mut shape = self.manifest.input.shape.clone();
+        shape[0] = batch;
+        let tensor = tract_ndarray::ArrayD::from_shape_vec(shape, input).map_err(|e| self.error(e))?;
+        let outputs = self
+            .plan(batch)?
+            .run(tvec!(Tensor::from(tensor).into_tvalue()))
+            .map_err(|e| self.error(format!("{e:#}")))?;
+        let view = outputs[0].to_plain_array_view::<f32>().map_err(|e| self.error(format!("{e:#}")))?;
+        if view.shape().first() != Some(&batch) {
+            return Err(self.error(format!("output shape {:?} for a batch of {batch}", view.shape())));
+        }
+        Ok((view.shape().to_vec(), view.iter().copied().collect()))
+    }
+
+    pub(crate) fn error(&self, e: impl std::fmt::Display) -> ClassifyError {
+        ClassifyError::Model { name: self.manifest.name.clone(), message: e.to_string() }
+    }
+
+    /// Per-row label scores of a `[batch, labels]` output.
+    pub(crate) fn score_rows(&self, shape: &[usize], values: &[f32]) -> Result<Vec<Scores>, ClassifyError> {
+        let labels = &self.manifest.output.labels;
+        if shape.len() != 2 || shape[1] != labels.len() {
+            return Err(self.error(format!("output shape {shape:?} does not fit {} labels", labels.len())));
+        }
+        Ok(values
+            .chunks_exact(labels.len())
+            .map(|row| Scores(labels.iter().cloned().zip(row.iter().copied()).collect()))
+            .collect())
     }
 }

@@ -58,7 +58,7 @@ fn end_to_end_scores_are_close_to_the_reference() {
         let file = r["file"].as_str().unwrap();
         let Ok(bytes) = std::fs::read(photos.join(file)) else { continue };
         let image = frankly_hash::decode(&bytes, &frankly_hash::DecodeOptions::default()).unwrap().rgb;
-        let got = model.classify(&image).unwrap().get("nsfw").unwrap();
+        let got = model.classify(&image).unwrap().scores.get("nsfw").unwrap();
         let want = r["scores"][1].as_f64().unwrap() as f32;
         println!("{file}: nsfw frankly {got:.6} reference {want:.6}");
         worst = worst.max((got - want).abs());
@@ -82,4 +82,29 @@ fn a_model_file_that_is_not_the_manifest_s_is_refused() {
     assert!(matches!(err, ClassifyError::ModelMismatch { .. }), "{err}");
     assert!(err.to_string().contains("is not the one in its manifest"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_batch_scores_like_single_images() {
+    let model = classifier();
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/photos");
+    let images: Vec<_> = ["skimage_rocket.jpg", "skimage_coffee.png", "skimage_chelsea.png"]
+        .iter()
+        .map(|f| frankly_hash::decode(&std::fs::read(photos.join(f)).unwrap(), &Default::default()).unwrap().rgb)
+        .collect();
+    let batch = model.classify_batch(&images).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (image, b) in images.iter().zip(&batch) {
+        let one = model.classify(image).unwrap();
+        for ((l1, s1), (l2, s2)) in one.scores.0.iter().zip(&b.scores.0) {
+            assert_eq!(l1, l2);
+            assert!((s1 - s2).abs() <= 1e-5, "{l1}: {s1} vs {s2}");
+        }
+    }
+}
+
+#[test]
+fn a_text_manifest_is_not_an_image_model() {
+    let err = ImageClassifier::load(&models().join("profanity_check.toml")).unwrap_err();
+    assert!(matches!(err, ClassifyError::WrongKind { expected: "images", .. }), "{err}");
 }

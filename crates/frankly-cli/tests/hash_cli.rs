@@ -197,3 +197,32 @@ fn classify_prints_per_label_scores() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot load model nope"));
 }
+
+#[test]
+fn classify_text_gives_one_line_per_message() {
+    let out =
+        frankly().args(["classify", "--json", "--text", "have a nice day", "--text", "you idiot"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["input"], "have a nice day");
+    assert_eq!(lines[0]["model"], "profanity_check");
+    assert!(lines[0]["scores"]["profanity"].as_f64().unwrap() < 0.5);
+    assert!(lines[1]["scores"]["profanity"].as_f64().unwrap() > 0.9);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("messages.txt");
+    std::fs::write(&file, "hello\nshut up, loser\n\n").unwrap();
+    let out = frankly().args(["classify", "--json", "--text-file"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out.stdout);
+    let inputs: Vec<&str> = lines.iter().map(|l| l["input"].as_str().unwrap()).collect();
+    assert_eq!(inputs, ["hello", "shut up, loser", ""]);
+
+    // An image model cannot read text, and images and text do not mix.
+    let out = frankly().args(["classify", "--model", "open_nsfw", "--text", "hi"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("does not classify text"));
+    let out = frankly().args(["classify", "--text", "hi", "tests/data/photos/skimage_rocket.jpg"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
