@@ -30,11 +30,12 @@ pub use bank::{
     Bank, BankError, Entry, ImportReport, LineError, MAX_ENTRIES, MAX_LABELS_PER_ENTRY, MAX_LINE_BYTES, MAX_TEXT_BYTES,
     TextFormat,
 };
-pub use bundle::{
-    BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, VerifiedBundle, generate_key, parse_public_key,
-    parse_signing_key, peek_bundle, public_key_text, sign_bundle, signing_key_text, unix_now, verify_bundle,
-};
+pub use bundle::{BANK_BUNDLE, VerifiedBundle, peek_bundle, sign_bundle, verify_bundle};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use frankly_bundle::{
+    BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, generate_key, parse_public_key, parse_signing_key,
+    public_key_text, signing_key_text, unix_now,
+};
 pub use index::{HammingIndex, Hit, Words, brute_force};
 pub use matcher::{BankMatch, Matcher};
 pub use signal::{HashParseError, SignalType};

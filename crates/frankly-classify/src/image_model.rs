@@ -10,8 +10,11 @@ use crate::ClassifyError;
 use crate::manifest::{Kind, Manifest, OutputFormat, Pad};
 use crate::model::{Model, Scores};
 
-/// Most images run through the model at once by [`ImageClassifier::classify_batch`].
-pub const MAX_IMAGE_BATCH: usize = 16;
+/// Images run through the model at once by [`ImageClassifier::classify_batch`].
+/// One: on x86 with tract, a batch of 2 or 4 costs more per image than
+/// single images (`bench/classify_vs_onnxruntime.py`, `docs/benchmarks.md`);
+/// parallel callers get more from one image per core.
+pub const IMAGE_BATCH: usize = 1;
 
 /// A box a detector found, in the original image's pixels.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -119,11 +122,11 @@ impl ImageClassifier {
         all.pop().ok_or_else(|| self.model.error("no output"))
     }
 
-    /// Classifies images in batches of up to [`MAX_IMAGE_BATCH`] through the
+    /// Classifies images in batches of up to [`IMAGE_BATCH`] through the
     /// one plan.
     pub fn classify_batch(&self, images: &[RgbImage]) -> Result<Vec<ImageVerdict>, ClassifyError> {
         let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(MAX_IMAGE_BATCH) {
+        for chunk in images.chunks(IMAGE_BATCH) {
             let mut input = Vec::with_capacity(chunk.len() * self.per_image_len());
             let mut frames = Vec::with_capacity(chunk.len());
             for image in chunk {

@@ -18,13 +18,13 @@ mod manifest;
 mod model;
 mod text;
 
-pub use image_model::{Detection, ImageClassifier, ImageVerdict, MAX_IMAGE_BATCH};
+pub use image_model::{Detection, IMAGE_BATCH, ImageClassifier, ImageVerdict};
 pub use manifest::{
     Crop, DetectionSpec, InputSpec, JpegRoundTrip, Kind, MAX_MANIFEST_BYTES, Manifest, OutputFormat, OutputSpec, Pad,
     Resize, TokenizerSpec,
 };
 pub use model::{MAX_MODEL_BYTES, Scores};
-pub use text::{MAX_TEXT_BATCH, MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES, TextClassifier, Tokenizer};
+pub use text::{MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES, TEXT_BATCH, TextClassifier, Tokenizer};
 
 use std::path::PathBuf;
 

@@ -20,8 +20,10 @@ use crate::model::{Model, Scores, read_pinned};
 pub const MAX_TOKENIZER_BYTES: u64 = 16 << 20;
 /// Longest text classified, in bytes; longer messages are refused, not cut.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
-/// Most texts run through the model at once by [`TextClassifier::classify_batch`].
-pub const MAX_TEXT_BATCH: usize = 64;
+/// Texts run through the model at once by [`TextClassifier::classify_batch`].
+/// One: with tract, batches of 8 or 64 cost more per message than single
+/// messages (`bench/classify_vs_onnxruntime.py`, `docs/benchmarks.md`).
+pub const TEXT_BATCH: usize = 1;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,7 +190,7 @@ impl TextClassifier {
     pub fn run_counts(&self, rows: &[BTreeMap<u32, u32>]) -> Result<Vec<Scores>, ClassifyError> {
         let width = self.tokenizer.vocabulary_len();
         let mut out = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(MAX_TEXT_BATCH) {
+        for chunk in rows.chunks(TEXT_BATCH) {
             let mut dense = vec![0f32; chunk.len() * width];
             for (r, counts) in chunk.iter().enumerate() {
                 for (&col, &n) in counts {
@@ -216,7 +218,7 @@ impl TextClassifier {
         all.pop().ok_or_else(|| self.model.error("no output"))
     }
 
-    /// Classifies messages in batches of up to [`MAX_TEXT_BATCH`] through
+    /// Classifies messages in batches of up to [`TEXT_BATCH`] through
     /// the one plan.
     pub fn classify_batch(&self, texts: &[&str]) -> Result<Vec<Scores>, ClassifyError> {
         if let Some(long) = texts.iter().find(|t| t.len() > MAX_TEXT_BYTES) {

@@ -92,8 +92,11 @@ fn a_batch_scores_like_single_images() {
         .iter()
         .map(|f| frankly_hash::decode(&std::fs::read(photos.join(f)).unwrap(), &Default::default()).unwrap().rgb)
         .collect();
-    let batch = model.classify_batch(&images).unwrap();
+    // A batch of 3 runs through the plans for 2 and 1.
+    let tensors: Vec<f32> = images.iter().flat_map(|i| model.preprocess(i).unwrap()).collect();
+    let batch = model.run_tensors(3, tensors).unwrap();
     assert_eq!(batch.len(), 3);
+    assert_eq!(model.classify_batch(&images).unwrap().len(), 3);
     for (image, b) in images.iter().zip(&batch) {
         let one = model.classify(image).unwrap();
         for ((l1, s1), (l2, s2)) in one.scores.0.iter().zip(&b.scores.0) {

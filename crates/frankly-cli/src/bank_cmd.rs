@@ -236,7 +236,7 @@ fn info(a: &InfoArgs) -> anyhow::Result<ExitCode> {
     let bytes = read_limited(&a.file)?;
     let (bank, header) = match peek_bundle(&bytes) {
         Ok((info, bank_bytes)) => (Bank::from_bytes(bank_bytes)?, Some(info)),
-        Err(BundleError::Unsigned) => (Bank::from_bytes(&bytes)?, None),
+        Err(BundleError::Unsigned { .. }) => (Bank::from_bytes(&bytes)?, None),
         Err(e) => bail!("{}: {e}", a.file.display()),
     };
     let mut lines = vec![
@@ -292,7 +292,7 @@ fn load_bank_bytes(bytes: &[u8], path: &Path, pubkey: Option<&Path>) -> anyhow::
                 verify_bundle(bytes, &key, unix_now(), None).with_context(|| format!("refusing {}", path.display()))?;
             Ok(verified.into_bank())
         }
-        (None, Err(BundleError::Unsigned)) => {
+        (None, Err(BundleError::Unsigned { .. })) => {
             Bank::from_bytes(bytes).with_context(|| format!("cannot read bank {}", path.display()))
         }
         (None, Ok(_)) => bail!("{} is a signed bundle: pass --pubkey to verify it", path.display()),

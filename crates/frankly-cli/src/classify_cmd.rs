@@ -125,7 +125,7 @@ fn classify_text(args: &ClassifyArgs) -> anyhow::Result<Vec<Line>> {
     // Batches through one plan; a text the model refuses (too long) is
     // reported on its own line without failing the others.
     let lines = refs
-        .par_chunks(frankly_classify::MAX_TEXT_BATCH)
+        .par_chunks(frankly_classify::TEXT_BATCH)
         .flat_map_iter(|chunk| match model.classify_batch(chunk) {
             Ok(scores) => chunk
                 .iter()

@@ -1,0 +1,260 @@
+//! Evaluating a policy: signals in, a decision out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::policy::{Action, Audience, Condition, Direction, Policy};
+
+/// Where a signal comes from in the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The message text.
+    Text,
+    /// Attachment number `n` (from 0).
+    Attachment(usize),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Text => write!(f, "the text"),
+            Source::Attachment(n) => write!(f, "attachment {n}"),
+        }
+    }
+}
+
+/// An attachment matched a bank entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BankSignal {
+    /// The attachment.
+    pub source: Source,
+    /// The bank's name.
+    pub bank: String,
+    /// The entry's labels.
+    pub labels: Vec<String>,
+    /// Hamming distance.
+    pub distance: u32,
+    /// The hash algorithm (`pdq`, ...).
+    pub algorithm: String,
+}
+
+/// A model's score for one label.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScoreSignal {
+    /// The text or the attachment.
+    pub source: Source,
+    /// Model name.
+    pub model: String,
+    /// Label name.
+    pub label: String,
+    /// Score.
+    pub score: f32,
+}
+
+/// An attachment's SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DigestSignal {
+    /// The attachment.
+    pub source: Source,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// Facts about the conversation that only the app knows. `None`: not
+/// supplied, and a condition on it does not hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// The sender is in the user's contacts.
+    pub sender_is_contact: Option<bool>,
+    /// This is the first message from this sender.
+    pub first_message_from_sender: Option<bool>,
+}
+
+/// Everything the scanner found about one message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Signals {
+    /// Bank matches.
+    pub bank_matches: Vec<BankSignal>,
+    /// Classifier scores.
+    pub scores: Vec<ScoreSignal>,
+    /// Attachment digests.
+    pub digests: Vec<DigestSignal>,
+    /// Conversation facts.
+    pub facts: Facts,
+}
+
+/// Who is scanning what, and the user's settings.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Outgoing or incoming.
+    pub direction: Direction,
+    /// The device owner's audience.
+    pub audience: Audience,
+    /// Settings changed from the policy's defaults.
+    pub settings: BTreeMap<String, bool>,
+}
+
+/// A rule that fired, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FiredRule {
+    /// Its id.
+    pub id: String,
+    /// Its description.
+    pub description: String,
+    /// Its actions.
+    pub actions: Vec<Action>,
+    /// The signals that made its condition hold, in words.
+    pub reasons: Vec<String>,
+}
+
+/// What the policy decided for one message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    /// The actions, in increasing severity, without duplicates; `[allow]`
+    /// when nothing else applies.
+    pub actions: Vec<Action>,
+    /// Message keys of the fired rules (for warn, blur, block_send), in rule order.
+    pub messages: Vec<String>,
+    /// Resource sets to show, in rule order.
+    pub resources: Vec<String>,
+    /// The rules that fired, in order.
+    pub fired: Vec<FiredRule>,
+}
+
+impl Decision {
+    /// Whether the decision includes `action`.
+    pub fn has(&self, action: Action) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
+impl Policy {
+    /// Evaluates the rules in order against the signals.
+    pub fn evaluate(&self, ctx: &Context, signals: &Signals) -> Decision {
+        let mut fired = Vec::new();
+        for rule in &self.rules {
+            if !rule.direction.covers(ctx.direction)
+                || (!rule.audiences.is_empty() && !rule.audiences.contains(&ctx.audience))
+            {
+                continue;
+            }
+            if let Some(setting) = &rule.requires_setting {
+                let on = ctx.settings.get(setting).or_else(|| self.settings.get(setting)).copied().unwrap_or(false);
+                if !on {
+                    continue;
+                }
+            }
+            let mut reasons = Vec::new();
+            if holds(rule.when.get_ref(), signals, &mut reasons) {
+                fired.push(FiredRule {
+                    id: rule.id.clone(),
+                    description: rule.description.clone(),
+                    actions: rule.actions.get_ref().clone(),
+                    reasons,
+                });
+                if rule.stop {
+                    break;
+                }
+            }
+        }
+        let mut actions: Vec<Action> = fired.iter().flat_map(|f| f.actions.iter().copied()).collect();
+        actions.sort();
+        actions.dedup();
+        if actions.iter().any(|a| *a != Action::Allow) {
+            actions.retain(|a| *a != Action::Allow);
+        }
+        if actions.is_empty() {
+            actions.push(Action::Allow);
+        }
+        let rule = |id: &str| self.rules.iter().find(|r| r.id == id);
+        let mut messages = Vec::new();
+        let mut resources = Vec::new();
+        for f in &fired {
+            if let Some(r) = rule(&f.id) {
+                if let Some(m) = &r.message
+                    && !messages.contains(m)
+                {
+                    messages.push(m.clone());
+                }
+                if let Some(s) = &r.resources
+                    && !resources.contains(s)
+                {
+                    resources.push(s.clone());
+                }
+            }
+        }
+        Decision { actions, messages, resources, fired }
+    }
+}
+
+/// Whether `c` holds; pushes the signals that made it hold onto `reasons`
+/// (reasons of sub-conditions that end up not holding are discarded).
+fn holds(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
+    let mark = reasons.len();
+    let ok = holds_inner(c, s, reasons);
+    if !ok {
+        reasons.truncate(mark);
+    }
+    ok
+}
+
+fn holds_inner(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
+    if let Some(b) = &c.bank {
+        let hit = s.bank_matches.iter().find(|m| {
+            b.bank.as_ref().is_none_or(|name| *name == m.bank)
+                && (b.labels.is_empty() || m.labels.iter().any(|l| b.labels.contains(l)))
+                && b.max_distance.is_none_or(|d| m.distance <= d)
+        });
+        let Some(m) = hit else { return false };
+        reasons.push(format!(
+            "{} matched bank {} ({}) at {} distance {}",
+            m.source,
+            m.bank,
+            if m.labels.is_empty() { "no labels".to_owned() } else { m.labels.join(", ") },
+            m.algorithm,
+            m.distance
+        ));
+    }
+    if let Some(k) = &c.classifier {
+        let best = s
+            .scores
+            .iter()
+            .filter(|x| x.model == k.model && x.label == k.label && x.score >= k.at_least)
+            .max_by(|a, b| a.score.total_cmp(&b.score));
+        let Some(x) = best else { return false };
+        reasons.push(format!("{} {} {:.3} >= {:.3} on {}", x.model, x.label, x.score, k.at_least, x.source));
+    }
+    if let Some(e) = &c.exact {
+        let Some(d) = s.digests.iter().find(|d| e.sha256.contains(&d.sha256)) else { return false };
+        reasons.push(format!("{} has listed SHA-256 {}", d.source, d.sha256));
+    }
+    if let Some(f) = &c.facts {
+        for (want, have, name) in [
+            (f.sender_is_contact, s.facts.sender_is_contact, "sender_is_contact"),
+            (f.first_message_from_sender, s.facts.first_message_from_sender, "first_message_from_sender"),
+        ] {
+            if let Some(want) = want {
+                if have != Some(want) {
+                    return false;
+                }
+                reasons.push(format!("{name} = {want}"));
+            }
+        }
+    }
+    if !c.any.is_empty() && !c.any.iter().any(|sub| holds(sub, s, reasons)) {
+        return false;
+    }
+    if !c.all.iter().all(|sub| holds(sub, s, reasons)) {
+        return false;
+    }
+    if let Some(sub) = &c.not {
+        let mut ignored = Vec::new();
+        if holds(sub, s, &mut ignored) {
+            return false;
+        }
+        reasons.push("negated condition does not hold".into());
+    }
+    true
+}
