@@ -37,6 +37,27 @@ impl SignalType {
         SignalType::Blockhash,
     ];
 
+    /// The hash of a decoded image under this signal type, with PDQ's
+    /// quality (other types have none). Hashing only: decoding, with its
+    /// limits, is `frankly_hash::decode`'s.
+    pub fn hash_image(self, image: &frankly_hash::RgbImage, pdq: &mut frankly_hash::PdqHasher) -> (Words, Option<u8>) {
+        use frankly_hash::Perceptual;
+        let perceptual = match self {
+            SignalType::Pdq => {
+                let out = pdq.hash(image);
+                return (out.hash.to_words(), Some(out.quality));
+            }
+            SignalType::Phash => Perceptual::PHash,
+            SignalType::Dhash => Perceptual::DHash,
+            SignalType::Ahash => Perceptual::AHash,
+            SignalType::Mhash => Perceptual::MHash,
+            SignalType::Blockhash => Perceptual::Blockhash,
+        };
+        // The same bytes as the hex form `frankly hash` prints, which is
+        // what bank files hold.
+        (self.words_from_bytes(&perceptual.hash(image)), None)
+    }
+
     /// Hash width in bits.
     pub fn bits(self) -> u32 {
         match self {

@@ -175,11 +175,25 @@ fn build(a: &BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads a secret key file; its text is zeroized after parsing.
+pub(crate) fn read_signing_key(path: &Path) -> anyhow::Result<frankly_bank::SigningKey> {
+    let key_text =
+        Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("cannot read key {}", path.display()))?);
+    parse_signing_key(&key_text).with_context(|| path.display().to_string())
+}
+
+/// What `--loaded-version` and `--loaded-digest` say the device already has.
+pub(crate) fn loaded(version: Option<u64>, digest: Option<&str>) -> anyhow::Result<Option<Loaded>> {
+    let Some(version) = version else { return Ok(None) };
+    let mut d = [0u8; 32];
+    if let Some(hex_digest) = digest {
+        hex::decode_to_slice(hex_digest, &mut d).context("--loaded-digest must be 64 hex digits")?;
+    }
+    Ok(Some(Loaded { version, digest: d }))
+}
+
 fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
-    let key_text = Zeroizing::new(
-        std::fs::read_to_string(&a.key).with_context(|| format!("cannot read key {}", a.key.display()))?,
-    );
-    let key = parse_signing_key(&key_text).with_context(|| a.key.display().to_string())?;
+    let key = read_signing_key(&a.key)?;
     let bank = read_bank_file(&a.bank)?;
     let now = unix_now();
     let version = a.bank_version.unwrap_or(now);
@@ -199,16 +213,7 @@ fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
 fn verify(a: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = read_public_key(&a.pubkey)?;
     let bytes = read_limited(&a.bundle)?;
-    let loaded = match (a.loaded_version, &a.loaded_digest) {
-        (Some(version), digest) => {
-            let mut d = [0u8; 32];
-            if let Some(hex_digest) = digest {
-                hex::decode_to_slice(hex_digest, &mut d).context("--loaded-digest must be 64 hex digits")?;
-            }
-            Some(Loaded { version, digest: d })
-        }
-        (None, _) => None,
-    };
+    let loaded = loaded(a.loaded_version, a.loaded_digest.as_deref())?;
     match verify_bundle(&bytes, &key, unix_now(), loaded.as_ref()) {
         Ok(v) => {
             let i = v.info();
@@ -305,7 +310,7 @@ fn read_bank_file(path: &Path) -> anyhow::Result<Bank> {
     Bank::from_bytes(&bytes).with_context(|| format!("cannot read bank {}", path.display()))
 }
 
-fn read_public_key(path: &Path) -> anyhow::Result<frankly_bank::VerifyingKey> {
+pub(crate) fn read_public_key(path: &Path) -> anyhow::Result<frankly_bank::VerifyingKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read public key {}", path.display()))?;
     parse_public_key(&text).with_context(|| path.display().to_string())
 }

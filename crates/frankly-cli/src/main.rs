@@ -9,6 +9,8 @@ mod classify_cmd;
 mod hash_cmd;
 mod match_cmd;
 mod output;
+mod policy_cmd;
+mod scan_cmd;
 
 use std::process::ExitCode;
 
@@ -33,8 +35,13 @@ enum Command {
     Keygen(bank_cmd::KeygenArgs),
     /// Match images or hashes against banks.
     Match(match_cmd::MatchArgs),
-    /// Classify images with an on-device model.
+    /// Classify images or text with an on-device model.
     Classify(classify_cmd::ClassifyArgs),
+    /// Check, sign and verify policies.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Scan messages as the on-device module would: signals, policy, verdict.
+    Scan(scan_cmd::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => bank_cmd::keygen(&args),
         Command::Match(args) => match_cmd::run(&args),
         Command::Classify(args) => classify_cmd::run(&args),
+        Command::Policy(command) => policy_cmd::run(&command),
+        Command::Scan(args) => scan_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use frankly_bank::{BankMatch, Matcher, SignalType};
-use frankly_hash::{Algorithm, DecodeOptions, PdqHasher, Perceptual, decode};
+use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use rayon::prelude::*;
 
 use crate::bank_cmd::load_bank;
@@ -169,36 +169,11 @@ fn match_image(
     signals
         .iter()
         .map(|&signal| {
-            let (words, quality) = match signal {
-                SignalType::Pdq => {
-                    let out = pdq.hash(&image);
-                    (out.hash.to_words(), Some(out.quality))
-                }
-                other => {
-                    let p = perceptual(other);
-                    let hex = p.hash_hex(&image);
-                    match other.parse_hash(&hex) {
-                        Ok(words) => (words, None),
-                        Err(e) => return QueryResult::failed(query.clone(), e.to_string()),
-                    }
-                }
-            };
+            let (words, quality) = signal.hash_image(&image, pdq);
             let matches = matcher.query(signal, &words, quality, threshold);
             QueryResult::new(query.clone(), signal, &words, quality, matches)
         })
         .collect()
-}
-
-/// The `frankly hash` algorithm behind a non-PDQ signal type.
-fn perceptual(signal: SignalType) -> Perceptual {
-    let name: Algorithm = match signal.name().parse() {
-        Ok(a) => a,
-        Err(_) => unreachable!("every signal type is a frankly hash algorithm"),
-    };
-    match name {
-        Algorithm::Perceptual(p) => p,
-        _ => unreachable!("only PDQ is not a perceptual algorithm"),
-    }
 }
 
 fn write_text(w: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {

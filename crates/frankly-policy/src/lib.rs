@@ -25,7 +25,7 @@ mod eval;
 mod policy;
 
 pub use eval::{BankSignal, Context, Decision, DigestSignal, Facts, FiredRule, ScoreSignal, Signals, Source};
-pub use frankly_bundle::{BundleError, BundleInfo, Loaded};
+pub use frankly_bundle::{BundleError, BundleInfo, Loaded, unix_now};
 pub use policy::{
     Action, Applies, Audience, BankCondition, Condition, Direction, ExactCondition, FactsCondition,
     MAX_CONDITION_DEPTH, MAX_EXACT_HASHES, MAX_KEY_CHARS, MAX_POLICY_BYTES, MAX_RULES, Policy, Rule, ScoreCondition,
@@ -115,6 +115,12 @@ pub fn sign_policy(
 ) -> Result<(Vec<u8>, BundleInfo), PolicyError> {
     Policy::from_toml(text)?;
     Ok(frankly_bundle::sign(&POLICY_BUNDLE, text.as_bytes(), key, version, created, expires)?)
+}
+
+/// Reads a policy bundle's header without verifying anything: tells a
+/// bundle from a plain policy file (`BundleError::Unsigned`).
+pub fn peek_policy(bytes: &[u8]) -> Result<BundleInfo, BundleError> {
+    frankly_bundle::peek(&POLICY_BUNDLE, bytes).map(|(info, _)| info)
 }
 
 /// Verifies a policy bundle (signature, validity at `now`, no rollback

@@ -324,6 +324,23 @@ impl Policy {
         Ok(Policy { name: file.name, description: file.description, audiences, settings: file.settings, rules })
     }
 
+    /// Every (model, label) a rule's condition reads. A scanner must load
+    /// these models: a rule about a model that is not there would silently
+    /// never fire.
+    pub fn classifier_labels(&self) -> BTreeSet<(String, String)> {
+        fn walk(c: &Condition, out: &mut BTreeSet<(String, String)>) {
+            if let Some(k) = &c.classifier {
+                out.insert((k.model.clone(), k.label.clone()));
+            }
+            c.any.iter().chain(&c.all).chain(c.not.as_deref()).for_each(|sub| walk(sub, out));
+        }
+        let mut out = BTreeSet::new();
+        for rule in &self.rules {
+            walk(rule.when.get_ref(), &mut out);
+        }
+        out
+    }
+
     /// Whether the policy is written for `audience`; a device must not
     /// scan with a policy written for another audience.
     pub fn supports(&self, audience: Audience) -> bool {

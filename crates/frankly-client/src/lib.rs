@@ -1,0 +1,60 @@
+//! The on-device module of frankly: what a messenger embeds.
+//!
+//! A [`Scanner`] is configured once with verified banks, models and a
+//! policy for the device owner's audience. The app calls
+//! [`Scanner::scan_outgoing`] before encrypting a message and
+//! [`Scanner::scan_incoming`] after decrypting one; each returns a
+//! [`Verdict`]: the policy's actions (warn, blur, block send, ...), the
+//! rules that fired and why, every signal (digests, bank matches, classifier
+//! scores, the conversation facts the app supplied), what could not be
+//! scanned, and per-stage timings.
+//!
+//! Scanning decides locally and sends nothing: there is no network code in
+//! this crate or in any crate below it, and a test fails if a networking
+//! crate enters its dependency tree. What leaves the device, and when, is
+//! written down in `docs/privacy.md`.
+//!
+//! Building the scanner checks that the policy can do its job: it must be
+//! written for the audience, its settings must exist, and every model and
+//! label its rules read must be loaded (a rule about a missing model would
+//! otherwise never fire, silently).
+
+mod message;
+mod scanner;
+
+pub use message::{Attachment, MAX_ATTACHMENTS, Message};
+pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
+
+use frankly_policy::Audience;
+
+/// Why the client could not be set up or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The policy is written for other audiences.
+    #[error("policy {policy} is not written for the {audience:?} audience")]
+    Audience {
+        /// The policy.
+        policy: String,
+        /// The audience asked for.
+        audience: Audience,
+    },
+    /// A setting the policy does not declare.
+    #[error("policy {policy} has no setting {setting:?}")]
+    UnknownSetting {
+        /// The policy.
+        policy: String,
+        /// The setting.
+        setting: String,
+    },
+    /// A rule reads a model or label that is not loaded.
+    #[error("policy {policy} reads {model}/{label}, but no loaded model gives it: load the model or change the policy")]
+    MissingModel {
+        /// The policy.
+        policy: String,
+        /// The model.
+        model: String,
+        /// The label.
+        label: String,
+    },
+}
