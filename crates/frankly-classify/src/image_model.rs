@@ -168,7 +168,7 @@ impl ImageClassifier {
         let resized = match resize.filter.as_str() {
             "nearest" => image::imageops::resize(padded, resize.width, resize.height, FilterType::Nearest),
             "linear" => resize_linear(padded, resize.width, resize.height),
-            _ => image::imageops::resize(padded, resize.width, resize.height, FilterType::Triangle),
+            _ => resize_bilinear(padded, resize.width, resize.height)?,
         };
         let (cw, ch) = i.crop.as_ref().map_or((resize.width, resize.height), |c| (c.width, c.height));
         let (x, y) = ((resize.width - cw) / 2, (resize.height - ch) / 2);
@@ -273,6 +273,21 @@ fn pad<'a>(image: &'a RgbImage, pad: Option<&Pad>) -> (std::borrow::Cow<'a, RgbI
         std::borrow::Cow::Owned(square),
         Frame { width: w, height: h, padded_width: side, padded_height: side, offset_x: ox, offset_y: oy },
     )
+}
+
+/// Pillow's `BILINEAR` resize: a triangle kernel widened by the scale factor
+/// when downscaling, separable, with Pillow's fixed-point arithmetic, from
+/// `fast_image_resize` (SIMD; about 10x faster than the `image` crate's
+/// triangle filter on a 12-megapixel photo, and closer to the reference).
+fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> Result<RgbImage, ClassifyError> {
+    use fast_image_resize as fir;
+    let fail = |e: &dyn std::fmt::Display| ClassifyError::Preprocess(format!("resize: {e}"));
+    let from = fir::images::ImageRef::new(src.width(), src.height(), src.as_raw(), fir::PixelType::U8x3)
+        .map_err(|e| fail(&e))?;
+    let mut to = fir::images::Image::new(width, height, fir::PixelType::U8x3);
+    let options = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+    fir::Resizer::new().resize(&from, &mut to, &options).map_err(|e| fail(&e))?;
+    RgbImage::from_raw(width, height, to.into_vec()).ok_or_else(|| fail(&"buffer size"))
 }
 
 /// Bilinear resampling at half-pixel centres without antialiasing, as

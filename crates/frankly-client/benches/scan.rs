@@ -1,0 +1,88 @@
+//! `scan_incoming` of a 12-megapixel JPEG photo and of a text message with
+//! the child policy (every stage runs: decode, PDQ, bank match, open_nsfw,
+//! profanity_check, policy), one thread. Prints the per-stage medians of the
+//! scanner's own timings, then criterion's measurement of the whole call.
+//!
+//! `cargo bench -p frankly-client --bench scan`
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stderr)]
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use frankly_bank::{Bank, Entry, SignalType};
+use frankly_classify::{ImageClassifier, TextClassifier};
+use frankly_client::{Attachment, Message, Scanner, Timings};
+use frankly_hash::{DecodeOptions, PdqHasher, decode};
+use frankly_policy::{Audience, Facts, Policy};
+use image::ImageEncoder;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A 4000x3000 JPEG (quality 90) made from a sample photo, and a bank with its PDQ hash.
+fn photo_12mp() -> (Vec<u8>, Bank) {
+    let src = std::fs::read(root().join("tests/data/photos/lomiri_Bridge_by_Sander_Klootwijk.jpg")).unwrap();
+    let image = decode(&src, &DecodeOptions::default()).unwrap().rgb;
+    let big = image::imageops::resize(&image, 4000, 3000, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .write_image(big.as_raw(), 4000, 3000, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let (hash, _) = SignalType::Pdq.hash_image(&big, &mut PdqHasher::new());
+    let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
+    bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
+    (jpeg, bank)
+}
+
+fn median(mut v: Vec<u64>) -> f64 {
+    v.sort_unstable();
+    v[v.len() / 2] as f64 / 1000.0
+}
+
+fn report(name: &str, runs: &[Timings]) {
+    let m = |f: fn(&Timings) -> u64| median(runs.iter().map(f).collect());
+    eprintln!(
+        "{name}: median of {} scans, ms: total {:.2} = decode {:.2} + digest {:.2} + hash {:.2} + match {:.3} + image models {:.2} + text models {:.3} + policy {:.3}",
+        runs.len(),
+        m(|t| t.total_us),
+        m(|t| t.decode_us),
+        m(|t| t.digest_us),
+        m(|t| t.hash_us),
+        m(|t| t.match_us),
+        m(|t| t.classify_image_us),
+        m(|t| t.classify_text_us),
+        m(|t| t.policy_us),
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let (jpeg, bank) = photo_12mp();
+    let policy = Policy::from_toml(&std::fs::read_to_string(root().join("policies/child.toml")).unwrap()).unwrap();
+    let scanner = Scanner::builder(policy, Audience::Child)
+        .bank(bank)
+        .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
+        .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
+        .build()
+        .unwrap();
+    let photo = Message::text("").with_attachment(Attachment::new(jpeg, "image/jpeg"));
+    let text = Message::text("nobody likes you, you ugly freak, see you at school tomorrow");
+    let verdict = scanner.scan_incoming(&photo, Facts::default());
+    assert_eq!(verdict.signals.bank_matches.len(), 1, "the photo must match its bank");
+    let runs: Vec<Timings> = (0..15).map(|_| scanner.scan_incoming(&photo, Facts::default()).timings).collect();
+    report("12 MP JPEG", &runs);
+    let runs: Vec<Timings> = (0..200).map(|_| scanner.scan_incoming(&text, Facts::default()).timings).collect();
+    report("text message", &runs);
+
+    let mut group = c.benchmark_group("scan_incoming");
+    group.sample_size(10);
+    group.bench_function("jpeg_12mp", |b| b.iter(|| scanner.scan_incoming(black_box(&photo), Facts::default())));
+    group.bench_function("text", |b| b.iter(|| scanner.scan_incoming(black_box(&text), Facts::default())));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
