@@ -14,15 +14,23 @@
 //! crate enters its dependency tree. What leaves the device, and when, is
 //! written down in `docs/privacy.md`.
 //!
+//! Around any E2EE protocol, [`Scanner::prepare_outgoing`] scans and then
+//! franks an outgoing message (nothing is franked when the policy blocks
+//! it), and [`Scanner::accept_incoming`] checks the franking of a decrypted
+//! message before scanning it, so an app that uses them gets franking right
+//! by construction.
+//!
 //! Building the scanner checks that the policy can do its job: it must be
 //! written for the audience, its settings must exist, and every model and
 //! label its rules read must be loaded (a rule about a missing model would
 //! otherwise never fire, silently).
 
+mod hooks;
 mod message;
 mod scanner;
 
-pub use message::{Attachment, MAX_ATTACHMENTS, Message};
+pub use hooks::{FrankedMessage, Incoming, Outgoing, OutgoingChain};
+pub use message::{Attachment, MAX_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message};
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 
 use frankly_policy::Audience;
@@ -47,6 +55,12 @@ pub enum ClientError {
         /// The setting.
         setting: String,
     },
+    /// A message body could not be encoded or is malformed.
+    #[error("message body: {0}")]
+    Body(String),
+    /// The franking check refused an incoming message (or franking failed).
+    #[error("franking: {0}")]
+    Franking(#[from] frankly_franking::FrankingError),
     /// A rule reads a model or label that is not loaded.
     #[error("policy {policy} reads {model}/{label}, but no loaded model gives it: load the model or change the policy")]
     MissingModel {

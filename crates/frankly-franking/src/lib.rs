@@ -43,7 +43,9 @@ pub use frank::{
     verify_commitment, verify_tag,
 };
 pub use keys::{FrankingKey, Keyring, PlatformKey};
-pub use transport::{OpenedMessage, SealedMessage, open_message, seal_message};
+pub use transport::{
+    FrankedPlaintext, OpenedMessage, SealedMessage, frank_plaintext, open_franked_plaintext, open_message, seal_message,
+};
 
 /// Why a franking operation failed. Each attack has its own refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

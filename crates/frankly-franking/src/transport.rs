@@ -32,6 +32,34 @@ pub struct SealedMessage {
     pub ciphertext: Vec<u8>,
 }
 
+/// The E2EE plaintext of a franked message, `k_f || encoded context ||
+/// body`, and the commitment to hand to the E2EE layer as associated data
+/// (or to carry beside the ciphertext and compare after decryption, for
+/// protocols without associated data). `k_f` is fresh for every message.
+pub struct FrankedPlaintext {
+    /// `c`, which the platform tags.
+    pub commitment: Commitment,
+    /// What the E2EE layer encrypts; zeroized on drop.
+    pub plaintext: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FrankedPlaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrankedPlaintext").field("commitment", &self.commitment).finish_non_exhaustive()
+    }
+}
+
+/// Commits to `body` in `context` under a fresh franking key and lays out
+/// the E2EE plaintext.
+pub fn frank_plaintext(context: &MessageContext, body: &[u8]) -> Result<FrankedPlaintext, FrankingError> {
+    let k_f = FrankingKey::generate()?;
+    let commitment = commit(&k_f, context, body)?;
+    let mut plaintext = zeroize::Zeroizing::new(k_f.as_bytes().to_vec());
+    plaintext.extend_from_slice(&context.encode()?);
+    plaintext.extend_from_slice(body);
+    Ok(FrankedPlaintext { commitment, plaintext })
+}
+
 /// Commits to `body` under a fresh franking key and seals it under the
 /// ratchet's message key.
 pub fn seal_message(
@@ -40,15 +68,11 @@ pub fn seal_message(
     context: &MessageContext,
     body: &[u8],
 ) -> Result<SealedMessage, FrankingError> {
-    let k_f = FrankingKey::generate()?;
-    let commitment = commit(&k_f, context, body)?;
-    let mut plaintext = zeroize::Zeroizing::new(k_f.as_bytes().to_vec());
-    plaintext.extend_from_slice(&context.encode()?);
-    plaintext.extend_from_slice(body);
+    let franked = frank_plaintext(context, body)?;
     let ciphertext = ChaCha20Poly1305::new(message_key.into())
-        .encrypt(&nonce.into(), Payload { msg: &plaintext, aad: &commitment.0 })
+        .encrypt(&nonce.into(), Payload { msg: &franked.plaintext, aad: &franked.commitment.0 })
         .map_err(|_| FrankingError::Internal)?;
-    Ok(SealedMessage { commitment, nonce, ciphertext })
+    Ok(SealedMessage { commitment: franked.commitment, nonce, ciphertext })
 }
 
 /// A decrypted and accepted message: the proof, the franking key (for a
@@ -76,10 +100,24 @@ pub fn open_message(
             .decrypt(&sealed.nonce.into(), Payload { msg: &sealed.ciphertext, aad: &sealed.commitment.0 })
             .map_err(|_| FrankingError::Decrypt)?,
     );
+    open_franked_plaintext(&plaintext, &sealed.commitment, authenticated_peer, conversation_id)
+}
+
+/// Checks a decrypted franked plaintext against the commitment that came
+/// with it: recomputes `c` from the franking key, context and body inside,
+/// and refuses the message unless it matches, the committed sender is the
+/// authenticated peer and the conversation is the one it was delivered in
+/// ([`receive`]). Malformed plaintexts are refused, never a panic.
+pub fn open_franked_plaintext(
+    plaintext: &[u8],
+    commitment: &Commitment,
+    authenticated_peer: &str,
+    conversation_id: &str,
+) -> Result<OpenedMessage, FrankingError> {
     let (k_f, rest) = plaintext.split_first_chunk::<32>().ok_or(FrankingError::MalformedPlaintext("too short"))?;
     let franking_key = FrankingKey::from_bytes(*k_f);
     let (context, body) = decode_context(rest)?;
-    let accepted = receive(&sealed.commitment, &franking_key, &context, body, authenticated_peer, conversation_id)?;
+    let accepted = receive(commitment, &franking_key, &context, body, authenticated_peer, conversation_id)?;
     Ok(OpenedMessage { accepted, franking_key, body: body.to_vec() })
 }
 

@@ -1,0 +1,132 @@
+//! Send and receive hooks around any E2EE protocol: scanning and franking
+//! in the right order, so an app that uses them gets franking right by
+//! construction.
+//!
+//! Sending: [`Scanner::prepare_outgoing`] scans the message first; if the
+//! policy blocks it, nothing is franked and the chain does not move.
+//! Otherwise it encodes the body, commits to it under a fresh franking key
+//! with the conversation's chain context, and returns the plaintext for the
+//! E2EE layer and the commitment to authenticate as associated data (or, for
+//! protocols without associated data, to carry beside the ciphertext and
+//! compare after decryption).
+//!
+//! Receiving: [`Scanner::accept_incoming`] first checks the franking (the
+//! commitment opens, the committed sender is the authenticated peer, the
+//! conversation is the one it arrived in); a message that fails is refused
+//! and never shown, so everything shown can be reported. Then it scans.
+
+use frankly_franking::{
+    AcceptedMessage, Commitment, FrankedPlaintext, FrankingKey, MessageContext, frank_plaintext, open_franked_plaintext,
+};
+use frankly_policy::{Action, Facts};
+
+use crate::ClientError;
+use crate::message::Message;
+use crate::scanner::{Scanner, Verdict};
+
+/// The sender's side of one conversation's franking chain: who sends, the
+/// next sequence number and the commitment of the last message sent.
+/// Persist it with the conversation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutgoingChain {
+    /// The conversation.
+    pub conversation_id: String,
+    /// This device's user, as the platform authenticates them.
+    pub sender_id: String,
+    /// Sequence number of the next message.
+    pub next_sequence: u64,
+    /// Commitment of the last message sent in this conversation.
+    pub previous: Option<Commitment>,
+}
+
+impl OutgoingChain {
+    /// A new conversation.
+    pub fn new(conversation_id: &str, sender_id: &str) -> OutgoingChain {
+        OutgoingChain {
+            conversation_id: conversation_id.to_owned(),
+            sender_id: sender_id.to_owned(),
+            next_sequence: 0,
+            previous: None,
+        }
+    }
+}
+
+/// What to do with an outgoing message.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The scan's verdict (warn, block send, ...): the app shows it.
+    pub verdict: Verdict,
+    /// The franked plaintext and its commitment, unless the policy blocked
+    /// sending. If the app asks the user to confirm (`warn`), it sends this
+    /// only after the user confirmed.
+    pub franked: Option<FrankedMessage>,
+}
+
+/// A franked outgoing message, ready for the E2EE layer.
+#[derive(Debug)]
+pub struct FrankedMessage {
+    /// The context committed to.
+    pub context: MessageContext,
+    /// The E2EE plaintext and the commitment (associated data).
+    pub franked: FrankedPlaintext,
+}
+
+/// An incoming message that passed the franking check, with its scan.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The message.
+    pub message: Message,
+    /// Proof of the franking check, with the context and commitment.
+    pub accepted: AcceptedMessage,
+    /// The franking key: keep it (with the platform's tag) to be able to
+    /// report this message.
+    pub franking_key: FrankingKey,
+    /// The scan's verdict.
+    pub verdict: Verdict,
+}
+
+impl Scanner {
+    /// Scans an outgoing message and, unless the policy blocks it, franks
+    /// it as message `message_id` of `chain`, advancing the chain.
+    pub fn prepare_outgoing(
+        &self,
+        chain: &mut OutgoingChain,
+        message_id: &str,
+        message: &Message,
+        facts: Facts,
+    ) -> Result<Outgoing, ClientError> {
+        let verdict = self.scan_outgoing(message, facts);
+        if verdict.decision.has(Action::BlockSend) {
+            return Ok(Outgoing { verdict, franked: None });
+        }
+        let context = MessageContext {
+            conversation_id: chain.conversation_id.clone(),
+            sender_id: chain.sender_id.clone(),
+            message_id: message_id.to_owned(),
+            sequence: chain.next_sequence,
+            previous: chain.previous,
+        };
+        let franked = frank_plaintext(&context, &message.to_body()?)?;
+        chain.next_sequence += 1;
+        chain.previous = Some(franked.commitment);
+        Ok(Outgoing { verdict, franked: Some(FrankedMessage { context, franked }) })
+    }
+
+    /// Checks the franking of a decrypted message, then scans it. A message
+    /// whose commitment does not open, whose committed sender is not
+    /// `authenticated_peer`, or that belongs to another conversation is
+    /// refused with the reason; the app must not show it.
+    pub fn accept_incoming(
+        &self,
+        plaintext: &[u8],
+        commitment: &Commitment,
+        authenticated_peer: &str,
+        conversation_id: &str,
+        facts: Facts,
+    ) -> Result<Incoming, ClientError> {
+        let opened = open_franked_plaintext(plaintext, commitment, authenticated_peer, conversation_id)?;
+        let message = Message::from_body(&opened.body)?;
+        let verdict = self.scan_incoming(&message, facts);
+        Ok(Incoming { message, accepted: opened.accepted, franking_key: opened.franking_key, verdict })
+    }
+}

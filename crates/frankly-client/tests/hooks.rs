@@ -1,0 +1,114 @@
+//! The send and receive hooks: scan then frank, check franking then scan.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use frankly_bank::{Bank, Entry, SignalType};
+use frankly_classify::{ImageClassifier, TextClassifier};
+use frankly_client::{Attachment, ClientError, Message, OutgoingChain, Scanner};
+use frankly_franking::{FrankingError, verify_chain};
+use frankly_hash::{DecodeOptions, PdqHasher, decode};
+use frankly_policy::{Action, Audience, Facts, Policy};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/data/photos").join(name)).unwrap()
+}
+
+fn scanner() -> Scanner {
+    let image = decode(&photo("skimage_rocket.jpg"), &DecodeOptions::default()).unwrap().rgb;
+    let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new());
+    let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
+    bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
+    let policy = Policy::from_toml(&std::fs::read_to_string(root().join("policies/adult.toml")).unwrap()).unwrap();
+    Scanner::builder(policy, Audience::Adult)
+        .bank(bank)
+        .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
+        .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn franked_messages_arrive_scanned_and_chained() {
+    let s = scanner();
+    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let first = Message::text("hello bob").with_attachment(Attachment::new(photo("skimage_coffee.png"), "image/png"));
+    let second = Message::text("did you get the photo?");
+    let mut contexts = Vec::new();
+    for (id, message) in [("m1", &first), ("m2", &second)] {
+        let out = s.prepare_outgoing(&mut chain, id, message, Facts::default()).unwrap();
+        assert_eq!(out.verdict.decision.actions, [Action::Allow]);
+        let franked = out.franked.unwrap();
+        // The E2EE layer would encrypt `plaintext` with `commitment` as
+        // associated data; the recipient decrypts and hands both back.
+        let incoming = s
+            .accept_incoming(
+                &franked.franked.plaintext,
+                &franked.franked.commitment,
+                "alice",
+                "conv-1",
+                Facts::default(),
+            )
+            .unwrap();
+        assert_eq!(&incoming.message, message);
+        assert_eq!(incoming.accepted.context(), &franked.context);
+        assert_eq!(incoming.verdict.decision.actions, [Action::Allow]);
+        contexts.push((franked.context, franked.franked.commitment));
+    }
+    assert_eq!(chain.next_sequence, 2);
+    assert_eq!(contexts[1].0.previous, Some(contexts[0].1));
+    verify_chain(&contexts).unwrap();
+}
+
+#[test]
+fn a_blocked_message_is_not_franked_and_the_chain_does_not_move() {
+    let s = scanner();
+    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let banked = Message::text("").with_attachment(Attachment::new(photo("skimage_rocket.jpg"), "image/jpeg"));
+    let out = s.prepare_outgoing(&mut chain, "m1", &banked, Facts::default()).unwrap();
+    assert!(out.verdict.decision.has(Action::BlockSend));
+    assert!(out.franked.is_none());
+    assert_eq!(chain, OutgoingChain::new("conv-1", "alice"));
+}
+
+#[test]
+fn messages_that_fail_the_franking_check_are_refused() {
+    let s = scanner();
+    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let out = s.prepare_outgoing(&mut chain, "m1", &Message::text("meet at noon"), Facts::default()).unwrap();
+    let franked = out.franked.unwrap().franked;
+    let mut edited = franked.plaintext.to_vec();
+    let last = edited.len() - 1;
+    edited[last] ^= 1;
+    let err = s.accept_incoming(&edited, &franked.commitment, "alice", "conv-1", Facts::default()).unwrap_err();
+    assert_eq!(err, ClientError::Franking(FrankingError::CommitmentMismatch));
+    let err =
+        s.accept_incoming(&franked.plaintext, &franked.commitment, "mallory", "conv-1", Facts::default()).unwrap_err();
+    assert!(matches!(err, ClientError::Franking(FrankingError::SenderMismatch { .. })), "{err}");
+    let err =
+        s.accept_incoming(&franked.plaintext, &franked.commitment, "alice", "conv-2", Facts::default()).unwrap_err();
+    assert!(matches!(err, ClientError::Franking(FrankingError::ConversationMismatch { .. })), "{err}");
+}
+
+#[test]
+fn bodies_round_trip_and_malformed_ones_are_refused() {
+    let message = Message::text("héllo")
+        .with_attachment(Attachment::new(vec![1, 2, 3], "image/png"))
+        .with_attachment(Attachment::new(Vec::new(), "application/octet-stream"));
+    let body = message.to_body().unwrap();
+    assert_eq!(Message::from_body(&body).unwrap(), message);
+    for cut in 0..body.len() {
+        assert!(matches!(Message::from_body(&body[..cut]), Err(ClientError::Body(_))), "{cut}");
+    }
+    let mut trailing = body.clone();
+    trailing.push(0);
+    assert!(Message::from_body(&trailing).unwrap_err().to_string().contains("trailing bytes"));
+    let bad = Message::text("").with_attachment(Attachment::new(vec![], "no media type"));
+    assert!(bad.to_body().unwrap_err().to_string().contains("media type"));
+}
