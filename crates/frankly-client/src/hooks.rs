@@ -16,12 +16,13 @@
 //! and never shown, so everything shown can be reported. Then it scans.
 
 use frankly_franking::{
-    AcceptedMessage, Commitment, FrankedPlaintext, FrankingKey, MessageContext, frank_plaintext, open_franked_plaintext,
+    AcceptedMessage, AttachmentRef, Commitment, FrankedPlaintext, FrankingKey, MessageContext, encrypt_attachment,
+    frank_plaintext, open_attachment, open_franked_plaintext,
 };
 use frankly_policy::{Action, Facts};
 
 use crate::ClientError;
-use crate::message::Message;
+use crate::message::{Attachment, Body, Message};
 use crate::scanner::{Scanner, Verdict};
 
 /// The sender's side of one conversation's franking chain: who sends, the
@@ -69,6 +70,10 @@ pub struct FrankedMessage {
     pub context: MessageContext,
     /// The E2EE plaintext and the commitment (associated data).
     pub franked: FrankedPlaintext,
+    /// The attachments, each encrypted under its own key (ChaCha20-Poly1305),
+    /// in order, for the app to upload; the body commits to their keys and
+    /// plaintext hashes.
+    pub attachment_ciphertexts: Vec<Vec<u8>>,
 }
 
 /// An incoming message that passed the franking check, with its scan.
@@ -76,6 +81,10 @@ pub struct FrankedMessage {
 pub struct Incoming {
     /// The message.
     pub message: Message,
+    /// The committed body (text and attachment references), for a report.
+    pub body: Vec<u8>,
+    /// The attachment references in the body, in order, for a report.
+    pub attachment_refs: Vec<AttachmentRef>,
     /// Proof of the franking check, with the context and commitment.
     pub accepted: AcceptedMessage,
     /// The franking key: keep it (with the platform's tag) to be able to
@@ -106,27 +115,57 @@ impl Scanner {
             sequence: chain.next_sequence,
             previous: chain.previous,
         };
-        let franked = frank_plaintext(&context, &message.to_body()?)?;
+        let mut body = Body { text: message.text.clone(), attachments: Vec::with_capacity(message.attachments.len()) };
+        let mut attachment_ciphertexts = Vec::with_capacity(message.attachments.len());
+        for a in &message.attachments {
+            let (reference, ciphertext) = encrypt_attachment(&a.bytes)?;
+            body.attachments.push((a.media_type.clone(), reference));
+            attachment_ciphertexts.push(ciphertext);
+        }
+        let franked = frank_plaintext(&context, &body.encode()?)?;
         chain.next_sequence += 1;
         chain.previous = Some(franked.commitment);
-        Ok(Outgoing { verdict, franked: Some(FrankedMessage { context, franked }) })
+        Ok(Outgoing { verdict, franked: Some(FrankedMessage { context, franked, attachment_ciphertexts }) })
     }
 
-    /// Checks the franking of a decrypted message, then scans it. A message
-    /// whose commitment does not open, whose committed sender is not
-    /// `authenticated_peer`, or that belongs to another conversation is
-    /// refused with the reason; the app must not show it.
+    /// Checks the franking of a decrypted message and of its attachments
+    /// (downloaded ciphertexts, in the body's order), then scans it. A
+    /// message whose commitment does not open, whose committed sender is not
+    /// `authenticated_peer`, that belongs to another conversation, or whose
+    /// attachments are not the committed ones is refused with the reason;
+    /// the app must not show it.
     pub fn accept_incoming(
         &self,
         plaintext: &[u8],
         commitment: &Commitment,
+        attachment_ciphertexts: &[Vec<u8>],
         authenticated_peer: &str,
         conversation_id: &str,
         facts: Facts,
     ) -> Result<Incoming, ClientError> {
         let opened = open_franked_plaintext(plaintext, commitment, authenticated_peer, conversation_id)?;
-        let message = Message::from_body(&opened.body)?;
+        let body = Body::decode(&opened.body)?;
+        if body.attachments.len() != attachment_ciphertexts.len() {
+            return Err(ClientError::Body(format!(
+                "the body references {} attachments, {} were given",
+                body.attachments.len(),
+                attachment_ciphertexts.len()
+            )));
+        }
+        let mut message = Message { text: body.text, attachments: Vec::with_capacity(body.attachments.len()) };
+        let mut attachment_refs = Vec::with_capacity(body.attachments.len());
+        for ((media_type, reference), ciphertext) in body.attachments.into_iter().zip(attachment_ciphertexts) {
+            message.attachments.push(Attachment::new(open_attachment(&reference, ciphertext)?, &media_type));
+            attachment_refs.push(reference);
+        }
         let verdict = self.scan_incoming(&message, facts);
-        Ok(Incoming { message, accepted: opened.accepted, franking_key: opened.franking_key, verdict })
+        Ok(Incoming {
+            message,
+            body: opened.body,
+            attachment_refs,
+            accepted: opened.accepted,
+            franking_key: opened.franking_key,
+            verdict,
+        })
     }
 }

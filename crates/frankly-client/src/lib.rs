@@ -30,7 +30,9 @@ mod message;
 mod scanner;
 
 pub use hooks::{FrankedMessage, Incoming, Outgoing, OutgoingChain};
-pub use message::{Attachment, MAX_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message};
+pub use message::{
+    Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
+};
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 
 use frankly_policy::Audience;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, ClientError, Message, OutgoingChain, Scanner};
-use frankly_franking::{FrankingError, verify_chain};
+use frankly_client::{Attachment, Body, ClientError, Message, OutgoingChain, Scanner};
+use frankly_franking::{AttachmentRef, FrankingError, verify_chain};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use frankly_policy::{Action, Audience, Facts, Policy};
 
@@ -47,16 +47,19 @@ fn franked_messages_arrive_scanned_and_chained() {
         let franked = out.franked.unwrap();
         // The E2EE layer would encrypt `plaintext` with `commitment` as
         // associated data; the recipient decrypts and hands both back.
+        assert_eq!(franked.attachment_ciphertexts.len(), message.attachments.len());
         let incoming = s
             .accept_incoming(
                 &franked.franked.plaintext,
                 &franked.franked.commitment,
+                &franked.attachment_ciphertexts,
                 "alice",
                 "conv-1",
                 Facts::default(),
             )
             .unwrap();
         assert_eq!(&incoming.message, message);
+        assert_eq!(incoming.attachment_refs.len(), message.attachments.len());
         assert_eq!(incoming.accepted.context(), &franked.context);
         assert_eq!(incoming.verdict.decision.actions, [Action::Allow]);
         contexts.push((franked.context, franked.franked.commitment));
@@ -86,29 +89,56 @@ fn messages_that_fail_the_franking_check_are_refused() {
     let mut edited = franked.plaintext.to_vec();
     let last = edited.len() - 1;
     edited[last] ^= 1;
-    let err = s.accept_incoming(&edited, &franked.commitment, "alice", "conv-1", Facts::default()).unwrap_err();
-    assert_eq!(err, ClientError::Franking(FrankingError::CommitmentMismatch));
-    let err =
-        s.accept_incoming(&franked.plaintext, &franked.commitment, "mallory", "conv-1", Facts::default()).unwrap_err();
+    let accept = |plaintext: &[u8], atts: &[Vec<u8>], peer: &str, conv: &str| {
+        s.accept_incoming(plaintext, &franked.commitment, atts, peer, conv, Facts::default()).unwrap_err()
+    };
+    assert_eq!(accept(&edited, &[], "alice", "conv-1"), ClientError::Franking(FrankingError::CommitmentMismatch));
+    let err = accept(&franked.plaintext, &[], "mallory", "conv-1");
     assert!(matches!(err, ClientError::Franking(FrankingError::SenderMismatch { .. })), "{err}");
-    let err =
-        s.accept_incoming(&franked.plaintext, &franked.commitment, "alice", "conv-2", Facts::default()).unwrap_err();
+    let err = accept(&franked.plaintext, &[], "alice", "conv-2");
     assert!(matches!(err, ClientError::Franking(FrankingError::ConversationMismatch { .. })), "{err}");
+    let err = accept(&franked.plaintext, &[vec![1, 2, 3]], "alice", "conv-1");
+    assert!(err.to_string().contains("references 0 attachments, 1 were given"), "{err}");
+}
+
+#[test]
+fn a_swapped_attachment_is_refused() {
+    let s = scanner();
+    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let message = Message::text("photo").with_attachment(Attachment::new(photo("skimage_coffee.png"), "image/png"));
+    let franked = s.prepare_outgoing(&mut chain, "m1", &message, Facts::default()).unwrap().franked.unwrap();
+    // A relay or sender substitutes another ciphertext for the committed one.
+    let other = Message::text("").with_attachment(Attachment::new(photo("skimage_chelsea.png"), "image/png"));
+    let mut other_chain = OutgoingChain::new("conv-9", "alice");
+    let swapped = s.prepare_outgoing(&mut other_chain, "x", &other, Facts::default()).unwrap().franked.unwrap();
+    let err = s
+        .accept_incoming(
+            &franked.franked.plaintext,
+            &franked.franked.commitment,
+            &swapped.attachment_ciphertexts,
+            "alice",
+            "conv-1",
+            Facts::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err, ClientError::Franking(FrankingError::AttachmentDecrypt));
 }
 
 #[test]
 fn bodies_round_trip_and_malformed_ones_are_refused() {
-    let message = Message::text("héllo")
-        .with_attachment(Attachment::new(vec![1, 2, 3], "image/png"))
-        .with_attachment(Attachment::new(Vec::new(), "application/octet-stream"));
-    let body = message.to_body().unwrap();
-    assert_eq!(Message::from_body(&body).unwrap(), message);
-    for cut in 0..body.len() {
-        assert!(matches!(Message::from_body(&body[..cut]), Err(ClientError::Body(_))), "{cut}");
+    let r = |n: u8| AttachmentRef { key: [n; 32], nonce: [n; 12], plaintext_sha256: [n; 32] };
+    let body = Body {
+        text: "héllo".into(),
+        attachments: vec![("image/png".into(), r(1)), ("application/octet-stream".into(), r(2))],
+    };
+    let bytes = body.encode().unwrap();
+    assert_eq!(Body::decode(&bytes).unwrap(), body);
+    for cut in 0..bytes.len() {
+        assert!(matches!(Body::decode(&bytes[..cut]), Err(ClientError::Body(_))), "{cut}");
     }
-    let mut trailing = body.clone();
+    let mut trailing = bytes.clone();
     trailing.push(0);
-    assert!(Message::from_body(&trailing).unwrap_err().to_string().contains("trailing bytes"));
-    let bad = Message::text("").with_attachment(Attachment::new(vec![], "no media type"));
-    assert!(bad.to_body().unwrap_err().to_string().contains("media type"));
+    assert!(Body::decode(&trailing).unwrap_err().to_string().contains("trailing bytes"));
+    let bad = Body { text: String::new(), attachments: vec![("no media type".into(), r(3))] };
+    assert!(bad.encode().unwrap_err().to_string().contains("media type"));
 }
