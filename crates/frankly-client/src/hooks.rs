@@ -25,25 +25,26 @@ use crate::ClientError;
 use crate::message::{Attachment, Body, Message};
 use crate::scanner::{Scanner, Verdict};
 
-/// The sender's side of one conversation's franking chain: who sends, the
-/// next sequence number and the commitment of the last message sent.
-/// Persist it with the conversation.
+/// This device's view of one conversation's franking chain: who this user
+/// is, the sequence number of their next message, and the commitment of the
+/// last message seen in the conversation (sent or received), which the next
+/// message sent commits to. Persist it with the conversation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OutgoingChain {
+pub struct ConversationChain {
     /// The conversation.
     pub conversation_id: String,
     /// This device's user, as the platform authenticates them.
     pub sender_id: String,
-    /// Sequence number of the next message.
+    /// Sequence number of this user's next message.
     pub next_sequence: u64,
-    /// Commitment of the last message sent in this conversation.
+    /// Commitment of the last message seen in this conversation.
     pub previous: Option<Commitment>,
 }
 
-impl OutgoingChain {
+impl ConversationChain {
     /// A new conversation.
-    pub fn new(conversation_id: &str, sender_id: &str) -> OutgoingChain {
-        OutgoingChain {
+    pub fn new(conversation_id: &str, sender_id: &str) -> ConversationChain {
+        ConversationChain {
             conversation_id: conversation_id.to_owned(),
             sender_id: sender_id.to_owned(),
             next_sequence: 0,
@@ -99,7 +100,7 @@ impl Scanner {
     /// it as message `message_id` of `chain`, advancing the chain.
     pub fn prepare_outgoing(
         &self,
-        chain: &mut OutgoingChain,
+        chain: &mut ConversationChain,
         message_id: &str,
         message: &Message,
         facts: Facts,
@@ -128,22 +129,24 @@ impl Scanner {
         Ok(Outgoing { verdict, franked: Some(FrankedMessage { context, franked, attachment_ciphertexts }) })
     }
 
-    /// Checks the franking of a decrypted message and of its attachments
+    /// Checks the franking of a decrypted message of `chain`'s conversation
+    /// and of its attachments
     /// (downloaded ciphertexts, in the body's order), then scans it. A
     /// message whose commitment does not open, whose committed sender is not
     /// `authenticated_peer`, that belongs to another conversation, or whose
     /// attachments are not the committed ones is refused with the reason;
-    /// the app must not show it.
+    /// the app must not show it. An accepted message becomes the chain's
+    /// latest.
     pub fn accept_incoming(
         &self,
+        chain: &mut ConversationChain,
         plaintext: &[u8],
         commitment: &Commitment,
         attachment_ciphertexts: &[Vec<u8>],
         authenticated_peer: &str,
-        conversation_id: &str,
         facts: Facts,
     ) -> Result<Incoming, ClientError> {
-        let opened = open_franked_plaintext(plaintext, commitment, authenticated_peer, conversation_id)?;
+        let opened = open_franked_plaintext(plaintext, commitment, authenticated_peer, &chain.conversation_id)?;
         let body = Body::decode(&opened.body)?;
         if body.attachments.len() != attachment_ciphertexts.len() {
             return Err(ClientError::Body(format!(
@@ -159,6 +162,7 @@ impl Scanner {
             attachment_refs.push(reference);
         }
         let verdict = self.scan_incoming(&message, facts);
+        chain.previous = Some(*commitment);
         Ok(Incoming {
             message,
             body: opened.body,

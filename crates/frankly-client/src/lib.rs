@@ -29,7 +29,7 @@ mod hooks;
 mod message;
 mod scanner;
 
-pub use hooks::{FrankedMessage, Incoming, Outgoing, OutgoingChain};
+pub use hooks::{ConversationChain, FrankedMessage, Incoming, Outgoing};
 pub use message::{
     Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
 };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, Body, ClientError, Message, OutgoingChain, Scanner};
+use frankly_client::{Attachment, Body, ClientError, ConversationChain, Message, Scanner};
 use frankly_franking::{AttachmentRef, FrankingError, verify_chain};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use frankly_policy::{Action, Audience, Facts, Policy};
@@ -35,26 +35,33 @@ fn scanner() -> Scanner {
 }
 
 #[test]
-fn franked_messages_arrive_scanned_and_chained() {
+fn franked_messages_arrive_scanned_and_chained_across_senders() {
     let s = scanner();
-    let mut chain = OutgoingChain::new("conv-1", "alice");
-    let first = Message::text("hello bob").with_attachment(Attachment::new(photo("skimage_coffee.png"), "image/png"));
-    let second = Message::text("did you get the photo?");
+    let mut alice = ConversationChain::new("conv-1", "alice");
+    let mut bob = ConversationChain::new("conv-1", "bob");
+    let photo_message =
+        Message::text("hello bob").with_attachment(Attachment::new(photo("skimage_coffee.png"), "image/png"));
+    let script = [
+        ("alice", "m1", photo_message),
+        ("bob", "m2", Message::text("nice coffee")),
+        ("alice", "m3", Message::text("did you get the photo?")),
+    ];
     let mut contexts = Vec::new();
-    for (id, message) in [("m1", &first), ("m2", &second)] {
-        let out = s.prepare_outgoing(&mut chain, id, message, Facts::default()).unwrap();
+    for (from, id, message) in &script {
+        let (sender, recipient) = if *from == "alice" { (&mut alice, &mut bob) } else { (&mut bob, &mut alice) };
+        let out = s.prepare_outgoing(sender, id, message, Facts::default()).unwrap();
         assert_eq!(out.verdict.decision.actions, [Action::Allow]);
         let franked = out.franked.unwrap();
+        assert_eq!(franked.attachment_ciphertexts.len(), message.attachments.len());
         // The E2EE layer would encrypt `plaintext` with `commitment` as
         // associated data; the recipient decrypts and hands both back.
-        assert_eq!(franked.attachment_ciphertexts.len(), message.attachments.len());
         let incoming = s
             .accept_incoming(
+                recipient,
                 &franked.franked.plaintext,
                 &franked.franked.commitment,
                 &franked.attachment_ciphertexts,
-                "alice",
-                "conv-1",
+                from,
                 Facts::default(),
             )
             .unwrap();
@@ -64,33 +71,35 @@ fn franked_messages_arrive_scanned_and_chained() {
         assert_eq!(incoming.verdict.decision.actions, [Action::Allow]);
         contexts.push((franked.context, franked.franked.commitment));
     }
-    assert_eq!(chain.next_sequence, 2);
+    assert_eq!((alice.next_sequence, bob.next_sequence), (2, 1));
     assert_eq!(contexts[1].0.previous, Some(contexts[0].1));
+    assert_eq!(contexts[2].0.previous, Some(contexts[1].1));
     verify_chain(&contexts).unwrap();
 }
 
 #[test]
 fn a_blocked_message_is_not_franked_and_the_chain_does_not_move() {
     let s = scanner();
-    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let mut chain = ConversationChain::new("conv-1", "alice");
     let banked = Message::text("").with_attachment(Attachment::new(photo("skimage_rocket.jpg"), "image/jpeg"));
     let out = s.prepare_outgoing(&mut chain, "m1", &banked, Facts::default()).unwrap();
     assert!(out.verdict.decision.has(Action::BlockSend));
     assert!(out.franked.is_none());
-    assert_eq!(chain, OutgoingChain::new("conv-1", "alice"));
+    assert_eq!(chain, ConversationChain::new("conv-1", "alice"));
 }
 
 #[test]
 fn messages_that_fail_the_franking_check_are_refused() {
     let s = scanner();
-    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let mut chain = ConversationChain::new("conv-1", "alice");
     let out = s.prepare_outgoing(&mut chain, "m1", &Message::text("meet at noon"), Facts::default()).unwrap();
     let franked = out.franked.unwrap().franked;
     let mut edited = franked.plaintext.to_vec();
     let last = edited.len() - 1;
     edited[last] ^= 1;
     let accept = |plaintext: &[u8], atts: &[Vec<u8>], peer: &str, conv: &str| {
-        s.accept_incoming(plaintext, &franked.commitment, atts, peer, conv, Facts::default()).unwrap_err()
+        let mut chain = ConversationChain::new(conv, "bob");
+        s.accept_incoming(&mut chain, plaintext, &franked.commitment, atts, peer, Facts::default()).unwrap_err()
     };
     assert_eq!(accept(&edited, &[], "alice", "conv-1"), ClientError::Franking(FrankingError::CommitmentMismatch));
     let err = accept(&franked.plaintext, &[], "mallory", "conv-1");
@@ -104,20 +113,20 @@ fn messages_that_fail_the_franking_check_are_refused() {
 #[test]
 fn a_swapped_attachment_is_refused() {
     let s = scanner();
-    let mut chain = OutgoingChain::new("conv-1", "alice");
+    let mut chain = ConversationChain::new("conv-1", "alice");
     let message = Message::text("photo").with_attachment(Attachment::new(photo("skimage_coffee.png"), "image/png"));
     let franked = s.prepare_outgoing(&mut chain, "m1", &message, Facts::default()).unwrap().franked.unwrap();
     // A relay or sender substitutes another ciphertext for the committed one.
     let other = Message::text("").with_attachment(Attachment::new(photo("skimage_chelsea.png"), "image/png"));
-    let mut other_chain = OutgoingChain::new("conv-9", "alice");
+    let mut other_chain = ConversationChain::new("conv-9", "alice");
     let swapped = s.prepare_outgoing(&mut other_chain, "x", &other, Facts::default()).unwrap().franked.unwrap();
     let err = s
         .accept_incoming(
+            &mut ConversationChain::new("conv-1", "bob"),
             &franked.franked.plaintext,
             &franked.franked.commitment,
             &swapped.attachment_ciphertexts,
             "alice",
-            "conv-1",
             Facts::default(),
         )
         .unwrap_err();
