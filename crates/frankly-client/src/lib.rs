@@ -20,6 +20,11 @@
 //! message before scanning it, so an app that uses them gets franking right
 //! by construction.
 //!
+//! A [`Reporter`] keeps the franking material of the last N incoming
+//! messages per conversation (bounded in count, conversations and bytes) and
+//! builds the sealed report a user chooses to send: the only thing that
+//! leaves the device with content in it.
+//!
 //! Building the scanner checks that the policy can do its job: it must be
 //! written for the audience, its settings must exist, and every model and
 //! label its rules read must be loaded (a rule about a missing model would
@@ -27,12 +32,14 @@
 
 mod hooks;
 mod message;
+mod reporter;
 mod scanner;
 
 pub use hooks::{ConversationChain, FrankedMessage, Incoming, Outgoing};
 pub use message::{
     Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
 };
+pub use reporter::{DEFAULT_MAX_KEPT_BYTES, MAX_CONVERSATIONS, Reporter};
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 
 use frankly_policy::Audience;
@@ -63,6 +70,9 @@ pub enum ClientError {
     /// The franking check refused an incoming message (or franking failed).
     #[error("franking: {0}")]
     Franking(#[from] frankly_franking::FrankingError),
+    /// A report could not be built.
+    #[error("report: {0}")]
+    Report(String),
     /// A rule reads a model or label that is not loaded.
     #[error("policy {policy} reads {model}/{label}, but no loaded model gives it: load the model or change the policy")]
     MissingModel {
