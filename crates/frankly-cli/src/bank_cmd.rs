@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use frankly_bank::{
-    Bank, BundleError, Loaded, SignalType, TextFormat, generate_key, parse_public_key, parse_signing_key, peek_bundle,
-    public_key_text, sign_bundle, signing_key_text, unix_now, verify_bundle,
+    Bank, BundleError, SignalType, TextFormat, generate_key, peek_bundle, public_key_text, sign_bundle,
+    signing_key_text, unix_now, verify_bundle,
 };
-use zeroize::Zeroizing;
 
 use crate::output::{out, say};
+use crate::signing::{SigningArgs, VerifyArgs, print_verification, read_public_key};
 
 /// Largest bank or bundle file the CLI reads (50 million PDQ entries fit).
 const MAX_BANK_FILE_BYTES: u64 = 4 << 30;
@@ -72,37 +72,17 @@ pub(crate) struct BuildArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct SignArgs {
-    /// Secret key file from `frankly keygen`.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Bank version; must increase with every new bundle of this bank
     /// (default: the current Unix time).
     #[arg(long = "bank-version")]
     bank_version: Option<u64>,
-    /// Days until the bundle expires.
-    #[arg(long, default_value_t = 30)]
-    expires_in_days: u64,
     /// The bank file.
     bank: PathBuf,
     /// The bundle file to write.
     #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
     output: PathBuf,
-}
-
-#[derive(Args, Debug)]
-pub(crate) struct VerifyArgs {
-    /// Public key file of the signer.
-    #[arg(long, value_name = "PUB")]
-    pubkey: PathBuf,
-    /// Version of the bundle already loaded: older ones are refused.
-    #[arg(long)]
-    loaded_version: Option<u64>,
-    /// Digest of the bundle already loaded (hex), to refuse a different bundle
-    /// with the same version.
-    #[arg(long, requires = "loaded_version")]
-    loaded_digest: Option<String>,
-    /// The bundle.
-    bundle: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -175,29 +155,11 @@ fn build(a: &BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a secret key file; its text is zeroized after parsing.
-pub(crate) fn read_signing_key(path: &Path) -> anyhow::Result<frankly_bank::SigningKey> {
-    let key_text =
-        Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("cannot read key {}", path.display()))?);
-    parse_signing_key(&key_text).with_context(|| path.display().to_string())
-}
-
-/// What `--loaded-version` and `--loaded-digest` say the device already has.
-pub(crate) fn loaded(version: Option<u64>, digest: Option<&str>) -> anyhow::Result<Option<Loaded>> {
-    let Some(version) = version else { return Ok(None) };
-    let mut d = [0u8; 32];
-    if let Some(hex_digest) = digest {
-        hex::decode_to_slice(hex_digest, &mut d).context("--loaded-digest must be 64 hex digits")?;
-    }
-    Ok(Some(Loaded { version, digest: d }))
-}
-
 fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
-    let key = read_signing_key(&a.key)?;
+    let key = a.signing.key()?;
     let bank = read_bank_file(&a.bank)?;
-    let now = unix_now();
+    let (now, expires) = a.signing.validity();
     let version = a.bank_version.unwrap_or(now);
-    let expires = now.saturating_add(a.expires_in_days.saturating_mul(86_400));
     let (bytes, info) = sign_bundle(&bank, &key, version, now, expires)?;
     std::fs::write(&a.output, &bytes).with_context(|| format!("cannot write {}", a.output.display()))?;
     out(&format!(
@@ -213,28 +175,11 @@ fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
 fn verify(a: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = read_public_key(&a.pubkey)?;
     let bytes = read_limited(&a.bundle)?;
-    let loaded = loaded(a.loaded_version, a.loaded_digest.as_deref())?;
-    match verify_bundle(&bytes, &key, unix_now(), loaded.as_ref()) {
-        Ok(v) => {
-            let i = v.info();
-            out(&format!(
-                "OK {}: bank {} ({} {} entries), version {}, created {}, expires {}, digest {}",
-                a.bundle.display(),
-                v.bank().name,
-                v.bank().len(),
-                v.bank().signal,
-                i.version,
-                i.created,
-                i.expires,
-                hex::encode(i.digest)
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            say(&format!("REFUSED {}: {e}", a.bundle.display()));
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let loaded = a.loaded.loaded()?;
+    let outcome = verify_bundle(&bytes, &key, unix_now(), loaded.as_ref())
+        .map(|v| (format!("bank {} ({} {} entries)", v.bank().name, v.bank().len(), v.bank().signal), *v.info()))
+        .map_err(|e| e.to_string());
+    print_verification(&a.bundle, outcome)
 }
 
 fn info(a: &InfoArgs) -> anyhow::Result<ExitCode> {
@@ -308,11 +253,6 @@ fn load_bank_bytes(bytes: &[u8], path: &Path, pubkey: Option<&Path>) -> anyhow::
 fn read_bank_file(path: &Path) -> anyhow::Result<Bank> {
     let bytes = read_limited(path)?;
     Bank::from_bytes(&bytes).with_context(|| format!("cannot read bank {}", path.display()))
-}
-
-pub(crate) fn read_public_key(path: &Path) -> anyhow::Result<frankly_bank::VerifyingKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read public key {}", path.display()))?;
-    parse_public_key(&text).with_context(|| path.display().to_string())
 }
 
 fn read_limited(path: &Path) -> anyhow::Result<Vec<u8>> {

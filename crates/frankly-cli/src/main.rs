@@ -11,6 +11,7 @@ mod match_cmd;
 mod output;
 mod policy_cmd;
 mod scan_cmd;
+mod signing;
 
 use std::process::ExitCode;
 

@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use frankly_policy::{BundleError, POLICY_BUNDLE, Policy, PolicyError, sign_policy, unix_now, verify_policy};
 
-use crate::bank_cmd::{loaded, read_public_key, read_signing_key};
 use crate::output::{out, say};
+use crate::signing::{SigningArgs, VerifyArgs, print_verification, read_public_key};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PolicyCommand {
@@ -29,35 +29,16 @@ pub(crate) struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct SignArgs {
-    /// Secret key file from `frankly keygen`.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Policy version; must increase with every new bundle (default: the current Unix time).
     #[arg(long = "policy-version")]
     policy_version: Option<u64>,
-    /// Days until the bundle expires.
-    #[arg(long, default_value_t = 30)]
-    expires_in_days: u64,
     /// The policy file.
     policy: PathBuf,
     /// The bundle file to write.
     #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
     output: PathBuf,
-}
-
-#[derive(Args, Debug)]
-pub(crate) struct VerifyArgs {
-    /// Public key file of the signer.
-    #[arg(long, value_name = "PUB")]
-    pubkey: PathBuf,
-    /// Version of the bundle already loaded: older ones are refused.
-    #[arg(long)]
-    loaded_version: Option<u64>,
-    /// Digest of the bundle already loaded (hex).
-    #[arg(long, requires = "loaded_version")]
-    loaded_digest: Option<String>,
-    /// The bundle.
-    bundle: PathBuf,
 }
 
 pub(crate) fn run(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -119,12 +100,11 @@ fn check(a: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
-    let key = read_signing_key(&a.key)?;
+    let key = a.signing.key()?;
     let bytes = read_policy_bytes(&a.policy)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| PolicyError::NotText)?;
-    let now = unix_now();
+    let (now, expires) = a.signing.validity();
     let version = a.policy_version.unwrap_or(now);
-    let expires = now.saturating_add(a.expires_in_days.saturating_mul(86_400));
     let (bundle, info) = sign_policy(text, &key, version, now, expires)
         .with_context(|| format!("cannot sign {}", a.policy.display()))?;
     std::fs::write(&a.output, &bundle).with_context(|| format!("cannot write {}", a.output.display()))?;
@@ -140,25 +120,9 @@ fn sign(a: &SignArgs) -> anyhow::Result<ExitCode> {
 fn verify(a: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = read_public_key(&a.pubkey)?;
     let bytes = read_policy_bytes(&a.bundle)?;
-    let loaded = loaded(a.loaded_version, a.loaded_digest.as_deref())?;
-    match verify_policy(&bytes, &key, unix_now(), loaded.as_ref()) {
-        Ok(v) => {
-            let i = v.info();
-            out(&format!(
-                "OK {}: policy {} ({} rules), version {}, created {}, expires {}, digest {}",
-                a.bundle.display(),
-                v.policy().name,
-                v.policy().rules.len(),
-                i.version,
-                i.created,
-                i.expires,
-                hex::encode(i.digest)
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            say(&format!("REFUSED {}: {e}", a.bundle.display()));
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let loaded = a.loaded.loaded()?;
+    let outcome = verify_policy(&bytes, &key, unix_now(), loaded.as_ref())
+        .map(|v| (format!("policy {} ({} rules)", v.policy().name, v.policy().rules.len()), *v.info()))
+        .map_err(|e| e.to_string());
+    print_verification(&a.bundle, outcome)
 }
