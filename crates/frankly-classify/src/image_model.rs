@@ -163,7 +163,7 @@ impl ImageClassifier {
         if image.width() == 0 || image.height() == 0 {
             return Err(ClassifyError::Preprocess("the image is empty".into()));
         }
-        let (padded, frame) = pad(image, i.pad.as_ref());
+        let (padded, frame) = pad(image, i.pad.as_ref())?;
         let padded: &RgbImage = &padded;
         let resized = match resize.filter.as_str() {
             "nearest" => image::imageops::resize(padded, resize.width, resize.height, FilterType::Nearest),
@@ -260,19 +260,28 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     inter / (a[2] * a[3] + b[2] * b[3] - inter)
 }
 
+/// Most pixels of an image padded to a square (a very wide or tall image
+/// would otherwise allocate its longer side squared).
+pub const MAX_PADDED_PIXELS: u64 = 120_000_000;
+
 /// Pads the image to a square if the manifest says so.
-fn pad<'a>(image: &'a RgbImage, pad: Option<&Pad>) -> (std::borrow::Cow<'a, RgbImage>, Frame) {
+fn pad<'a>(image: &'a RgbImage, pad: Option<&Pad>) -> Result<(std::borrow::Cow<'a, RgbImage>, Frame), ClassifyError> {
     let (w, h) = image.dimensions();
     let unpadded = Frame { width: w, height: h, padded_width: w, padded_height: h, offset_x: 0, offset_y: 0 };
-    let Some(p) = pad else { return (std::borrow::Cow::Borrowed(image), unpadded) };
+    let Some(p) = pad else { return Ok((std::borrow::Cow::Borrowed(image), unpadded)) };
     let side = w.max(h);
+    if u64::from(side) * u64::from(side) > MAX_PADDED_PIXELS {
+        return Err(ClassifyError::Preprocess(format!(
+            "padding the {w}x{h} image to a {side}x{side} square would take over {MAX_PADDED_PIXELS} pixels"
+        )));
+    }
     let (ox, oy) = if p.align == "center" { ((side - w) / 2, (side - h) / 2) } else { (0, 0) };
     let mut square = RgbImage::from_pixel(side, side, Rgb([p.value; 3]));
     image::imageops::replace(&mut square, image, i64::from(ox), i64::from(oy));
-    (
+    Ok((
         std::borrow::Cow::Owned(square),
         Frame { width: w, height: h, padded_width: side, padded_height: side, offset_x: ox, offset_y: oy },
-    )
+    ))
 }
 
 /// Pillow's `BILINEAR` resize: a triangle kernel widened by the scale factor
@@ -327,4 +336,25 @@ fn resize_linear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
         }
         Rgb(px)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_is_bounded_and_keeps_the_image_in_place() {
+        let top_left = Pad { to: "square".into(), align: "top-left".into(), value: 0 };
+        let wide = RgbImage::from_pixel(20_000, 1, Rgb([9, 9, 9]));
+        let err = pad(&wide, Some(&top_left)).unwrap_err();
+        assert!(err.to_string().contains("would take over 120000000 pixels"), "{err}");
+        let small = RgbImage::from_pixel(4, 2, Rgb([9, 9, 9]));
+        let (square, frame) = pad(&small, Some(&top_left)).unwrap();
+        assert_eq!(square.dimensions(), (4, 4));
+        assert_eq!((square.get_pixel(3, 1).0, square.get_pixel(3, 2).0), ([9, 9, 9], [0, 0, 0]));
+        assert_eq!((frame.offset_x, frame.offset_y, frame.padded_width), (0, 0, 4));
+        let centered = Pad { align: "center".into(), ..top_left };
+        let (_, frame) = pad(&small, Some(&centered)).unwrap();
+        assert_eq!((frame.offset_x, frame.offset_y), (0, 1));
+    }
 }

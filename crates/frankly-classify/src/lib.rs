@@ -18,7 +18,7 @@ mod manifest;
 mod model;
 mod text;
 
-pub use image_model::{Detection, IMAGE_BATCH, ImageClassifier, ImageVerdict};
+pub use image_model::{Detection, IMAGE_BATCH, ImageClassifier, ImageVerdict, MAX_PADDED_PIXELS};
 pub use manifest::{
     Crop, DetectionSpec, InputSpec, JpegRoundTrip, Kind, MAX_MANIFEST_BYTES, Manifest, OutputFormat, OutputSpec, Pad,
     Resize, TokenizerSpec,
