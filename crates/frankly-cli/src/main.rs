@@ -11,6 +11,7 @@ mod match_cmd;
 mod output;
 mod policy_cmd;
 mod scan_cmd;
+mod serve_cmd;
 mod signing;
 
 use std::process::ExitCode;
@@ -43,6 +44,11 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Scan messages as the on-device module would: signals, policy, verdict.
     Scan(scan_cmd::ScanArgs),
+    /// Run the moderation server (tagging, relay, report intake, review UI).
+    Serve(serve_cmd::ServeArgs),
+    /// Check the moderation server's audit log.
+    #[command(subcommand)]
+    Audit(serve_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify_cmd::run(&args),
         Command::Policy(command) => policy_cmd::run(&command),
         Command::Scan(args) => scan_cmd::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
+        Command::Audit(command) => serve_cmd::audit(&command),
     };
     match outcome {
         Ok(code) => code,

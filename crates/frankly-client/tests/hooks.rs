@@ -143,7 +143,7 @@ fn bodies_round_trip_and_malformed_ones_are_refused() {
     let bytes = body.encode().unwrap();
     assert_eq!(Body::decode(&bytes).unwrap(), body);
     for cut in 0..bytes.len() {
-        assert!(matches!(Body::decode(&bytes[..cut]), Err(ClientError::Body(_))), "{cut}");
+        assert!(matches!(Body::decode(&bytes[..cut]), Err(frankly_franking::FrankingError::MalformedBody(_))), "{cut}");
     }
     let mut trailing = bytes.clone();
     trailing.push(0);

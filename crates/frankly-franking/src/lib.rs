@@ -28,6 +28,7 @@
 //! (constant time); keys are zeroized on drop and never printed.
 
 mod attachment;
+mod body;
 mod delivery;
 mod encoding;
 mod frank;
@@ -35,6 +36,7 @@ mod keys;
 mod transport;
 
 pub use attachment::{ATTACHMENT_REF_BYTES, AttachmentRef, encrypt_attachment, open_attachment};
+pub use body::{Body, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES};
 pub use delivery::{DELIVERY_SIGNATURE_DOMAIN, sign_delivery, verify_delivery};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use encoding::{COMMIT_DOMAIN, MAX_ID_BYTES, TAG_DOMAIN};
@@ -144,6 +146,9 @@ pub enum FrankingError {
     /// A reported attachment's reference is not in the committed body.
     #[error("attachment reference does not occur in the committed body")]
     AttachmentNotCommitted,
+    /// A message body is not a well-formed FMB1 body.
+    #[error("malformed message body: {0}")]
+    MalformedBody(String),
     /// HMAC refused a 32-byte key (cannot happen).
     #[error("internal error in HMAC")]
     Internal,

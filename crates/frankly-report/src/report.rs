@@ -262,8 +262,13 @@ pub enum ReportError {
     #[error("replayed report: id {0} was already received")]
     Replay(String),
     /// The reported message does not verify.
-    #[error("the reported message does not verify: {0}")]
-    ReportedMessage(FrankingError),
+    #[error("message {index} (the reported message) does not verify: {error}")]
+    ReportedMessage {
+        /// Its index in the report, oldest first (the last message).
+        index: usize,
+        /// The check that failed.
+        error: FrankingError,
+    },
     /// The bytes are not an X25519 public key.
     #[error("invalid X25519 public key")]
     InvalidKey,
@@ -326,7 +331,7 @@ pub fn open_and_verify(
         })
         .collect();
     if let Some(Verdict::Rejected(e)) = verdicts.last() {
-        return Err(ReportError::ReportedMessage(e.clone()));
+        return Err(ReportError::ReportedMessage { index: verdicts.len() - 1, error: e.clone() });
     }
     let links: Vec<(MessageContext, Commitment)> =
         report.messages.iter().map(|m| (m.context.clone(), m.commitment)).collect();

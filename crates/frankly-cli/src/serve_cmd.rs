@@ -1,0 +1,183 @@
+//! `frankly serve` and `frankly audit`: run the moderation server, manage
+//! its accounts, check its audit log.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use frankly_bank::Matcher;
+use frankly_server::{AppState, Config, Db, Role};
+use zeroize::Zeroizing;
+
+use crate::output::out;
+
+/// Where the server's configuration comes from.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServerOptions {
+    /// Configuration file (TOML); see docs/server.md.
+    #[arg(long, env = "FRANKLY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database and keys) [default: ./frankly-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://...` [default: SQLite in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl ServerOptions {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir.clone_from(dir);
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ServeArgs {
+    #[command(subcommand)]
+    command: Option<ServeCommand>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    options: ServerOptions,
+}
+
+#[derive(Subcommand, Debug)]
+enum ServeCommand {
+    /// Manage moderator accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create an account (the first admin, for instance). Reads the password
+    /// from FRANKLY_PASSWORD, or from standard input.
+    CreateUser {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin, moderator or child-safety.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// Recompute the audit log's hash chain and report the first break.
+    Verify {
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn load_matcher(config: &Config) -> anyhow::Result<Option<Matcher>> {
+    if config.banks.is_empty() {
+        return Ok(None);
+    }
+    let banks = config
+        .banks
+        .iter()
+        .map(|p| crate::bank_cmd::load_bank(p, config.bank_public_key.as_deref()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(Matcher::new(banks)))
+}
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        Some(ServeCommand::Admin(AdminCommand::CreateUser { username, role, options })) => {
+            create_user(options, username, role)
+        }
+        None => serve(args),
+    }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = args.options.config()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let matcher = load_matcher(&config)?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let state = AppState::open(config, matcher).await?;
+        let users: i64 = state.user_count().await?;
+        out(&format!("frankly serve: listening on http://{address}/ (data in {})", state.config().data_dir.display()))?;
+        if users == 0 {
+            out("no accounts yet: create the first admin with `frankly serve admin create-user --username NAME`")?;
+        }
+        frankly_server::serve(state, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn read_password() -> anyhow::Result<Zeroizing<String>> {
+    if let Ok(p) = std::env::var("FRANKLY_PASSWORD") {
+        return Ok(Zeroizing::new(p));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprint!("password (input is shown; prefer FRANKLY_PASSWORD or a pipe): ");
+        }
+    }
+    let mut line = Zeroizing::new(String::new());
+    stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+fn create_user(options: &ServerOptions, username: &str, role: &str) -> anyhow::Result<ExitCode> {
+    let role = Role::parse(role).with_context(|| format!("unknown role {role:?}: admin, moderator or child-safety"))?;
+    let config = options.config()?;
+    let password = read_password()?;
+    runtime()?.block_on(async move {
+        frankly_server::Secrets::load_or_create(&config.data_dir)?;
+        let db = Db::connect(&config.database_url(), 2).await?;
+        frankly_server::create_user(&db, "cli", username, &password, role).await?;
+        out(&format!("created {username} ({})", role.as_str()))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify { options } = command;
+    let config = options.config()?;
+    runtime()?.block_on(async move {
+        let db = Db::connect(&config.database_url(), 2).await?;
+        match frankly_server::audit::verify(&db).await {
+            Ok(check) => {
+                out(&format!("audit log verified: {} entries, head {}", check.entries, check.head))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(frankly_server::ServerError::AuditChain(why)) => {
+                out(&format!("audit log does NOT verify: {why}"))?;
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}

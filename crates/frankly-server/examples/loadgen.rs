@@ -1,0 +1,235 @@
+//! Load generator for report intake and claims.
+//!
+//! Starts a server on a fresh database (SQLite in a temp directory, or the
+//! PostgreSQL database given by `--database-url`), seals `--reports` valid
+//! reports of `--context` context messages each (before timing), then posts
+//! them over HTTP from `--concurrency` connections and prints sustained
+//! verified reports per second with latency percentiles. With
+//! `--fill N`, it instead fills the queue with N reports (copies of one
+//! stored report, inserted by SQL) and times `--claims` claims.
+//!
+//! ```text
+//! cargo run --release -p frankly-server --example loadgen -- --context 5
+//! cargo run --release -p frankly-server --example loadgen -- --fill 1000000 --claims 2000
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+#[path = "../tests/common/franked.rs"]
+mod franked;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use frankly_report::Reason;
+use frankly_server::{AppState, Config, Role};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+struct Args {
+    reports: usize,
+    context: usize,
+    concurrency: usize,
+    database_url: Option<String>,
+    fill: usize,
+    claims: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { reports: 20_000, context: 5, concurrency: 64, database_url: None, fill: 0, claims: 1000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--reports" => a.reports = value().parse().unwrap(),
+            "--context" => a.context = value().parse().unwrap(),
+            "--concurrency" => a.concurrency = value().parse().unwrap(),
+            "--database-url" => a.database_url = Some(value()),
+            "--fill" => a.fill = value().parse().unwrap(),
+            "--claims" => a.claims = value().parse().unwrap(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url: a.database_url.clone(),
+        reports_per_reporter_per_minute: 1_000_000,
+        intake_queue: 65_536,
+        ..Config::default()
+    };
+    let state = AppState::open(config, None).await.unwrap();
+    let engine = format!("{:?}", state.db().backend());
+    if a.fill > 0 {
+        return claims(&state, &a, &engine).await;
+    }
+    let keyring = state.platform_keys().keyring();
+    let key = state.secrets().report_key.public().clone();
+    eprintln!("sealing {} reports with {} context messages...", a.reports, a.context);
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    // 64 distinct conversations; every report has its own id and reporter.
+    let conversations: Vec<_> = (0..64)
+        .map(|i| franked::conversation(&keyring, &format!("conv{i}"), &format!("sender{i}"), "bob", a.context + 1, now))
+        .collect();
+    let envelopes: Vec<Bytes> = (0..a.reports)
+        .map(|i| {
+            let msgs = conversations[i % conversations.len()].clone();
+            Bytes::from(franked::seal(msgs, &format!("reporter{i}"), Reason::Harassment, &key).1)
+        })
+        .collect();
+    let bytes = envelopes.iter().map(Bytes::len).sum::<usize>() / envelopes.len();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/reports", listener.local_addr().unwrap());
+    tokio::spawn(frankly_server::serve(state.clone(), listener, std::future::pending()));
+
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let envelopes = Arc::new(envelopes);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..a.concurrency)
+        .map(|_| {
+            let (client, envelopes, next, url) =
+                (client.clone(), Arc::clone(&envelopes), Arc::clone(&next), url.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= envelopes.len() {
+                        return latencies;
+                    }
+                    let at = Instant::now();
+                    let req = axum::http::Request::post(&url).body(Full::new(envelopes[i].clone())).unwrap();
+                    let response = client.request(req).await.unwrap();
+                    let status = response.status();
+                    let body = response.into_body().collect().await.unwrap().to_bytes();
+                    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+                    latencies.push(at.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let metrics = state.metrics().render(state.db()).await.unwrap();
+    let batches =
+        metrics.lines().find(|l| l.starts_with("frankly_intake_batches_total")).unwrap_or_default().to_string();
+    println!(
+        "{engine}: {} reports, {} context messages ({bytes} bytes each), {} connections: {:.0} verified reports/s; \
+         latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {batches}",
+        a.reports,
+        a.context,
+        a.concurrency,
+        a.reports as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    );
+}
+
+/// Fills the queue with `--fill` reports and times `--claims` claims.
+async fn claims(state: &AppState, a: &Args, engine: &str) {
+    let keyring = state.platform_keys().keyring();
+    let key = state.secrets().report_key.public().clone();
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    let msgs = franked::conversation(&keyring, "conv", "sender", "bob", a.context + 1, now);
+    let (_, envelope) = franked::seal(msgs, "bob", Reason::Harassment, &key);
+    let app = frankly_server::app(state.clone());
+    let response = tower::ServiceExt::oneshot(
+        app,
+        axum::http::Request::post("/v1/reports").body(axum::body::Body::from(envelope)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    eprintln!("filling the queue with {} reports...", a.fill);
+    let at = Instant::now();
+    fill(&state.config().database_url(), a.fill).await;
+    eprintln!("filled in {:.1} s", at.elapsed().as_secs_f64());
+    let mut moderators = Vec::new();
+    for i in 0..8 {
+        let name = format!("mod{i}");
+        let id = frankly_server::create_user(state.db(), "bench", &name, "a long bench password", Role::Moderator)
+            .await
+            .unwrap();
+        moderators.push(frankly_server::User { id, username: name, role: Role::Moderator, reveal_media: false });
+    }
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for i in 0..a.claims {
+        let user = &moderators[i % moderators.len()];
+        let at = Instant::now();
+        let id = frankly_server::queue::claim(state.db(), user, "harassment", 600_000).await.unwrap().unwrap();
+        latencies.push(at.elapsed());
+        let input = frankly_server::DecisionInput {
+            action: frankly_server::Action::Dismiss,
+            restriction: None,
+            facts: String::new(),
+            automated_detection: false,
+            ground: frankly_server::Ground::Terms,
+            ground_reference: String::new(),
+            redress: None,
+        };
+        frankly_server::queue::decide(state.db(), user, id, &input).await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    println!(
+        "{engine}: {} queued reports; {} claims (each followed by a decision): claim latency p50 {:.2} ms, p99 {:.2} ms, \
+         max {:.2} ms; {:.0} claim+decide/s",
+        a.fill + 1,
+        a.claims,
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+        a.claims as f64 / elapsed.as_secs_f64(),
+    );
+}
+
+/// Copies the newest report `n` times into the queue (fresh report ids,
+/// distinct senders), for benchmarks of claims on a deep queue. Not for
+/// production data: the copies share one franked content. (SQL shared by
+/// SQLite and PostgreSQL.)
+async fn fill(url: &str, n: usize) {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    const CHUNK: i64 = 50_000;
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let mut done = 0i64;
+    while done < n {
+        let count = CHUNK.min(n - done);
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
+             INSERT INTO reports (report_id, received_ms, reporter_id, reason, sender_id, conversation_id, queue, \
+             stage, priority, status, messages, verified, chain_ok, server_matches, content) \
+             SELECT 'bench-' || CAST(seq.i + $2 AS TEXT), r.received_ms + seq.i, r.reporter_id, r.reason, \
+             'sender-' || CAST((seq.i + $2) % 100000 AS TEXT), r.conversation_id, r.queue, r.stage, \
+             r.priority + ((seq.i + $2) % 7), 'queued', r.messages, r.verified, r.chain_ok, r.server_matches, r.content \
+             FROM seq, (SELECT * FROM reports ORDER BY id DESC LIMIT 1) r",
+        )
+        .bind(count)
+        .bind(done)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        done += count;
+    }
+}

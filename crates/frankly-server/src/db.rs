@@ -1,0 +1,173 @@
+//! Storage: one SQL dialect over `sqlx`'s `Any` driver, SQLite embedded by
+//! default and PostgreSQL for several instances.
+//!
+//! Queries use `$n` parameters and types both engines share (`BIGINT`,
+//! `TEXT`, blobs), so each is written once. Where the engines differ
+//! (claiming with `FOR UPDATE SKIP LOCKED`, serialising audit appends) the
+//! code branches on [`Backend`]. SQLite runs in WAL mode with
+//! `synchronous=FULL`, so a committed transaction survives a crash or a power
+//! cut, and all writes go through one connection, so the server's own writers
+//! never meet `SQLITE_BUSY`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::ServerError;
+
+/// Which engine a database URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, a file in the data directory.
+    Sqlite,
+    /// PostgreSQL, shared by several instances.
+    Postgres,
+}
+
+/// One versioned migration, in both dialects.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// The schema's history. A migration is never edited once released; a change
+/// is a new entry.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A PostgreSQL advisory lock id that serialises migrations and audit
+/// appends across instances ("frankly" in ASCII).
+const PG_LOCK_MIGRATE: i64 = 0x0066_7261_6e6b_6c79;
+pub(crate) const PG_LOCK_AUDIT: i64 = 0x0066_7261_6e6b_6c7a;
+
+/// The database: a writer pool (one connection on SQLite) and a reader pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    backend: Backend,
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a
+    /// SQLite file if needed, and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, ServerError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(ServerError::Config(format!(
+                "database URL must start with sqlite:// or postgres:// (got {:?})",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        let options =
+            AnyConnectOptions::from_str(url).map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(30)).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                        }
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let (writer, reader) = match backend {
+            Backend::Sqlite => {
+                let writer = pool(1).connect_with(options.clone()).await?;
+                let reader = pool(max_connections.max(2)).connect_with(options).await?;
+                (writer, reader)
+            }
+            Backend::Postgres => {
+                let pool = pool(max_connections.max(2)).connect_with(options).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let db = Db { backend, writer, reader };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// The SQLite URL for a file in `dir`, created on first use.
+    pub fn sqlite_url(dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", dir.join("frankly.db").display())
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for writes (a single connection on SQLite).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// The pool for reads.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Applies the migrations this database has not seen, in order, each in
+    /// its own transaction. Refuses a database from a newer build.
+    async fn migrate(&self) -> Result<(), ServerError> {
+        let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK_MIGRATE).execute(&mut *tx).await?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS frankly_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+             applied_ms BIGINT NOT NULL)",
+        )
+        .await?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM frankly_migrations")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("v")?;
+        if current > SCHEMA_VERSION {
+            return Err(ServerError::Config(format!(
+                "the database has schema version {current}, newer than this build's {SCHEMA_VERSION}: upgrade frankly"
+            )));
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO frankly_migrations (version, name, applied_ms) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(crate::now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

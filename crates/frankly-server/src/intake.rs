@@ -1,0 +1,382 @@
+//! Report intake: open and verify a sealed report, match its verified
+//! attachments against the server's banks, rate-limit its reporter, and
+//! commit it durably before answering.
+//!
+//! Verification runs on the blocking pool. Commits go through one writer
+//! task that gathers the reports waiting at that moment into one
+//! transaction (group commit): a report is acknowledged only after the
+//! transaction that holds it has committed, and one fsync covers many
+//! reports. Replays are refused by the database's unique `report_id`, so a
+//! replay is caught across restarts and across instances.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use frankly_bank::{Matcher, SignalType};
+use frankly_franking::{FrankingError, Keyring};
+use frankly_hash::{DecodeOptions, PdqHasher, decode};
+use frankly_report::{Reason, ReplayGuard, ReportError, ServerKeyPair, Verdict, VerifiedReport, open_and_verify};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ServerError;
+use crate::db::Db;
+use crate::queue::{CHILD_SAFETY_QUEUE, Stage};
+
+/// What the server stores for a report: the report as sealed, the verdict
+/// on each message, and the server's own evidence.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoredReport {
+    /// The report as the device sealed it.
+    pub report: frankly_report::Report,
+    /// Per message, oldest first: `None` when verified, else the failed check.
+    pub failures: Vec<Option<String>>,
+    /// `None` when the context chain is unbroken, else why not.
+    pub chain_failure: Option<String>,
+    /// Matches of verified attachments against the server's banks.
+    pub server_matches: Vec<ServerMatch>,
+}
+
+/// A verified attachment that matched one of the server's banks.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ServerMatch {
+    /// Which message (index in the report).
+    pub message: usize,
+    /// Which attachment of that message.
+    pub attachment: usize,
+    /// The bank.
+    pub bank: String,
+    /// The entry's labels.
+    pub labels: Vec<String>,
+    /// Hamming distance.
+    pub distance: u32,
+}
+
+/// The answer to an accepted report.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    /// The report's id.
+    pub report_id: String,
+    /// The queue it went to.
+    pub queue: String,
+    /// Its priority there.
+    pub priority: i64,
+    /// Per message, oldest first: `"verified"` or the failed check.
+    pub messages: Vec<String>,
+    /// Whether the context chain is unbroken.
+    pub chain_ok: bool,
+}
+
+/// The open report id the database decides about.
+struct Deferred;
+
+impl ReplayGuard for Deferred {
+    fn first_time(&mut self, _id: &str) -> bool {
+        // The unique index on reports.report_id decides, inside the commit.
+        true
+    }
+}
+
+/// The failed check, for people.
+pub(crate) fn check_name(e: &FrankingError) -> String {
+    e.to_string()
+}
+
+fn refusal(e: ReportError) -> ServerError {
+    use StatusCode as S;
+    let (status, code, index) = match &e {
+        ReportError::NotAnEnvelope => (S::BAD_REQUEST, "not_an_envelope", None),
+        ReportError::UnsupportedVersion(_) => (S::BAD_REQUEST, "unsupported_version", None),
+        ReportError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large", None),
+        ReportError::Decrypt => (S::BAD_REQUEST, "decrypt", None),
+        ReportError::Malformed(_) => (S::BAD_REQUEST, "malformed", None),
+        ReportError::Replay(_) => (S::CONFLICT, "replay", None),
+        ReportError::ReportedMessage { index, .. } => {
+            (S::UNPROCESSABLE_ENTITY, "reported_message_unverified", Some(*index))
+        }
+        _ => (S::BAD_REQUEST, "invalid", None),
+    };
+    ServerError::Refused { status, code, message: e.to_string(), message_index: index }
+}
+
+/// Base priority by reason: child safety first, then imminent harm.
+fn base_priority(reason: Reason) -> i64 {
+    match reason {
+        Reason::ChildSafety => 1000,
+        Reason::SelfHarm => 600,
+        Reason::Violence => 500,
+        Reason::NonConsensualImagery => 500,
+        Reason::Harassment => 300,
+        Reason::Other => 200,
+        Reason::Spam => 100,
+    }
+}
+
+/// The queue of a reason.
+pub(crate) fn reason_queue(reason: Reason) -> &'static str {
+    match reason {
+        Reason::ChildSafety => CHILD_SAFETY_QUEUE,
+        Reason::NonConsensualImagery => "non-consensual-imagery",
+        Reason::Harassment => "harassment",
+        Reason::Violence => "violence",
+        Reason::SelfHarm => "self-harm",
+        Reason::Spam => "spam",
+        Reason::Other => "other",
+    }
+}
+
+/// Priority added for a verified bank match; a label naming child safety
+/// also moves the report to the child-safety queue.
+const BANK_MATCH_PRIORITY: i64 = 2000;
+/// Priority added per earlier report of the same sender, up to [`MAX_SENDER_BOOST`].
+const SENDER_REPORT_PRIORITY: i64 = 50;
+/// Most priority from repeated reports of one sender.
+const MAX_SENDER_BOOST: i64 = 500;
+/// Largest attachment the server decodes for bank matching.
+const MAX_MATCH_ATTACHMENT_BYTES: usize = 32 << 20;
+
+/// A verified report ready to be committed.
+#[derive(Debug)]
+pub(crate) struct Ready {
+    report_id: String,
+    reporter_id: String,
+    reason: Reason,
+    sender_id: String,
+    conversation_id: String,
+    queue: &'static str,
+    priority: i64,
+    messages: Vec<String>,
+    verified: i64,
+    chain_ok: bool,
+    server_matches: i64,
+    content: Vec<u8>,
+}
+
+impl Ready {
+    pub(crate) fn reporter_id(&self) -> &str {
+        &self.reporter_id
+    }
+}
+
+/// Opens, verifies and prepares a report (CPU only; run it on the blocking pool).
+pub(crate) fn verify(
+    envelope: &[u8],
+    key: &ServerKeyPair,
+    keyring: &Keyring,
+    matcher: Option<&Matcher>,
+) -> Result<Ready, ServerError> {
+    let verified = open_and_verify(envelope, key, keyring, &mut Deferred).map_err(refusal)?;
+    prepare(verified, matcher)
+}
+
+fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready, ServerError> {
+    let report = verified.report();
+    let reported = verified.reported();
+    let failures: Vec<Option<String>> = verified
+        .verdicts()
+        .iter()
+        .map(|v| match v {
+            Verdict::Verified => None,
+            Verdict::Rejected(e) => Some(check_name(e)),
+        })
+        .collect();
+    let chain_failure = verified.chain().as_ref().err().map(check_name);
+    let server_matches = match matcher {
+        Some(m) => match_attachments(&verified, m),
+        None => Vec::new(),
+    };
+    let child_match = server_matches.iter().any(|m| m.labels.iter().any(|l| l.contains("child") || l == "csam"));
+    let mut priority = base_priority(report.reason);
+    if !server_matches.is_empty() {
+        priority += BANK_MATCH_PRIORITY;
+    }
+    let queue = if child_match { CHILD_SAFETY_QUEUE } else { reason_queue(report.reason) };
+    let verified_count = failures.iter().filter(|f| f.is_none()).count();
+    let stored = StoredReport {
+        report: report.clone(),
+        failures: failures.clone(),
+        chain_failure: chain_failure.clone(),
+        server_matches,
+    };
+    let content = serde_json::to_vec(&stored).map_err(|e| ServerError::Internal(e.to_string()))?;
+    Ok(Ready {
+        report_id: report.report_id.clone(),
+        reporter_id: report.reporter_id.clone(),
+        reason: report.reason,
+        sender_id: reported.context.sender_id.clone(),
+        conversation_id: reported.context.conversation_id.clone(),
+        queue,
+        priority,
+        messages: failures.iter().map(|f| f.clone().unwrap_or_else(|| "verified".into())).collect(),
+        verified: i64::try_from(verified_count).unwrap_or(i64::MAX),
+        chain_ok: chain_failure.is_none(),
+        server_matches: i64::try_from(stored.server_matches.len()).unwrap_or(i64::MAX),
+        content,
+    })
+}
+
+/// PDQ-hashes every verified attachment that decodes as an image and
+/// queries the banks. Undecodable attachments are skipped (the moderator
+/// still sees them).
+fn match_attachments(verified: &VerifiedReport, matcher: &Matcher) -> Vec<ServerMatch> {
+    let mut out = Vec::new();
+    let mut pdq = PdqHasher::new();
+    let options = DecodeOptions::default();
+    for (i, (m, verdict)) in verified.report().messages.iter().zip(verified.verdicts()).enumerate() {
+        if *verdict != Verdict::Verified {
+            continue;
+        }
+        for (j, a) in m.attachments.iter().enumerate() {
+            if a.plaintext.len() > MAX_MATCH_ATTACHMENT_BYTES {
+                continue;
+            }
+            let Ok(decoded) = decode(&a.plaintext, &options) else { continue };
+            for signal in [SignalType::Pdq] {
+                let (words, quality) = signal.hash_image(&decoded.rgb, &mut pdq);
+                for hit in matcher.query(signal, &words, quality, None) {
+                    out.push(ServerMatch {
+                        message: i,
+                        attachment: j,
+                        bank: hit.bank,
+                        labels: hit.labels,
+                        distance: hit.distance,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Pending {
+    ready: Ready,
+    ack: oneshot::Sender<Result<Accepted, ServerError>>,
+}
+
+/// The handle of the intake writer.
+#[derive(Clone, Debug)]
+pub(crate) struct Intake {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("report_id", &self.ready.report_id).finish()
+    }
+}
+
+impl Intake {
+    /// Starts the writer task.
+    pub(crate) fn start(db: Db, batch: usize, queue: usize, metrics: Arc<crate::metrics::Metrics>) -> Intake {
+        let (tx, mut rx) = mpsc::channel::<Pending>(queue);
+        tokio::spawn(async move {
+            let mut pending = Vec::with_capacity(batch);
+            while rx.recv_many(&mut pending, batch).await > 0 {
+                let outcome = commit_batch(&db, &pending).await;
+                match outcome {
+                    Ok(results) => {
+                        metrics.intake_batches.inc();
+                        for (p, r) in pending.drain(..).zip(results) {
+                            let _ = p.ack.send(r);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, reports = pending.len(), "intake commit failed");
+                        for p in pending.drain(..) {
+                            let _ = p.ack.send(Err(ServerError::Internal(format!("commit failed: {e}"))));
+                        }
+                    }
+                }
+            }
+        });
+        Intake { tx }
+    }
+
+    /// Commits a verified report; returns after the commit.
+    pub(crate) async fn submit(&self, ready: Ready) -> Result<Accepted, ServerError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.try_send(Pending { ready, ack }).map_err(|_| {
+            ServerError::refused(StatusCode::SERVICE_UNAVAILABLE, "busy", "intake queue is full; retry shortly")
+        })?;
+        done.await.map_err(|_| ServerError::Internal("intake writer stopped".into()))?
+    }
+}
+
+/// Writes a batch in one transaction; per report, `Accepted` or a replay refusal.
+async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Accepted, ServerError>>, ServerError> {
+    let now = crate::now_ms();
+    let mut tx = db.writer().begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for p in batch {
+        let r = &p.ready;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (report_id, received_ms, reporter_id, reason, sender_id, conversation_id, queue, \
+             stage, priority, status, messages, verified, chain_ok, server_matches, content) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12, $13, $14) \
+             ON CONFLICT (report_id) DO NOTHING RETURNING id",
+        )
+        .bind(&r.report_id)
+        .bind(now)
+        .bind(&r.reporter_id)
+        .bind(reason_name(r.reason))
+        .bind(&r.sender_id)
+        .bind(&r.conversation_id)
+        .bind(r.queue)
+        .bind(Stage::Review.as_str())
+        .bind(r.priority)
+        .bind(i64::try_from(r.messages.len()).unwrap_or(i64::MAX))
+        .bind(r.verified)
+        .bind(i64::from(r.chain_ok))
+        .bind(r.server_matches)
+        .bind(r.content.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            out.push(Err(refusal(ReportError::Replay(r.report_id.clone()))));
+            continue;
+        };
+        let id: i64 = row.try_get("id")?;
+        let count: i64 = sqlx::query(
+            "INSERT INTO senders (sender_id, reports) VALUES ($1, 1) ON CONFLICT (sender_id) \
+             DO UPDATE SET reports = senders.reports + 1 RETURNING reports",
+        )
+        .bind(&r.sender_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("reports")?;
+        let mut priority = r.priority;
+        if count > 1 {
+            priority += ((count - 1) * SENDER_REPORT_PRIORITY).min(MAX_SENDER_BOOST);
+            sqlx::query("UPDATE reports SET priority = $1 WHERE id = $2")
+                .bind(priority)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            // Open reports of the same sender in the same queue rise with it,
+            // so they are reviewed together.
+            sqlx::query(
+                "UPDATE reports SET priority = $1 WHERE sender_id = $2 AND queue = $3 AND status = 'queued' \
+                 AND priority < $1",
+            )
+            .bind(priority)
+            .bind(&r.sender_id)
+            .bind(r.queue)
+            .execute(&mut *tx)
+            .await?;
+        }
+        out.push(Ok(Accepted {
+            report_id: r.report_id.clone(),
+            queue: r.queue.to_string(),
+            priority,
+            messages: r.messages.clone(),
+            chain_ok: r.chain_ok,
+        }));
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// The kebab-case name of a reason, as stored.
+pub(crate) fn reason_name(reason: Reason) -> String {
+    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "other".into())
+}

@@ -1,0 +1,672 @@
+//! The moderator web UI: server-rendered HTML (askama templates compiled
+//! into the binary), one small script for keyboard shortcuts, no build step.
+//!
+//! Every page and form goes through [`Authed`], which loads the session from
+//! the cookie (or redirects to the sign-in page); every POST checks the
+//! session's CSRF token; report pages and media check [`Role::can_see`]
+//! through the queue functions; admin pages check [`Role::is_admin`].
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use zeroize::Zeroizing;
+
+use crate::auth::{self, LOGIN_CSRF_COOKIE, Role, SESSION_COOKIE, Session, User};
+use crate::queue::{self, Action, DecisionInput, Ground};
+use crate::{AppState, ServerError, audit};
+
+/// The content security policy of every page: no inline script or style,
+/// nothing from elsewhere, no framing.
+const CSP: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/prefs", post(prefs))
+        .route("/queues/{queue}/claim", post(claim))
+        .route("/reports/{id}", get(report))
+        .route("/reports/{id}/decide", post(decide))
+        .route("/reports/{id}/release", post(release))
+        .route("/reports/{id}/media/{message}/{attachment}", get(media))
+        .route("/admin/users", get(users).post(create_user))
+        .route("/admin/users/{id}/{change}", post(change_user))
+        .route("/admin/audit", get(audit_page))
+        .route(
+            "/static/app.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], include_str!("../static/app.css")) }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], include_str!("../static/app.js")) }),
+        )
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+/// An error page.
+#[derive(Debug)]
+pub(crate) struct WebError(ServerError);
+
+impl<E: Into<ServerError>> From<E> for WebError {
+    fn from(e: E) -> Self {
+        WebError(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self.0 {
+            ServerError::Refused { status, message, .. } => (*status, message.clone()),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+            }
+        };
+        let title = status.canonical_reason().unwrap_or("Error");
+        match (ErrorPage { title, message: &message }).render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, message).into_response(),
+        }
+    }
+}
+
+fn render(t: &impl Template) -> Result<Html<String>, WebError> {
+    t.render().map(Html).map_err(|e| WebError(ServerError::Internal(format!("template: {e}"))))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let secure = if state.config().secure_cookies { "; Secure" } else { "" };
+    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A signed-in request: the session and its cookie token.
+pub(crate) struct Authed {
+    session: Session,
+    token: Zeroizing<String>,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match auth::session(state.db(), token).await {
+            Ok(Some(session)) => Ok(Authed { session, token: Zeroizing::new(token.to_owned()) }),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(WebError(e).into_response()),
+        }
+    }
+}
+
+impl Authed {
+    fn user(&self) -> &User {
+        &self.session.user
+    }
+
+    fn require_admin(&self) -> Result<(), WebError> {
+        if self.user().role.is_admin() {
+            Ok(())
+        } else {
+            Err(WebError(ServerError::refused(StatusCode::FORBIDDEN, "forbidden", "this page is for admins")))
+        }
+    }
+}
+
+/// A form carrying only the CSRF token.
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn login_page(State(state): State<AppState>) -> Result<Response, WebError> {
+    login_form(&state, None, StatusCode::OK)
+}
+
+fn login_form(state: &AppState, error: Option<&str>, status: StatusCode) -> Result<Response, WebError> {
+    let csrf = auth::new_token()?;
+    let html = render(&LoginPage { csrf: &csrf, error })?;
+    Ok((status, [(header::SET_COOKIE, set_cookie(state, LOGIN_CSRF_COOKIE, &csrf, Some(3600)))], html).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    password: Zeroizing<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), form.csrf.as_bytes())) {
+        return Err(WebError(ServerError::refused(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "the sign-in form expired or came from elsewhere: reload the page and try again",
+        )));
+    }
+    if !state.inner.limits.login_allowed(&form.username) {
+        return login_form(
+            &state,
+            Some("too many attempts for this user: wait a minute"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    match auth::login(state.db(), &form.username, &form.password, state.config().session_hours).await {
+        Ok(token) => {
+            let age = state.config().session_hours.saturating_mul(3600);
+            Ok(([(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, Some(age)))], Redirect::to("/"))
+                .into_response())
+        }
+        Err(ServerError::Refused { status, message, .. }) => login_form(&state, Some(&message), status),
+        Err(e) => Err(WebError(e)),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    authed: Authed,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    auth::logout(state.db(), &authed.token, &authed.user().username).await?;
+    Ok(([(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0)))], Redirect::to("/login"))
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    depths: Vec<queue::Depth>,
+    held: Vec<queue::ReportRow>,
+    recent: Vec<queue::ReportRow>,
+    notice: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Notice {
+    notice: Option<String>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    axum::extract::Query(q): axum::extract::Query<Notice>,
+) -> Result<Html<String>, WebError> {
+    let user = authed.user();
+    let depths = queue::depths(state.db()).await?.into_iter().filter(|d| user.role.can_see(&d.queue)).collect();
+    let notice = match q.notice.as_deref() {
+        Some("empty") => Some("That queue is empty.".to_string()),
+        Some("decided") => Some("Decision recorded.".to_string()),
+        Some("released") => Some("Report returned to its queue.".to_string()),
+        _ => None,
+    };
+    render(&Dashboard {
+        user,
+        csrf: &authed.session.csrf,
+        depths,
+        held: queue::held(state.db(), user).await?,
+        recent: queue::recent(state.db(), user, 50).await?,
+        notice,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct PrefsForm {
+    #[serde(default)]
+    csrf: String,
+    reveal_media: Option<String>,
+}
+
+async fn prefs(
+    State(state): State<AppState>,
+    authed: Authed,
+    Form(form): Form<PrefsForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    auth::set_reveal_media(state.db(), authed.user().id, form.reveal_media.is_some()).await?;
+    Ok(Redirect::to("/"))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    let lease = i64::try_from(state.config().lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    match queue::claim(state.db(), authed.user(), &name, lease).await? {
+        Some(id) => Ok(Redirect::to(&format!("/reports/{id}"))),
+        None => Ok(Redirect::to("/?notice=empty")),
+    }
+}
+
+struct MessageView {
+    index: usize,
+    sender: String,
+    time: String,
+    sequence: u64,
+    failure: Option<String>,
+    reported: bool,
+    text: String,
+    attachments: Vec<AttachmentView>,
+}
+
+struct AttachmentView {
+    index: usize,
+    media_type: String,
+    image: bool,
+    size: usize,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    row: queue::ReportRow,
+    received: String,
+    chain_failure: Option<String>,
+    note: String,
+    messages: Vec<MessageView>,
+    evidence: Vec<String>,
+    history: Vec<String>,
+    mine: bool,
+    automated: bool,
+    actions: Vec<&'static str>,
+}
+
+/// UTC time of Unix milliseconds, as `YYYY-MM-DD hh:mm:ss UTC`.
+pub(crate) fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// The media type of known image bytes.
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i64>) -> Result<Html<String>, WebError> {
+    let user = authed.user();
+    let view = queue::view(state.db(), user, id).await?;
+    let report = &view.stored.report;
+    let last = report.messages.len().saturating_sub(1);
+    let messages = report
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let body = frankly_franking::Body::decode(&m.body);
+            let (text, types): (String, Vec<(String, Vec<u8>)>) = match body {
+                Ok(b) => (b.text, b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect()),
+                Err(e) => (format!("[not a frankly message body ({e}); {} bytes]", m.body.len()), Vec::new()),
+            };
+            MessageView {
+                index: i,
+                sender: m.context.sender_id.clone(),
+                time: utc(i64::try_from(m.delivery.timestamp_ms).unwrap_or(0)),
+                sequence: m.context.sequence,
+                failure: view.stored.failures.get(i).cloned().flatten(),
+                reported: i == last,
+                text,
+                attachments: m
+                    .attachments
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| AttachmentView {
+                        index: j,
+                        media_type: types
+                            .iter()
+                            .find(|(_, r)| *r == a.reference)
+                            .map_or_else(|| "unknown type".to_string(), |(t, _)| t.clone()),
+                        image: image_type(&a.plaintext).is_some(),
+                        size: a.plaintext.len(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut evidence: Vec<String> = view
+        .stored
+        .server_matches
+        .iter()
+        .map(|s| {
+            format!(
+                "server: message {} attachment {} matches bank {} ({}) at PDQ distance {}",
+                s.message,
+                s.attachment,
+                s.bank,
+                s.labels.join(", "),
+                s.distance
+            )
+        })
+        .collect();
+    evidence.extend(report.evidence.iter().map(|e| format!("reporter's device: {}: {}", e.kind, e.detail)));
+    let mut history: Vec<String> = view
+        .decisions
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {} decided {} ({}); ground: {} {}; facts: {}",
+                utc(d.decided_ms),
+                d.moderator,
+                d.action,
+                d.restriction,
+                d.ground,
+                d.ground_reference,
+                d.facts
+            )
+        })
+        .collect();
+    history
+        .extend(view.appeals.iter().map(|a| format!("{}: {} appealed: {}", utc(a.filed_ms), a.appellant, a.statement)));
+    let mine = view.row.status == "claimed" && view.row.claimed_by == Some(user.id);
+    let on_appeal = view.row.stage == queue::Stage::Appeal.as_str();
+    let actions = Action::ALL
+        .iter()
+        .filter(|a| on_appeal == matches!(a, Action::Uphold | Action::Reverse))
+        .filter(|a| **a != Action::ReportAuthority || user.role == Role::ChildSafety)
+        .map(|a| a.as_str())
+        .collect();
+    render(&ReportPage {
+        user,
+        csrf: &authed.session.csrf,
+        received: utc(view.row.received_ms),
+        chain_failure: view.stored.chain_failure.clone(),
+        note: report.note.clone(),
+        messages,
+        automated: !view.stored.server_matches.is_empty() || !report.evidence.is_empty(),
+        evidence,
+        history,
+        mine,
+        actions,
+        row: view.row,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    restriction: String,
+    #[serde(default)]
+    facts: String,
+    automated_detection: Option<String>,
+    ground: String,
+    #[serde(default)]
+    ground_reference: String,
+    #[serde(default)]
+    redress: String,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<DecideForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_decision", m));
+    let action = Action::parse(&form.action).ok_or_else(|| bad(format!("unknown action {:?}", form.action)))?;
+    let ground = match form.ground.as_str() {
+        "legal" => Ground::Legal,
+        "terms" => Ground::Terms,
+        other => return Err(bad(format!("unknown ground {other:?}"))),
+    };
+    let input = DecisionInput {
+        action,
+        restriction: Some(form.restriction),
+        facts: form.facts,
+        automated_detection: form.automated_detection.is_some(),
+        ground,
+        ground_reference: form.ground_reference,
+        redress: Some(form.redress),
+    };
+    let decided = queue::decide(state.db(), authed.user(), id, &input).await?;
+    state.metrics().decided(action.as_str(), decided.latency_ms);
+    Ok(Redirect::to("/?notice=decided"))
+}
+
+async fn release(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    queue::release(state.db(), authed.user(), id).await?;
+    Ok(Redirect::to("/?notice=released"))
+}
+
+async fn media(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, message, attachment)): Path<(i64, usize, usize)>,
+) -> Result<Response, WebError> {
+    let bytes = queue::media(state.db(), authed.user(), id, message, attachment).await?;
+    let headers = match image_type(&bytes) {
+        Some(t) => vec![(header::CONTENT_TYPE, HeaderValue::from_static(t))],
+        None => vec![
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment")),
+        ],
+    };
+    let mut response = bytes.into_response();
+    for (k, v) in headers {
+        response.headers_mut().insert(k, v);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    users: Vec<auth::UserRow>,
+    notice: Option<String>,
+}
+
+async fn users(State(state): State<AppState>, authed: Authed) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    render(&UsersPage {
+        user: authed.user(),
+        csrf: &authed.session.csrf,
+        users: auth::users(state.db()).await?,
+        notice: None,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct NewUserForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    password: Zeroizing<String>,
+    role: String,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Form(form): Form<NewUserForm>,
+) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    authed.session.check_csrf(&form.csrf)?;
+    let role = Role::parse(&form.role).ok_or_else(|| {
+        WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_user", format!("unknown role {:?}", form.role)))
+    })?;
+    let notice =
+        match auth::create_user(state.db(), &authed.user().username, &form.username, &form.password, role).await {
+            Ok(_) => format!("Created {} ({}).", form.username, role.as_str()),
+            Err(ServerError::Refused { message, .. }) => message,
+            Err(e) => return Err(WebError(e)),
+        };
+    render(&UsersPage {
+        user: authed.user(),
+        csrf: &authed.session.csrf,
+        users: auth::users(state.db()).await?,
+        notice: Some(notice),
+    })
+}
+
+async fn change_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, change)): Path<(i64, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    authed.require_admin()?;
+    authed.session.check_csrf(&form.csrf)?;
+    let disabled = match change.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(WebError(ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no such change"))),
+    };
+    if disabled && id == authed.user().id {
+        return Err(WebError(ServerError::refused(
+            StatusCode::BAD_REQUEST,
+            "invalid_user",
+            "you cannot disable yourself",
+        )));
+    }
+    auth::set_disabled(state.db(), &authed.user().username, id, disabled).await?;
+    Ok(Redirect::to("/admin/users"))
+}
+
+struct AuditRow {
+    seq: i64,
+    time: String,
+    actor: String,
+    action: String,
+    subject: String,
+    detail: String,
+    hash: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    chain: String,
+    chain_ok: bool,
+    entries: Vec<AuditRow>,
+}
+
+async fn audit_page(State(state): State<AppState>, authed: Authed) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    let (chain, chain_ok) = match audit::verify(state.db()).await {
+        Ok(c) => (format!("Hash chain verified: {} entries, head {}.", c.entries, c.head), true),
+        Err(ServerError::AuditChain(why)) => (format!("Hash chain does NOT verify: {why}"), false),
+        Err(e) => return Err(WebError(e)),
+    };
+    let entries = audit::recent(state.db(), 200)
+        .await?
+        .into_iter()
+        .map(|e| AuditRow {
+            seq: e.seq,
+            time: utc(e.at_ms),
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            detail: e.detail,
+            hash: e.hash,
+        })
+        .collect();
+    render(&AuditPage { user: authed.user(), csrf: &authed.session.csrf, chain, chain_ok, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_000_000_123), "2026-11-18 11:06:40 UTC");
+    }
+
+    #[test]
+    fn sniffs_images_only() {
+        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+    }
+}

@@ -1,0 +1,176 @@
+//! The review UI in a real browser (headless Chromium through
+//! chromedriver): sign in, claim, see media blurred, reveal with the `r` key,
+//! decide, and find it all in the audit log as an admin.
+//!
+//! Skipped with a notice when `chromedriver` or `chromium` is missing
+//! (`.ci/run` installs Debian's `chromium` and `chromium-driver`).
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::franked::{conversation, seal, with_image};
+use common::{Engine, Harness};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use frankly_report::Reason;
+use frankly_server::Role;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    /// Stops chromedriver and the browsers it started (its process group),
+    /// even when the test failed before closing the session.
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-9", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(name: &str, candidates: &[&str]) -> Option<String> {
+    candidates.iter().find(|c| std::path::Path::new(c).exists()).map(|c| (*c).to_string()).or_else(|| {
+        let out = Command::new("which").arg(name).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    })
+}
+
+async fn browser() -> Option<(Driver, Client)> {
+    let (Some(driver), Some(chromium)) = (
+        find("chromedriver", &["/usr/bin/chromedriver"]),
+        find("chromium", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
+    ) else {
+        eprintln!("NOTICE: chromedriver or chromium not installed: skipping the browser test");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new(driver);
+    command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().unwrap();
+    let guard = Driver(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().unwrap().keep();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-quic", format!("--user-data-dir={}", profile.display())],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    Some((guard, client))
+}
+
+async fn sign_in(c: &Client, base: &str, user: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    c.find(Locator::Css("input[name=username]")).await.unwrap().send_keys(user).await.unwrap();
+    c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("a long test password").await.unwrap();
+    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::XPath("//h1[text()='Queues']")).await.unwrap();
+}
+
+async fn press(c: &Client, key: char) {
+    let keys =
+        KeyActions::new("keyboard".into()).then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.unwrap();
+}
+
+async fn filter_of(c: &Client) -> String {
+    c.find(Locator::Css("img.media")).await.unwrap().css_value("filter").await.unwrap()
+}
+
+/// The image's filter once its CSS transition has settled on `want(filter)`.
+async fn settled_filter(c: &Client, want: impl Fn(&str) -> bool) -> String {
+    let mut filter = filter_of(c).await;
+    for _ in 0..40 {
+        if want(&filter) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        filter = filter_of(c).await;
+    }
+    filter
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderator_reviews_a_report_in_chromium() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let Some((_driver, c)) = browser().await else { return };
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    let mut msgs = conversation(&h.keyring(), "conv", "mallory", "bob", 4, now);
+    with_image(&h.keyring(), &mut msgs, &common::photo(), now + 10);
+    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, axum::http::StatusCode::CREATED);
+    for (name, role) in [("mia", Role::Moderator), ("ada", Role::Admin)] {
+        frankly_server::create_user(h.state.db(), "test", name, "a long test password", role).await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(frankly_server::serve(h.state.clone(), listener, std::future::pending()));
+
+    sign_in(&c, &base, "mia").await;
+    // Claim with the keyboard: `c` takes the first queue with work.
+    press(&c, 'c').await;
+    c.wait().for_element(Locator::Css("ol.messages")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().starts_with("/reports/"), "{url}");
+    let messages = c.find_all(Locator::Css("li.message")).await.unwrap();
+    assert_eq!(messages.len(), 4);
+    assert!(messages[3].text().await.unwrap().contains("verified"));
+    assert!(c.find(Locator::Css("li.message.reported")).await.unwrap().text().await.unwrap().contains("look at this"));
+
+    // The image is blurred and grayscale until revealed.
+    let img = c.find(Locator::Css("img.media")).await.unwrap();
+    let natural: serde_json::Value =
+        c.execute("return arguments[0].naturalWidth", vec![serde_json::to_value(&img).unwrap()]).await.unwrap();
+    assert!(natural.as_u64().unwrap() > 0, "the image loaded");
+    let filter = filter_of(&c).await;
+    assert!(filter.contains("blur(28px)") && filter.contains("grayscale(1)"), "{filter}");
+    press(&c, 'r').await;
+    assert_eq!(settled_filter(&c, |f| f == "none").await, "none", "revealed with r");
+    press(&c, 'r').await;
+    let hidden = settled_filter(&c, |f| f.contains("blur(28px)")).await;
+    assert!(hidden.contains("blur(28px)") && hidden.contains("grayscale(1)"), "hidden again with r: {hidden}");
+
+    // Decide: `d` jumps to the form.
+    press(&c, 'd').await;
+    let form = c.form(Locator::Css("form.decision")).await.unwrap();
+    c.find(Locator::Id("action")).await.unwrap().select_by_value("remove").await.unwrap();
+    form.set_by_name("facts", "Insults in the last two messages, verified by franking.").await.unwrap();
+    form.set_by_name("ground_reference", "Community guidelines 4.2").await.unwrap();
+    c.find(Locator::Id("submit-decision")).await.unwrap().click().await.unwrap();
+    let notice = c.wait().for_element(Locator::Css("p.notice")).await.unwrap().text().await.unwrap();
+    assert_eq!(notice, "Decision recorded.");
+
+    // The admin sees the whole story in the audit log, and the chain verifies.
+    c.find(Locator::XPath("//button[text()='Sign out']")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+    sign_in(&c, &base, "ada").await;
+    c.goto(&format!("{base}/admin/audit")).await.unwrap();
+    let chain = c.find(Locator::Id("chain")).await.unwrap().text().await.unwrap();
+    assert!(chain.starts_with("Hash chain verified"), "{chain}");
+    let log = c.find(Locator::Css("table.audit")).await.unwrap().text().await.unwrap();
+    for needle in ["mia login", "mia claim", "mia view", "mia view-media", "mia decide", "mia logout", "ada login"] {
+        let (who, what) = needle.split_once(' ').unwrap();
+        assert!(log.lines().any(|l| l.contains(&format!(" {who} {what} "))), "{needle} in\n{log}");
+    }
+    assert!(log.contains("\"action\":\"remove\""), "{log}");
+    c.close().await.unwrap();
+}

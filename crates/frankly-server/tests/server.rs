@@ -1,0 +1,619 @@
+//! The server's behaviour through its HTTP interface, on SQLite and on
+//! PostgreSQL (each test runs on both; PostgreSQL is skipped with a notice
+//! when its binaries are absent).
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::franked::{conversation, seal, with_image};
+use common::{Engine, Harness, location};
+use frankly_franking::{Commitment, verify_delivery, verify_tag};
+use frankly_report::Reason;
+use frankly_server::Role;
+
+const T0: u64 = 0;
+
+fn now_ms() -> u64 {
+    u64::try_from(frankly_server::now_ms()).unwrap()
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(h) = super::Harness::start(super::Engine::Sqlite, |_| {}).await {
+                    super::$name(h).await;
+                }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(h) = super::Harness::start(super::Engine::Postgres, |_| {}).await {
+                    super::$name(h).await;
+                }
+            })*
+        }
+    };
+}
+
+on_both!(
+    honest_report_is_verified_queued_and_counted,
+    replayed_report_is_refused,
+    invalid_reports_name_the_failed_check,
+    context_failures_are_kept_with_their_verdict,
+    child_safety_reports_go_to_their_own_queue_and_repeat_senders_rise,
+    claims_never_double_assign_and_leases_expire,
+    decisions_need_a_lease_and_a_statement_of_reasons,
+    appeals_return_to_review_by_another_moderator,
+    authorization_is_checked_on_every_route,
+    every_form_needs_its_csrf_token,
+    audit_log_is_append_only_and_verifies,
+    relay_tags_and_signs_deliveries,
+    tagging_needs_the_platform_token,
+    health_and_metrics,
+);
+
+async fn report(h: &Harness, reporter: &str, reason: Reason, context: usize) -> (String, Vec<u8>) {
+    let msgs = conversation(&h.keyring(), "conv-1", "mallory", reporter, context + 1, now_ms());
+    seal(msgs, reporter, reason, &h.server_key())
+}
+
+async fn honest_report_is_verified_queued_and_counted(h: Harness) {
+    let (id, envelope) = report(&h, "bob", Reason::Harassment, 5).await;
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["report_id"], id.as_str());
+    assert_eq!(body["queue"], "harassment");
+    assert_eq!(body["chain_ok"], true);
+    assert_eq!(body["messages"].as_array().unwrap().len(), 6);
+    assert!(body["messages"].as_array().unwrap().iter().all(|m| m == "verified"));
+    let (_, _, metrics) = h.get("/metrics", None).await;
+    assert!(metrics.contains("frankly_reports_accepted_total 1"), "{metrics}");
+    assert!(metrics.contains("frankly_queue_depth{queue=\"harassment\",status=\"queued\"} 1"), "{metrics}");
+}
+
+async fn replayed_report_is_refused(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::Spam, 1).await;
+    assert_eq!(h.post_report(envelope.clone()).await.0, StatusCode::CREATED);
+    let (status, body) = h.post_report(envelope.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "replay");
+    // A second instance on the same database (or the same one restarted)
+    // refuses it too: the database remembers, not the process.
+    let second = frankly_server::app(h.another_instance().await);
+    let again = tower::ServiceExt::oneshot(second, Request::post("/v1/reports").body(Body::from(envelope)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}
+
+async fn invalid_reports_name_the_failed_check(h: Harness) {
+    let (status, body) = h.post_report(b"not an envelope".to_vec()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("not_an_envelope")));
+
+    let other = frankly_report::ServerKeyPair::generate().unwrap();
+    let msgs = conversation(&h.keyring(), "c", "mallory", "bob", 2, now_ms());
+    let (_, envelope) = seal(msgs, "bob", Reason::Spam, other.public());
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("decrypt")));
+
+    // The reporter edits the reported message.
+    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 6, now_ms());
+    msgs[5].body = frankly_franking::Body { text: "something worse".into(), attachments: vec![] }.encode().unwrap();
+    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "reported_message_unverified");
+    assert_eq!(body["message_index"], 5);
+    assert!(body["message"].as_str().unwrap().contains("commitment does not match"), "{body}");
+
+    // A tag from a platform key the server does not have.
+    let mut foreign = frankly_franking::Keyring::new();
+    foreign.insert(frankly_franking::PlatformKey::new(77, [7; 32], 0, u64::MAX));
+    let msgs = conversation(&foreign, "c", "mallory", "bob", 1, now_ms());
+    let (_, envelope) = seal(msgs, "bob", Reason::Spam, &h.server_key());
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().unwrap().contains("unknown platform key id 77"), "{body}");
+
+    // A delivery timestamp moved before the platform key's window.
+    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 1, now_ms());
+    msgs[0].delivery.timestamp_ms = T0 + 5;
+    let (_, envelope) = seal(msgs, "bob", Reason::Spam, &h.server_key());
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().unwrap().contains("is not valid at 5"), "{body}");
+}
+
+async fn context_failures_are_kept_with_their_verdict(h: Harness) {
+    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 6, now_ms());
+    // A context message edited by the reporter: the report is accepted (the
+    // reported message verifies) but that message is marked.
+    msgs[2].body = frankly_franking::Body { text: "edited".into(), attachments: vec![] }.encode().unwrap();
+    // And a dropped context message breaks the chain.
+    msgs.remove(3);
+    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let verdicts = body["messages"].as_array().unwrap();
+    assert!(verdicts[2].as_str().unwrap().contains("commitment does not match"), "{body}");
+    assert_eq!(verdicts[4], "verified");
+    assert_eq!(body["chain_ok"], false);
+    let (_, _, metrics) = h.get("/metrics", None).await;
+    assert!(metrics.contains("frankly_message_verification_failures_total 1"), "{metrics}");
+}
+
+async fn child_safety_reports_go_to_their_own_queue_and_repeat_senders_rise(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::ChildSafety, 0).await;
+    let (status, body) = h.post_report(envelope).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["queue"], "child-safety");
+    assert_eq!(body["priority"], 1000);
+    let mut priorities = Vec::new();
+    for reporter in ["carol", "dave", "erin"] {
+        let (_, envelope) = report(&h, reporter, Reason::Spam, 0).await;
+        let (_, body) = h.post_report(envelope).await;
+        priorities.push(body["priority"].as_i64().unwrap());
+    }
+    // mallory was reported before (child safety), so each spam report rises.
+    assert_eq!(priorities, vec![150, 200, 250]);
+}
+
+async fn claims_never_double_assign_and_leases_expire(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+    let a = h.sign_in("ann", Role::Moderator).await;
+    let b = h.sign_in("ben", Role::Moderator).await;
+    let (status, headers, _) = h.post_form("/queues/harassment/claim", Some(&a.cookie), &[("csrf", &a.csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let report_url = location(&headers);
+    assert!(report_url.starts_with("/reports/"), "{report_url}");
+    let (_, headers, _) = h.post_form("/queues/harassment/claim", Some(&b.cookie), &[("csrf", &b.csrf)]).await;
+    assert_eq!(location(&headers), "/?notice=empty", "ben must not get ann's report");
+    // Ann claiming again gets the report she holds.
+    let (_, headers, _) = h.post_form("/queues/harassment/claim", Some(&a.cookie), &[("csrf", &a.csrf)]).await;
+    assert_eq!(location(&headers), report_url);
+
+    // A lease that expires returns the job: a server with 1-second leases.
+    let short = Harness::start(engine_of(&h), |c| c.lease_seconds = 1).await.unwrap();
+    let (_, envelope) = report(&short, "bob", Reason::Harassment, 0).await;
+    assert_eq!(short.post_report(envelope).await.0, StatusCode::CREATED);
+    let a = short.sign_in("ann", Role::Moderator).await;
+    let b = short.sign_in("ben", Role::Moderator).await;
+    let (_, first, _) = short.post_form("/queues/harassment/claim", Some(&a.cookie), &[("csrf", &a.csrf)]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, second, _) = short.post_form("/queues/harassment/claim", Some(&b.cookie), &[("csrf", &b.csrf)]).await;
+    assert_eq!(location(&first), location(&second), "the expired lease returned the report to ben");
+    // Ann's lease is gone: her decision is refused.
+    let id = location(&first).rsplit('/').next().unwrap().to_string();
+    let (status, _, page) =
+        short.post_form(&format!("/reports/{id}/decide"), Some(&a.cookie), &decision(&a.csrf, "dismiss")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+}
+
+fn engine_of(h: &Harness) -> Engine {
+    if h.state.db().backend() == frankly_server::Backend::Postgres { Engine::Postgres } else { Engine::Sqlite }
+}
+
+fn decision<'a>(csrf: &'a str, action: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("action", action),
+        ("facts", "Repeated insults in messages 3 to 5, verified by franking."),
+        ("ground", "terms"),
+        ("ground_reference", "Community guidelines 4.2 (harassment)"),
+        ("automated_detection", "on"),
+    ]
+}
+
+async fn claim(h: &Harness, m: &common::Moderator, queue: &str) -> String {
+    let (_, headers, _) = h.post_form(&format!("/queues/{queue}/claim"), Some(&m.cookie), &[("csrf", &m.csrf)]).await;
+    location(&headers)
+}
+
+async fn decisions_need_a_lease_and_a_statement_of_reasons(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::Harassment, 2).await;
+    h.post_report(envelope).await;
+    let a = h.sign_in("ann", Role::Moderator).await;
+    let b = h.sign_in("ben", Role::Moderator).await;
+    let url = claim(&h, &a, "harassment").await;
+    // Ben does not hold it.
+    let (status, _, _) = h.post_form(&format!("{url}/decide"), Some(&b.cookie), &decision(&b.csrf, "remove")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A removal without facts or ground is refused.
+    let (status, _, page) = h
+        .post_form(
+            &format!("{url}/decide"),
+            Some(&a.cookie),
+            &[("csrf", &a.csrf), ("action", "remove"), ("ground", "terms")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("facts and circumstances"), "{page}");
+    // Only child-safety specialists refer to an authority.
+    let (status, _, _) =
+        h.post_form(&format!("{url}/decide"), Some(&a.cookie), &decision(&a.csrf, "report-authority")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A full decision is recorded with its DSA fields.
+    let (status, headers, _) =
+        h.post_form(&format!("{url}/decide"), Some(&a.cookie), &decision(&a.csrf, "remove")).await;
+    assert_eq!((status, location(&headers).as_str()), (StatusCode::SEE_OTHER, "/?notice=decided"));
+    let (_, _, page) = h.get(&url, Some(&a.cookie)).await;
+    assert!(page.contains("ann decided remove (removal of content); ground: terms Community guidelines 4.2"), "{page}");
+    let (_, _, metrics) = h.get("/metrics", None).await;
+    assert!(metrics.contains("frankly_decisions_total{action=\"remove\"} 1"), "{metrics}");
+    assert!(metrics.contains("frankly_decision_latency_seconds_count 1"), "{metrics}");
+}
+
+async fn appeals_return_to_review_by_another_moderator(h: Harness) {
+    let (report_id, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
+    h.post_report(envelope).await;
+    let a = h.sign_in("ann", Role::Moderator).await;
+    let b = h.sign_in("ben", Role::Moderator).await;
+    let url = claim(&h, &a, "harassment").await;
+    h.post_form(&format!("{url}/decide"), Some(&a.cookie), &decision(&a.csrf, "suspend")).await;
+    let appeal = serde_json::json!({"report_id": report_id, "appellant": "mallory", "statement": "It was a joke between friends."});
+    let (status, _, body) = h
+        .request(
+            Request::post("/v1/appeals")
+                .header(header::AUTHORIZATION, format!("Bearer {}", h.platform_token()))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(appeal.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(claim(&h, &a, "appeals").await, "/?notice=empty", "ann decided it: she cannot judge the appeal");
+    let url_b = claim(&h, &b, "appeals").await;
+    assert_eq!(url_b, url);
+    let (status, _, _) = h.post_form(&format!("{url}/decide"), Some(&b.cookie), &decision(&b.csrf, "remove")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "appeals are decided with uphold or reverse");
+    let (status, _, _) = h.post_form(&format!("{url}/decide"), Some(&b.cookie), &decision(&b.csrf, "reverse")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = h.get(&url, Some(&b.cookie)).await;
+    assert!(page.contains("mallory appealed: It was a joke between friends."), "{page}");
+    assert!(page.contains("ben decided reverse"), "{page}");
+}
+
+async fn authorization_is_checked_on_every_route(h: Harness) {
+    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 2, now_ms());
+    with_image(&h.keyring(), &mut msgs, &common::photo(), now_ms());
+    let (_, envelope) = seal(msgs, "bob", Reason::ChildSafety, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+    let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
+    h.post_report(envelope).await;
+    let cs = h.sign_in("cass", Role::ChildSafety).await;
+    let m = h.sign_in("mo", Role::Moderator).await;
+    let admin = h.sign_in("ada", Role::Admin).await;
+    let cs_url = claim(&h, &cs, "child-safety").await;
+    assert!(cs_url.starts_with("/reports/"));
+    let media = format!("{cs_url}/media/1/0");
+    let (status, headers, _) = h.get(&media, Some(&cs.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/jpeg");
+    for who in [&m, &admin] {
+        assert_eq!(h.get(&cs_url, Some(&who.cookie)).await.0, StatusCode::FORBIDDEN, "report page");
+        assert_eq!(h.get(&media, Some(&who.cookie)).await.0, StatusCode::FORBIDDEN, "media");
+        let (status, _, _) = h.post_form("/queues/child-safety/claim", Some(&who.cookie), &[("csrf", &who.csrf)]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "claim");
+        let (status, _, _) =
+            h.post_form(&format!("{cs_url}/decide"), Some(&who.cookie), &decision(&who.csrf, "dismiss")).await;
+        assert_ne!(status, StatusCode::SEE_OTHER, "decide");
+        let (_, _, dashboard) = h.get("/", Some(&who.cookie)).await;
+        assert!(!dashboard.contains("/queues/child-safety/claim"), "the queue is not even listed");
+    }
+    for page in ["/admin/users", "/admin/audit"] {
+        assert_eq!(h.get(page, Some(&m.cookie)).await.0, StatusCode::FORBIDDEN, "{page}");
+        assert_eq!(h.get(page, Some(&cs.cookie)).await.0, StatusCode::FORBIDDEN, "{page}");
+        assert_eq!(h.get(page, Some(&admin.cookie)).await.0, StatusCode::OK, "{page}");
+    }
+    let (status, _, _) = h
+        .post_form(
+            "/admin/users",
+            Some(&m.cookie),
+            &[("csrf", &m.csrf), ("username", "eve"), ("password", "0123456789abc"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.post_form("/admin/users/1/disable", Some(&m.cookie), &[("csrf", &m.csrf)]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(h.get("/admin/users", Some(&m.cookie)).await.0, StatusCode::FORBIDDEN);
+    // Escalations from general queues go to admins only.
+    let url = claim(&h, &m, "harassment").await;
+    h.post_form(&format!("{url}/decide"), Some(&m.cookie), &decision(&m.csrf, "escalate")).await;
+    assert_eq!(h.get(&url, Some(&m.cookie)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(claim(&h, &admin, "escalated").await, url);
+    // Without a session every page sends to sign-in.
+    for page in ["/", &cs_url, &media, "/admin/users", "/admin/audit"] {
+        let (status, headers, _) = h.get(page, None).await;
+        assert_eq!((status, location(&headers).as_str()), (StatusCode::SEE_OTHER, "/login"), "{page}");
+    }
+    let (status, _, _) = h.get("/", Some("frankly_session=0000")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+async fn every_form_needs_its_csrf_token(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
+    h.post_report(envelope).await;
+    let admin = h.sign_in("ada", Role::Admin).await;
+    let url = claim(&h, &admin, "harassment").await;
+    let forms = [
+        "/logout".to_string(),
+        "/prefs".to_string(),
+        "/queues/harassment/claim".to_string(),
+        format!("{url}/decide"),
+        format!("{url}/release"),
+        "/admin/users".to_string(),
+        "/admin/users/1/disable".to_string(),
+    ];
+    for form in &forms {
+        for token in ["", "0000"] {
+            let mut fields = decision(token, "dismiss");
+            fields.extend([("username", "eve"), ("password", "a long enough password"), ("role", "admin")]);
+            let (status, _, _) = h.post_form(form, Some(&admin.cookie), &fields).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{form} with csrf {token:?}");
+        }
+    }
+    // The sign-in form needs its double-submit cookie.
+    let (status, _, _) =
+        h.post_form("/login", None, &[("csrf", "x"), ("username", "ada"), ("password", "a long test password")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Cookies are HttpOnly and SameSite=Strict.
+    let (_, headers, _) = h.get("/login", None).await;
+    let set = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"), "{set}");
+    let secure = Harness::start(engine_of(&h), |c| c.secure_cookies = true).await.unwrap();
+    let (_, headers, _) = secure.get("/login", None).await;
+    assert!(headers[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+}
+
+async fn audit_log_is_append_only_and_verifies(h: Harness) {
+    let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
+    h.post_report(envelope).await;
+    let a = h.sign_in("ann", Role::Moderator).await;
+    let url = claim(&h, &a, "harassment").await;
+    h.get(&url, Some(&a.cookie)).await;
+    h.post_form(&format!("{url}/decide"), Some(&a.cookie), &decision(&a.csrf, "warn")).await;
+    let entries = frankly_server::audit::recent(h.state.db(), 100).await.unwrap();
+    let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create-user", "login", "claim", "view", "decide"]);
+    let check = frankly_server::audit::verify(h.state.db()).await.unwrap();
+    assert_eq!(check.entries, 5);
+
+    let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+    let edit = sqlx::query("UPDATE audit SET actor = 'someone else' WHERE seq = 3").execute(&pool).await;
+    assert!(edit.unwrap_err().to_string().contains("append-only"));
+    assert!(sqlx::query("DELETE FROM audit WHERE seq = 3").execute(&pool).await.is_err());
+    // Going around the triggers is found by the chain.
+    match h.state.db().backend() {
+        frankly_server::Backend::Sqlite => {
+            sqlx::query("DROP TRIGGER audit_no_update").execute(&pool).await.unwrap();
+        }
+        frankly_server::Backend::Postgres => {
+            sqlx::query("ALTER TABLE audit DISABLE TRIGGER audit_no_change").execute(&pool).await.unwrap();
+        }
+    }
+    sqlx::query("UPDATE audit SET actor = 'someone else' WHERE seq = 3").execute(&pool).await.unwrap();
+    let err = frankly_server::audit::verify(h.state.db()).await.unwrap_err();
+    assert_eq!(err.to_string(), "audit log does not verify: entry 3 was altered: its hash does not match");
+}
+
+async fn relay_tags_and_signs_deliveries(h: Harness) {
+    let token = h.platform_token();
+    let register = |user: &str| {
+        Request::post("/v1/devices")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::json!({ "user_id": user }).to_string()))
+            .unwrap()
+    };
+    let alice: serde_json::Value = serde_json::from_slice(&h.request(register("alice")).await.2).unwrap();
+    let bob: serde_json::Value = serde_json::from_slice(&h.request(register("bob")).await.2).unwrap();
+    let commitment = Commitment([9; 32]);
+    let send = serde_json::json!({
+        "conversation_id": "c1", "recipients": ["bob"], "ciphertext": "aGVsbG8=",
+        "attachments": ["AAEC"], "commitment": hex::encode(commitment.0),
+    });
+    let (status, _, body) = h
+        .request(
+            Request::post("/v1/messages")
+                .header(header::AUTHORIZATION, format!("Bearer {}", alice["token"].as_str().unwrap()))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(send.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let bob_auth = format!("Bearer {}", bob["token"].as_str().unwrap());
+    let (status, _, body) = h
+        .request(
+            Request::get("/v1/messages?after=0").header(header::AUTHORIZATION, &bob_auth).body(Body::empty()).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delivered: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(delivered.len(), 1);
+    let d = &delivered[0];
+    assert_eq!(d["delivery"]["sender_id"], "alice", "the sender is the authenticated device's user");
+    assert_eq!(d["ciphertext"], "aGVsbG8=");
+    let delivery: frankly_franking::DeliveryContext = serde_json::from_value(d["delivery"].clone()).unwrap();
+    let tag: frankly_franking::PlatformTag = serde_json::from_value(d["franked"]["tag"].clone()).unwrap();
+    verify_tag(&h.keyring(), &tag, &commitment, &delivery).unwrap();
+    let signature: [u8; 64] =
+        hex::decode(d["franked"]["delivery_signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let (_, _, keys) = h.get("/v1/keys", None).await;
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    let vk: [u8; 32] = hex::decode(keys["delivery_public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let vk = frankly_franking::VerifyingKey::from_bytes(&vk).unwrap();
+    verify_delivery(&vk, &tag, &delivery, &signature).unwrap();
+    // A relay that altered the sender is caught by the signature.
+    let mut altered = delivery.clone();
+    altered.sender_id = "carol".into();
+    assert!(verify_delivery(&vk, &tag, &altered, &signature).is_err());
+    // Alice cannot read Bob's mailbox with her token; nobody can without one.
+    let (status, _, body) = h
+        .request(
+            Request::get("/v1/messages?after=0")
+                .header(header::AUTHORIZATION, format!("Bearer {}", alice["token"].as_str().unwrap()))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"[]".as_slice()));
+    let (status, _, _) = h.request(Request::get("/v1/messages").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Acknowledged messages are deleted.
+    let ack = serde_json::json!({"up_to": d["id"]});
+    let (status, _, _) = h
+        .request(
+            Request::post("/v1/messages/ack")
+                .header(header::AUTHORIZATION, &bob_auth)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(ack.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, _, body) = h
+        .request(Request::get("/v1/messages").header(header::AUTHORIZATION, &bob_auth).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(body, b"[]");
+}
+
+async fn tagging_needs_the_platform_token(h: Harness) {
+    let req = serde_json::json!({
+        "commitment": hex::encode([1u8; 32]),
+        "delivery": {"sender_id": "alice", "conversation_id": "c", "timestamp_ms": now_ms(), "server_message_id": "s1"},
+    });
+    let post = |auth: Option<String>| {
+        let mut r = Request::post("/v1/frank").header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            r = r.header(header::AUTHORIZATION, a);
+        }
+        r.body(Body::from(req.to_string())).unwrap()
+    };
+    assert_eq!(h.request(post(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(h.request(post(Some("Bearer 00".into()))).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = h.request(post(Some(format!("Bearer {}", h.platform_token())))).await;
+    assert_eq!(status, StatusCode::OK);
+    let out: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let tag: frankly_franking::PlatformTag = serde_json::from_value(out["tag"].clone()).unwrap();
+    let delivery: frankly_franking::DeliveryContext = serde_json::from_value(req["delivery"].clone()).unwrap();
+    verify_tag(&h.keyring(), &tag, &Commitment([1; 32]), &delivery).unwrap();
+}
+
+async fn health_and_metrics(h: Harness) {
+    let (status, _, body) = h.get("/healthz", None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+    let (_, envelope) = report(&h, "bob", Reason::Spam, 0).await;
+    h.post_report(envelope.clone()).await;
+    h.post_report(envelope).await;
+    h.post_report(b"junk".to_vec()).await;
+    let (_, headers, metrics) = h.get("/metrics", None).await;
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/openmetrics-text"));
+    for line in [
+        "frankly_reports_received_total 3",
+        "frankly_reports_accepted_total 1",
+        "frankly_reports_refused_total{reason=\"replay\"} 1",
+        "frankly_reports_refused_total{reason=\"not_an_envelope\"} 1",
+        "frankly_queue_depth{queue=\"spam\",status=\"queued\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reporters_are_rate_limited() {
+    let h = Harness::start(Engine::Sqlite, |c| c.reports_per_reporter_per_minute = 2).await.unwrap();
+    for expected in [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS] {
+        let (_, envelope) = report(&h, "bob", Reason::Spam, 0).await;
+        let (status, body) = h.post_report(envelope).await;
+        assert_eq!(status, expected, "{body}");
+    }
+    let (_, envelope) = report(&h, "carol", Reason::Spam, 0).await;
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED, "other reporters are not affected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_on_port_zero() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(frankly_server::serve(h.state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Several instances claiming from one PostgreSQL database at once never
+/// hand the same report to two moderators (`FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_on_postgres_never_double_assign() {
+    let Some(h) = Harness::start(Engine::Postgres, |_| {}).await else { return };
+    const REPORTS: usize = 120;
+    for i in 0..REPORTS {
+        let (_, envelope) = report(&h, &format!("reporter{i}"), Reason::Harassment, 0).await;
+        assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+    }
+    let instances = [h.state.clone(), h.another_instance().await, h.another_instance().await];
+    let mut moderators = Vec::new();
+    for i in 0..12 {
+        let name = format!("mod{i}");
+        let id = frankly_server::create_user(h.state.db(), "test", &name, "a long test password", Role::Moderator)
+            .await
+            .unwrap();
+        moderators.push((id, name));
+    }
+    let mut tasks = Vec::new();
+    for (i, (id, name)) in moderators.into_iter().enumerate() {
+        let state = instances[i % instances.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                // Each claim, then decide, as a moderator working through the queue.
+                let user =
+                    frankly_server::User { id, username: name.clone(), role: Role::Moderator, reveal_media: false };
+                let Some(report) = frankly_server::queue::claim(state.db(), &user, "harassment", 60_000).await.unwrap()
+                else {
+                    break got;
+                };
+                let input = frankly_server::DecisionInput {
+                    action: frankly_server::Action::Dismiss,
+                    restriction: None,
+                    facts: String::new(),
+                    automated_detection: false,
+                    ground: frankly_server::Ground::Terms,
+                    ground_reference: String::new(),
+                    redress: None,
+                };
+                frankly_server::queue::decide(state.db(), &user, report, &input).await.unwrap();
+                got.push(report);
+            }
+        }));
+    }
+    let mut all: Vec<i64> = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a report was assigned twice");
+    assert_eq!(claimed, REPORTS);
+}
