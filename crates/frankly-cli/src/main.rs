@@ -6,6 +6,7 @@
 
 mod bank_cmd;
 mod classify_cmd;
+mod eval_cmd;
 mod hash_cmd;
 mod match_cmd;
 mod output;
@@ -43,6 +44,9 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Scan messages as the on-device module would: signals, policy, verdict.
     Scan(scan_cmd::ScanArgs),
+    /// Research harness: hash robustness, false positives, attacks, privacy table.
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify_cmd::run(&args),
         Command::Policy(command) => policy_cmd::run(&command),
         Command::Scan(args) => scan_cmd::run(&args),
+        Command::Eval(command) => eval_cmd::run(&command),
     };
     match outcome {
         Ok(code) => code,
