@@ -1,13 +1,14 @@
 //! Black-box attacks on perceptual hashes: they only query the hash
 //! function, as an adversary with the on-device hasher would.
 //!
-//! The perturbation lives in a low-frequency basis: a
-//! [`ATTACK_GRID`]x[`ATTACK_GRID`] grid of luma offsets, bilinearly
-//! interpolated over the image and added to all three channels. The search
-//! is SimBA-like (Guo et al., ICML 2019): pick a random grid point and sign,
-//! add one step there, keep the change if the objective strictly improves
-//! (else try the opposite sign), and also keep moves that shrink the
-//! perturbation without losing ground. A candidate whose PSNR would fall
+//! The perturbation lives in a low-frequency basis: the 2-D cosines
+//! `cos(pi u (x + 1/2) / w) cos(pi v (y + 1/2) / h)` for `u, v <`
+//! [`ATTACK_FREQUENCIES`], the frequencies that PDQ's 16x16 DCT slice and
+//! pHash's 8x8 one read, added as a luma offset to all three channels. The
+//! search is SimBA-DCT (Guo et al., ICML 2019): pick a random basis function
+//! and sign, add one step of it, keep the change if the objective strictly
+//! improves (else try the opposite sign), and also keep moves that shrink
+//! the perturbation without losing ground. A candidate whose PSNR would fall
 //! under the floor is never queried. Each hash computed counts as a query,
 //! bounded by [`AttackConfig::max_queries`] (at most [`MAX_ATTACK_QUERIES`]).
 //!
@@ -28,8 +29,9 @@ use crate::EvalError;
 use crate::algo::{HashAlgo, distance};
 use crate::quality::{psnr, ssim};
 
-/// Points per side of the perturbation grid.
-pub const ATTACK_GRID: u32 = 16;
+/// Cosine frequencies per axis of the perturbation basis (0 to 16
+/// half-periods per image side).
+pub const ATTACK_FREQUENCIES: u32 = 17;
 /// Attacked images are first scaled down to at most this side (Lanczos3),
 /// as messengers do before sending; PSNR and SSIM compare with that copy.
 pub const ATTACK_MAX_SIDE: u32 = 512;
@@ -39,10 +41,10 @@ pub const MAX_ATTACK_QUERIES: u32 = 100_000;
 pub const DEFAULT_ATTACK_QUERIES: u32 = 3_000;
 /// Default PSNR floor in dB: candidates below it are not tried.
 pub const DEFAULT_MIN_PSNR: f64 = 30.0;
-/// Intensity added or removed at a grid point per move.
-const ATTACK_STEP: f32 = 8.0;
-/// Largest offset at any grid point.
-const MAX_OFFSET: f32 = 96.0;
+/// Amplitude (intensity levels) of one step along a basis function.
+const ATTACK_STEP: f32 = 4.0;
+/// Largest amplitude of any basis function.
+const MAX_AMPLITUDE: f32 = 64.0;
 /// Steps of the binary search that shrinks a successful evasion.
 const SHRINK_STEPS: u32 = 8;
 
@@ -140,40 +142,47 @@ pub fn collide(image: &RgbImage, target: &[u8], config: &AttackConfig) -> Result
     search(image, target, AttackGoal::Collide, config, &mut pdq)
 }
 
-/// Bilinear weights of the grid for every pixel column or row.
-fn axis_weights(len: u32) -> Vec<(usize, usize, f32)> {
-    (0..len)
-        .map(|i| {
-            // Grid points sit at cell centres; pixels beyond the outer ones take their value.
-            let pos = ((i as f32 + 0.5) / len as f32 * ATTACK_GRID as f32 - 0.5).clamp(0.0, (ATTACK_GRID - 1) as f32);
-            let lo = pos.floor() as usize;
-            let hi = (lo + 1).min(ATTACK_GRID as usize - 1);
-            (lo, hi, pos - lo as f32)
+/// `cos(pi u (i + 1/2) / len)` for every frequency `u` and position `i`, frequency-major.
+fn cosines(len: u32) -> Vec<Vec<f32>> {
+    (0..ATTACK_FREQUENCIES)
+        .map(|u| {
+            (0..len)
+                .map(|i| (std::f64::consts::PI * f64::from(u) * (f64::from(i) + 0.5) / f64::from(len)).cos() as f32)
+                .collect()
         })
         .collect()
 }
 
-struct Canvas<'a> {
+/// The perturbation as a luma offset per pixel, kept in sync with its
+/// amplitudes in the cosine basis.
+struct Perturbation<'a> {
     base: &'a RgbImage,
-    xs: Vec<(usize, usize, f32)>,
-    ys: Vec<(usize, usize, f32)>,
+    xs: Vec<Vec<f32>>,
+    ys: Vec<Vec<f32>>,
+    offsets: Vec<f32>,
 }
 
-impl Canvas<'_> {
-    fn render(&self, offsets: &[f32], scale: f32) -> RgbImage {
-        let g = ATTACK_GRID as usize;
-        let (w, h) = self.base.dimensions();
+impl<'a> Perturbation<'a> {
+    fn new(base: &'a RgbImage) -> Perturbation<'a> {
+        let (w, h) = base.dimensions();
+        Perturbation { base, xs: cosines(w), ys: cosines(h), offsets: vec![0.0; (w * h) as usize] }
+    }
+
+    /// Adds `amount` times basis function (u, v).
+    fn add(&mut self, u: usize, v: usize, amount: f32) {
+        let w = self.base.width() as usize;
+        for (row, &cy) in self.offsets.chunks_exact_mut(w).zip(&self.ys[v]) {
+            for (o, &cx) in row.iter_mut().zip(&self.xs[u]) {
+                *o += amount * cx * cy;
+            }
+        }
+    }
+
+    fn render(&self, scale: f32) -> RgbImage {
         let mut out = self.base.clone();
-        for y in 0..h {
-            let (y0, y1, fy) = self.ys[y as usize];
-            for x in 0..w {
-                let (x0, x1, fx) = self.xs[x as usize];
-                let top = offsets[y0 * g + x0] * (1.0 - fx) + offsets[y0 * g + x1] * fx;
-                let bottom = offsets[y1 * g + x0] * (1.0 - fx) + offsets[y1 * g + x1] * fx;
-                let d = scale * (top * (1.0 - fy) + bottom * fy);
-                for v in out.get_pixel_mut(x, y).0.iter_mut() {
-                    *v = (f32::from(*v) + d).round().clamp(0.0, 255.0) as u8;
-                }
+        for (px, &d) in out.pixels_mut().zip(&self.offsets) {
+            for v in px.0.iter_mut() {
+                *v = (f32::from(*v) + scale * d).round().clamp(0.0, 255.0) as u8;
             }
         }
         out
@@ -191,10 +200,10 @@ fn search(
         return Err(EvalError::Invalid(format!("{}x{} is too small to attack", image.width(), image.height())));
     }
     let budget = config.max_queries.min(MAX_ATTACK_QUERIES);
-    let canvas = Canvas { base: image, xs: axis_weights(image.width()), ys: axis_weights(image.height()) };
+    let mut perturbation = Perturbation::new(image);
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let g = (ATTACK_GRID * ATTACK_GRID) as usize;
-    let mut offsets = vec![0.0f32; g];
+    let n = ATTACK_FREQUENCIES as usize;
+    let mut amplitudes = vec![0.0f32; n * n];
     let mut queries = 0u32;
     let mut query = |img: &RgbImage, queries: &mut u32| {
         *queries += 1;
@@ -213,31 +222,33 @@ fn search(
     let mut current = start;
     let mut best_image = image.clone();
     while !done(current) && queries < budget {
-        let k = rng.random_range(0..g);
+        let (u, v) = (rng.random_range(0..n), rng.random_range(0..n));
         let first_sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
         for sign in [first_sign, -first_sign] {
             if queries >= budget {
                 break;
             }
-            let old = offsets[k];
-            let new = (old + sign * ATTACK_STEP).clamp(-MAX_OFFSET, MAX_OFFSET);
+            let old = amplitudes[v * n + u];
+            let new = (old + sign * ATTACK_STEP).clamp(-MAX_AMPLITUDE, MAX_AMPLITUDE);
             if new == old {
                 continue;
             }
-            offsets[k] = new;
-            let candidate = canvas.render(&offsets, 1.0);
-            if psnr(image, &candidate).unwrap_or(0.0) < config.min_psnr {
-                offsets[k] = old;
-                continue;
-            }
-            let d = query(&candidate, &mut queries);
-            let shrinks = new.abs() < old.abs();
-            if score(d) > score(current) || (score(d) == score(current) && shrinks) {
-                current = d;
+            perturbation.add(u, v, new - old);
+            let candidate = perturbation.render(1.0);
+            let accepted = psnr(image, &candidate).unwrap_or(0.0) >= config.min_psnr && {
+                let d = query(&candidate, &mut queries);
+                let better = score(d) > score(current) || (score(d) == score(current) && new.abs() < old.abs());
+                if better {
+                    current = d;
+                }
+                better
+            };
+            if accepted {
+                amplitudes[v * n + u] = new;
                 best_image = candidate;
                 break;
             }
-            offsets[k] = old;
+            perturbation.add(u, v, old - new);
         }
     }
     if goal == AttackGoal::Evade && done(current) {
@@ -248,7 +259,7 @@ fn search(
                 break;
             }
             let mid = (lo + hi) / 2.0;
-            let candidate = canvas.render(&offsets, mid);
+            let candidate = perturbation.render(mid);
             let d = query(&candidate, &mut queries);
             if done(d) {
                 hi = mid;
@@ -276,18 +287,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn weights_cover_the_grid() {
-        let w = axis_weights(64);
-        assert_eq!(w[0], (0, 1, 0.0));
-        assert_eq!(w[63].0, ATTACK_GRID as usize - 1);
-        assert!(w.iter().all(|&(lo, hi, f)| hi >= lo && (0.0..=1.0).contains(&f)));
+    fn cosine_basis_is_orthogonal() {
+        let c = cosines(64);
+        assert!(c[0].iter().all(|&v| v == 1.0));
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        assert!(dot(&c[3], &c[5]).abs() < 1e-3);
+        assert!((dot(&c[3], &c[3]) - 32.0).abs() < 1e-3);
     }
 
     #[test]
-    fn zero_offsets_render_the_input() {
+    fn perturbation_adds_and_removes_exactly() {
         let img = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, 9]));
-        let canvas = Canvas { base: &img, xs: axis_weights(40), ys: axis_weights(30) };
-        assert_eq!(canvas.render(&[0.0; (ATTACK_GRID * ATTACK_GRID) as usize], 1.0), img);
+        let mut p = Perturbation::new(&img);
+        assert_eq!(p.render(1.0), img);
+        p.add(2, 3, 16.0);
+        assert_ne!(p.render(1.0), img);
+        assert_eq!(p.render(0.0), img);
+        p.add(2, 3, -16.0);
+        assert_eq!(p.render(1.0), img);
     }
 
     #[test]

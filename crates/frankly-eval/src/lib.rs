@@ -25,7 +25,7 @@
 //!   they mean for a deployment (bank size, images per account, a
 //!   per-account match threshold).
 //! - [`evade`] and [`collide`] are black-box attacks that only query the
-//!   hash: they perturb an image in a low-frequency basis until it stops
+//!   hash: they perturb an image in a low-frequency cosine basis until it stops
 //!   matching its original, or starts matching a target, within a query
 //!   budget ([`MAX_ATTACK_QUERIES`]), reporting PSNR and SSIM.
 //! - [`privacy_table`] builds a real franked message and a real sealed
@@ -49,8 +49,8 @@ mod transform;
 
 pub use algo::{HashAlgo, PDQ_MATCH_THRESHOLD, SHORT_HASH_MATCH_THRESHOLD, UnknownHashAlgo, distance};
 pub use attack::{
-    ATTACK_GRID, ATTACK_MAX_SIDE, AttackConfig, AttackGoal, AttackOutcome, DEFAULT_ATTACK_QUERIES, DEFAULT_MIN_PSNR,
-    MAX_ATTACK_QUERIES, collide, evade, prepare_attack_image,
+    ATTACK_FREQUENCIES, ATTACK_MAX_SIDE, AttackConfig, AttackGoal, AttackOutcome, DEFAULT_ATTACK_QUERIES,
+    DEFAULT_MIN_PSNR, MAX_ATTACK_QUERIES, collide, evade, prepare_attack_image,
 };
 pub use corpus::{CorpusImage, IMAGE_EXTENSIONS, MAX_CORPUS_DEPTH, list_images, load_image};
 pub use error::EvalError;

@@ -366,7 +366,10 @@ mod tests {
         assert_eq!(size("crop:0.1"), (87, 55));
         assert_eq!(size("pad:0.2"), (116, 73));
         assert_eq!(size("rotate:4"), (97, 61));
-        assert!(matches!(Transform::Resize(0.01).apply(&img, 0), Err(TransformError::OutputSize { .. })));
+        assert!(matches!(
+            Transform::Resize(0.01).apply(&RgbImage::new(40, 40), 0),
+            Err(TransformError::OutputSize { .. })
+        ));
     }
 
     #[test]
