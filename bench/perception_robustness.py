@@ -40,7 +40,7 @@ os.environ.setdefault(
 from benchenv import ensure_venv  # noqa: E402  (reads FRANKLY_BENCH_VENV at import)
 
 REPO = Path(__file__).resolve().parent.parent
-REQUIREMENTS = ["perception==0.9.3", "pandas", "pdqhash==0.2.8"]
+REQUIREMENTS = ["perception[benchmarking]==0.9.3", "pandas", "pdqhash==0.2.8"]
 PROBE = "import perception.benchmarking, pandas, pdqhash"
 DEFAULT_TRANSFORMS = "jpeg:95,jpeg:50,resize:0.5,crop:0.05,pad:0.2,rotate:4,flip,blur:2,noise:0.2,gamma,watermark,gray"
 BITS = {"pdq": 256, "phash": 64, "dhash": 64, "ahash": 64, "blockhash": 256}

@@ -252,10 +252,10 @@ pub fn run_fpr(
 fn keep_closest(list: &mut Vec<(u32, usize, usize)>, pair: (u32, usize, usize)) {
     if list.len() < CLOSEST_PAIRS {
         list.push(pair);
-    } else if let Some((worst, _)) = list.iter().enumerate().max_by_key(|(_, p)| **p) {
-        if pair < list[worst] {
-            list[worst] = pair;
-        }
+    } else if let Some((worst, _)) = list.iter().enumerate().max_by_key(|(_, p)| **p)
+        && pair < list[worst]
+    {
+        list[worst] = pair;
     }
 }
 
@@ -272,8 +272,8 @@ mod tests {
         assert_eq!(binomial_tail(3, 0.5, 4), 0.0);
         assert_eq!(binomial_tail(10, 0.0, 1), 0.0);
         // P(X >= 1) = 1 - (1 - p)^n.
-        let p = 1e-6;
-        let want = -(1000.0 * (-p as f64).ln_1p()).exp_m1();
+        let p = 1e-6f64;
+        let want = -(1000.0 * (-p).ln_1p()).exp_m1();
         assert!((binomial_tail(1000, p, 1) / want - 1.0).abs() < 1e-9);
         // Tiny tails stay accurate: P(X >= 30) ~ C(1000, 30) p^30.
         let t = binomial_tail(1000, 1e-6, 30);

@@ -141,10 +141,9 @@ fn robustness_html(report: &RobustnessReport, figures: &[(String, crate::plot::W
         100.0 * c.precision_target,
         c.fpr_target
     );
-    let _ = write!(
-        h,
+    h.push_str(
         "<table><tr><th>algorithm</th><th>transform</th><th>recall @ precision</th><th>threshold</th>\
-         <th>recall @ FPR</th><th>threshold</th><th>AUC</th><th>median distance</th><th>median nearest other</th></tr>\n"
+         <th>recall @ FPR</th><th>threshold</th><th>AUC</th><th>median distance</th><th>median nearest other</th></tr>\n",
     );
     for cell in &report.cells {
         let mut nearest: Vec<u32> = cell.queries.iter().map(|q| q.nearest_negative).collect();

@@ -171,6 +171,9 @@ fn save_png(dir: &Path, transform: &str, name: &str, image: &frankly_hash::RgbIm
     image.save_with_format(&path, image::ImageFormat::Png).map_err(|e| EvalError::io(&path, std::io::Error::other(e)))
 }
 
+/// An image's hashes and the transforms that failed on it.
+type HashedImage = (ImageHashes, Vec<(String, String)>);
+
 /// Runs a study over `images` in parallel (on the current rayon pool),
 /// calling `progress` once per image done.
 pub fn run_robustness(
@@ -178,7 +181,7 @@ pub fn run_robustness(
     config: &RobustnessConfig,
     progress: &(dyn Fn() + Sync),
 ) -> Result<RobustnessReport, EvalError> {
-    let results: Vec<Result<(ImageHashes, Vec<(String, String)>), (String, EvalError)>> = images
+    let results: Vec<Result<HashedImage, (String, EvalError)>> = images
         .par_iter()
         .map_init(PdqHasher::new, |pdq, image| {
             let r = hash_image(image, config, pdq).map_err(|e| (image.name.clone(), e));

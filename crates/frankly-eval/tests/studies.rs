@@ -1,5 +1,7 @@
 //! End-to-end checks of the studies on the repository's photos.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use frankly_eval::{
