@@ -82,16 +82,19 @@ def main() -> int:
     def b64(hexstr: str) -> str:
         return base64.b64encode(bytes.fromhex(hexstr)).decode()
 
-    rows = frankly_hashes.assign(
-        guid=frankly_hashes["image"],
-        transform_name=frankly_hashes["transform"],
-        hasher_name=frankly_hashes["algorithm"],
-        category="corpus",
-        hash=frankly_hashes["hash"].map(b64),
-        hasher_dtype="bool",
-        hasher_distance_metric="hamming",
-        hasher_hash_length=frankly_hashes["algorithm"].map(BITS),
-    )
+    rows = pd.DataFrame({
+        "guid": frankly_hashes["image"],
+        "transform_name": frankly_hashes["transform"],
+        "hasher_name": frankly_hashes["algorithm"],
+        "category": "corpus",
+        "hash": frankly_hashes["hash"].map(b64),
+        "hasher_dtype": "bool",
+        "hasher_distance_metric": "hamming",
+        "hasher_hash_length": frankly_hashes["algorithm"].map(BITS),
+        "filepath": frankly_hashes["image"] + "@" + frankly_hashes["transform"],
+        "input_filepath": frankly_hashes["image"],
+        "error": None,
+    })
     on_frankly = BenchmarkHashes(rows).compute_threshold_recall(precision_threshold=100 * args.precision).reset_index()
 
     # 3. perception's hashers on the same PNG files.
