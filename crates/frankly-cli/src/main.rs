@@ -6,6 +6,7 @@
 
 mod bank_cmd;
 mod classify_cmd;
+mod eval_cmd;
 mod hash_cmd;
 mod match_cmd;
 mod output;
@@ -49,6 +50,9 @@ enum Command {
     /// Check the moderation server's audit log.
     #[command(subcommand)]
     Audit(serve_cmd::AuditCommand),
+    /// Research harness: hash robustness, false positives, attacks, privacy table.
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Audit(command) => serve_cmd::audit(&command),
+        Command::Eval(command) => eval_cmd::run(&command),
     };
     match outcome {
         Ok(code) => code,

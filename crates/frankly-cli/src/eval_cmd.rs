@@ -1,0 +1,464 @@
+//! `frankly eval`: the research harness (robustness, false positives,
+//! attacks, privacy table). The studies live in `frankly-eval`; this file
+//! parses flags, shows progress, prints summaries and writes files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use frankly_eval::{
+    AttackConfig, AttackOutcome, CorpusImage, FprConfig, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig, Transform,
+};
+use frankly_hash::{DecodeOptions, PdqHasher};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::output::{out, say};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum EvalCommand {
+    /// How robust hashes are to transforms: recall at a fixed precision and
+    /// false-positive rate, ROC curves, distance histograms (CSV, HTML, PNG, SVG).
+    Robustness(RobustnessArgs),
+    /// How often distinct images match by accident, and what that means for
+    /// a deployment (bank size, images per account, per-account threshold).
+    Fpr(FprArgs),
+    /// Black-box attacks that only query the hash.
+    #[command(subcommand)]
+    Attack(AttackCommand),
+    /// What each party learns in each flow, measured on real franked
+    /// messages and sealed reports.
+    Privacy(PrivacyArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct Common {
+    /// Directory of images (walked recursively).
+    #[arg(long)]
+    corpus: PathBuf,
+
+    /// Hash algorithms, comma-separated: pdq, phash, dhash, ahash, blockhash.
+    #[arg(long, value_delimiter = ',', default_value = "pdq,phash,dhash,ahash,blockhash")]
+    algos: Vec<HashAlgo>,
+
+    /// Directory for the CSV files, plots and report.
+    #[arg(long, default_value = "eval-out")]
+    out: PathBuf,
+
+    /// Write only CSV files, no plots or HTML.
+    #[arg(long)]
+    no_plots: bool,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RobustnessArgs {
+    #[command(flatten)]
+    common: Common,
+
+    /// Transforms, comma-separated: jpeg:Q, resize:F, crop:F, pad:F,
+    /// rotate:DEG, flip, blur:SIGMA, noise:STD, gamma[:G], watermark[:SIZE],
+    /// gray, brightness:D, contrast:F.
+    #[arg(long, default_value = frankly_eval::DEFAULT_TRANSFORMS)]
+    transforms: String,
+
+    /// Seed of the transforms' random choices.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// Precision target of the perception-style recall (0..1).
+    #[arg(long, default_value_t = frankly_eval::DEFAULT_PRECISION_TARGET)]
+    precision: f64,
+
+    /// False-positive-rate target (0..1).
+    #[arg(long, default_value_t = frankly_eval::DEFAULT_FPR_TARGET)]
+    fpr: f64,
+
+    /// Also write every original and transformed image as PNG into this
+    /// directory (to hash them with other tools, e.g. bench/perception_robustness.py).
+    #[arg(long)]
+    save_images: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FprArgs {
+    #[command(flatten)]
+    common: Common,
+
+    /// Hashes in the bank each image is checked against.
+    #[arg(long, default_value_t = 1_000_000)]
+    bank_size: u64,
+
+    /// Images one account sends over the period considered.
+    #[arg(long, default_value_t = 10_000)]
+    images_per_account: u64,
+
+    /// Acceptable probability of falsely reporting an account over that period.
+    #[arg(long, default_value_t = 1e-12)]
+    target: f64,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AttackCommand {
+    /// Perturb each image until its hash no longer matches its original.
+    Evade(AttackArgs),
+    /// Perturb each image until its hash matches a target's (by default,
+    /// the next image of the corpus).
+    Collide(CollideArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AttackArgs {
+    /// Directory of images (walked recursively).
+    #[arg(long)]
+    corpus: PathBuf,
+
+    /// The hash attacked: pdq, phash, dhash, ahash, blockhash.
+    #[arg(long, default_value = "pdq")]
+    algo: HashAlgo,
+
+    /// Match threshold in bits (default: 31 for 256-bit hashes, 8 for 64-bit).
+    #[arg(long)]
+    threshold: Option<u32>,
+
+    /// Hash queries per image.
+    #[arg(long, default_value_t = frankly_eval::DEFAULT_ATTACK_QUERIES,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_ATTACK_QUERIES)))]
+    max_queries: u32,
+
+    /// PSNR floor in dB: perturbations more visible than this are not tried.
+    #[arg(long, default_value_t = frankly_eval::DEFAULT_MIN_PSNR)]
+    min_psnr: f64,
+
+    /// Attack at most this many images (the first, by name).
+    #[arg(long)]
+    limit: Option<usize>,
+
+    /// Seed of the random search.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// Directory for the adversarial images and `attack.csv`.
+    #[arg(long, default_value = "eval-out/attack")]
+    out: PathBuf,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CollideArgs {
+    #[command(flatten)]
+    attack: AttackArgs,
+
+    /// Image whose hash every image is pulled towards (default: each
+    /// image's successor in the corpus).
+    #[arg(long)]
+    target: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PrivacyArgs {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+
+    /// Attachment of the sample message (default: 100 kB of bytes).
+    #[arg(long)]
+    attachment: Option<PathBuf>,
+
+    /// Text of the sample message.
+    #[arg(long, default_value = "see you at six")]
+    text: String,
+}
+
+pub(crate) fn run(command: &EvalCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        EvalCommand::Robustness(args) => robustness(args),
+        EvalCommand::Fpr(args) => fpr(args),
+        EvalCommand::Attack(AttackCommand::Evade(args)) => attack(args, None, false),
+        EvalCommand::Attack(AttackCommand::Collide(args)) => attack(&args.attack, args.target.as_deref(), true),
+        EvalCommand::Privacy(args) => privacy(args),
+    }
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}, eta {eta}]") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn pool(threads: Option<u16>) -> anyhow::Result<rayon::ThreadPool> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        pool = pool.num_threads(n.into());
+    }
+    pool.build().context("cannot start worker threads")
+}
+
+fn corpus(dir: &Path) -> anyhow::Result<Vec<CorpusImage>> {
+    let images = frankly_eval::list_images(dir).with_context(|| format!("cannot list corpus {}", dir.display()))?;
+    if images.is_empty() {
+        anyhow::bail!("no images under {} (extensions: {})", dir.display(), frankly_eval::IMAGE_EXTENSIONS.join(", "));
+    }
+    Ok(images)
+}
+
+fn dedup(algos: &[HashAlgo]) -> Vec<HashAlgo> {
+    let mut seen = Vec::new();
+    for &a in algos {
+        if !seen.contains(&a) {
+            seen.push(a);
+        }
+    }
+    seen
+}
+
+fn check_rate(name: &str, v: f64) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&v) {
+        anyhow::bail!("--{name} must be between 0 and 1, got {v}");
+    }
+    Ok(())
+}
+
+fn robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
+    check_rate("precision", args.precision)?;
+    check_rate("fpr", args.fpr)?;
+    let transforms = Transform::parse_list(&args.transforms)?;
+    if transforms.is_empty() {
+        anyhow::bail!("--transforms lists no transform");
+    }
+    let config = RobustnessConfig {
+        transforms,
+        algos: dedup(&args.common.algos),
+        seed: args.seed,
+        precision_target: args.precision,
+        fpr_target: args.fpr,
+        decode: DecodeOptions::default(),
+        save_images: args.save_images.clone(),
+    };
+    let images = corpus(&args.common.corpus)?;
+    let bar = progress_bar(images.len() as u64, "hashing");
+    let report =
+        pool(args.common.threads)?.install(|| frankly_eval::run_robustness(&images, &config, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    let files = frankly_eval::write_robustness(&report, &args.common.out, !args.common.no_plots)?;
+    out(&format!(
+        "{:<10} {:<14} {:>9} {:>6} {:>9} {:>6} {:>7}",
+        "algorithm",
+        "transform",
+        format!("@{}%P", 100.0 * args.precision),
+        "thr",
+        format!("@{}FPR", args.fpr),
+        "thr",
+        "AUC"
+    ))?;
+    for cell in &report.cells {
+        out(&format!(
+            "{:<10} {:<14} {:>8.2}% {:>6} {:>8.2}% {:>6} {:>7.4}",
+            cell.algo.name(),
+            cell.transform,
+            100.0 * cell.at_precision.map_or(0.0, |p| p.recall),
+            cell.at_precision.map_or(String::new(), |p| p.threshold.to_string()),
+            100.0 * cell.at_fpr.recall,
+            cell.at_fpr.threshold.map_or("-".to_owned(), |t| t.to_string()),
+            cell.auc
+        ))?;
+    }
+    finish(&report.failures, report.images.len(), &files)
+}
+
+fn finish(failures: &[(String, String)], images: usize, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    say(&format!(
+        "{images} images; wrote {} files, e.g. {}",
+        files.len(),
+        files.first().map_or(String::new(), |f| f.display().to_string())
+    ));
+    for (what, why) in failures {
+        say(&format!("frankly: {what}: {why}"));
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
+    check_rate("target", args.target)?;
+    let config = FprConfig {
+        algos: dedup(&args.common.algos),
+        decode: DecodeOptions::default(),
+        bank_size: args.bank_size,
+        images_per_account: args.images_per_account,
+        target_account_rate: args.target,
+    };
+    let images = corpus(&args.common.corpus)?;
+    let bar = progress_bar(images.len() as u64, "hashing");
+    let report = pool(args.common.threads)?.install(|| frankly_eval::run_fpr(&images, &config, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    let files = frankly_eval::write_fpr(&report, &args.common.out, !args.common.no_plots)?;
+    let pairs = report.rows.first().map_or(0, |r| r.pairs);
+    out(&format!(
+        "{} images, {pairs} pairs; bank of {} hashes, {} images per account, target {:e}",
+        report.images.len(),
+        args.bank_size,
+        args.images_per_account,
+        args.target
+    ))?;
+    out(&format!(
+        "{:<10} {:>4} {:>12} {:>14} {:>12} {:>14} {:>12} {:>6}",
+        "algorithm", "thr", "false", "per million", "per image", "per account", "P(k>=30)", "k"
+    ))?;
+    for d in &report.deployments {
+        let row = report.rows.iter().find(|r| r.algo == d.algo && r.threshold == d.threshold);
+        out(&format!(
+            "{:<10} {:>4} {:>12} {:>14} {:>12.3e} {:>14.3e} {:>12.3e} {:>6}",
+            d.algo.name(),
+            d.threshold,
+            row.map_or(0, |r| r.false_matches),
+            format!("{}{:.3}", if d.rate_is_bound { "<" } else { "" }, 1e6 * d.rate),
+            d.per_image,
+            d.expected_per_account,
+            d.account_rate_at_apple_k,
+            d.account_threshold
+        ))?;
+    }
+    finish(&report.failures, report.images.len(), &files)
+}
+
+fn attack(args: &AttackArgs, target: Option<&Path>, collide: bool) -> anyhow::Result<ExitCode> {
+    let mut images = corpus(&args.corpus)?;
+    if let Some(n) = args.limit {
+        images.truncate(n);
+    }
+    let config = AttackConfig {
+        algo: args.algo,
+        threshold: args.threshold.unwrap_or(args.algo.default_threshold()),
+        max_queries: args.max_queries,
+        min_psnr: args.min_psnr,
+        seed: args.seed,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let decode = DecodeOptions::default();
+    let load = |p: &Path| -> anyhow::Result<frankly_hash::RgbImage> {
+        Ok(frankly_eval::prepare_attack_image(&frankly_eval::load_image(p, &decode)?))
+    };
+    // Targets: one fixed hash, or each image's successor.
+    let fixed_target = match target {
+        Some(p) => Some(args.algo.hash(&load(p)?, &mut PdqHasher::new())),
+        None => None,
+    };
+    if collide && fixed_target.is_none() && images.len() < 2 {
+        anyhow::bail!("collide without --target needs at least 2 images");
+    }
+    let bar = progress_bar(images.len() as u64, if collide { "colliding" } else { "evading" });
+    let results: Vec<(String, Result<AttackOutcome, String>)> = pool(args.threads)?.install(|| {
+        images
+            .par_iter()
+            .enumerate()
+            .map(|(i, image)| {
+                let run = || -> anyhow::Result<AttackOutcome> {
+                    let img = load(&image.path)?;
+                    let mut seeded = config;
+                    seeded.seed = config.seed.wrapping_add(i as u64);
+                    if collide {
+                        let target_hash = match &fixed_target {
+                            Some(h) => h.clone(),
+                            None => args.algo.hash(&load(&images[(i + 1) % images.len()].path)?, &mut PdqHasher::new()),
+                        };
+                        Ok(frankly_eval::collide(&img, &target_hash, &seeded)?)
+                    } else {
+                        Ok(frankly_eval::evade(&img, &seeded)?)
+                    }
+                };
+                let r = run().map_err(|e| format!("{e:#}"));
+                bar.inc(1);
+                (image.name.clone(), r)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mode = if collide { "collide" } else { "evade" };
+    let mut csv =
+        String::from("image,algorithm,goal,threshold,success,queries,start_distance,final_distance,psnr,ssim,output\n");
+    let mut failures = Vec::new();
+    let mut ok = Vec::new();
+    for (name, r) in &results {
+        match r {
+            Ok(o) => {
+                let flat: String = name.chars().map(|c| if c == '/' { '_' } else { c }).collect();
+                let path = args.out.join(format!("{mode}_{}_{flat}.png", args.algo));
+                o.image.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+                csv.push_str(&format!(
+                    "{},{},{mode},{},{},{},{},{},{:.3},{:.5},{}\n",
+                    frankly_eval::csv_field(name),
+                    args.algo,
+                    config.threshold,
+                    o.success,
+                    o.queries,
+                    o.start_distance,
+                    o.final_distance,
+                    o.psnr,
+                    o.ssim,
+                    frankly_eval::csv_field(&path.display().to_string())
+                ));
+                ok.push(o);
+            }
+            Err(e) => failures.push((name.clone(), e.clone())),
+        }
+    }
+    let csv_path = args.out.join("attack.csv");
+    std::fs::write(&csv_path, csv).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let wins: Vec<&&AttackOutcome> = ok.iter().filter(|o| o.success).collect();
+    let mean = |f: &dyn Fn(&AttackOutcome) -> f64, set: &[&&AttackOutcome]| {
+        if set.is_empty() { f64::NAN } else { set.iter().map(|o| f(o)).sum::<f64>() / set.len() as f64 }
+    };
+    let mut queries: Vec<u32> = wins.iter().map(|o| o.queries).collect();
+    queries.sort_unstable();
+    out(&format!(
+        "{mode} {} (threshold {}): {}/{} succeeded ({:.1}%), median queries {}, mean PSNR {:.2} dB, mean SSIM {:.4} (successes)",
+        args.algo,
+        config.threshold,
+        wins.len(),
+        ok.len(),
+        100.0 * wins.len() as f64 / ok.len().max(1) as f64,
+        queries.get(queries.len().saturating_sub(1) / 2).map_or("-".to_owned(), |q| q.to_string()),
+        mean(&|o| o.psnr, &wins),
+        mean(&|o| o.ssim, &wins),
+    ))?;
+    let all: Vec<&&AttackOutcome> = ok.iter().collect();
+    out(&format!(
+        "mean distance {:.2} -> {:.2} bits over all {} images",
+        mean(&|o| f64::from(o.start_distance), &all),
+        mean(&|o| f64::from(o.final_distance), &all),
+        all.len()
+    ))?;
+    finish(&failures, ok.len(), &[csv_path])
+}
+
+fn privacy(args: &PrivacyArgs) -> anyhow::Result<ExitCode> {
+    /// Size of the default sample attachment.
+    const DEFAULT_ATTACHMENT_BYTES: usize = 100_000;
+    let attachment = match &args.attachment {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => (0..DEFAULT_ATTACHMENT_BYTES).map(|i| (i % 251) as u8).collect(),
+    };
+    let rows = frankly_eval::privacy_table(&args.text, "image/jpeg", &attachment)?;
+    if args.json {
+        for r in &rows {
+            out(&serde_json::to_string(r)?)?;
+        }
+    } else {
+        out("| party | flow | learns | bytes | verifiable by a third party |")?;
+        out("|---|---|---|---:|---|")?;
+        for r in &rows {
+            out(&format!("| {} | {} | {} | {} | {} |", r.party, r.flow, r.learns, r.bytes, r.third_party_verifiable))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

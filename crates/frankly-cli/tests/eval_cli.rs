@@ -1,0 +1,119 @@
+//! `frankly eval` as a researcher runs it: a corpus in, CSV, HTML and plots out.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn frankly() -> Command {
+    let mut cmd = Command::cargo_bin("frankly").unwrap();
+    cmd.current_dir(repo());
+    cmd
+}
+
+fn photos() -> PathBuf {
+    repo().join("tests/data/photos")
+}
+
+#[test]
+fn robustness_writes_csv_html_and_plots() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = frankly()
+        .args(["eval", "robustness", "--transforms", "jpeg:50,crop:0.05", "--threads", "2", "--corpus"])
+        .arg(photos())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("crop:0.05"), "{stdout}");
+
+    let csv = std::fs::read_to_string(out.path().join("robustness.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(frankly_eval::ROBUSTNESS_COLUMNS));
+    let columns: Vec<&str> = frankly_eval::ROBUSTNESS_COLUMNS.split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 5 * 2, "{csv}");
+    let col = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    for row in &rows {
+        assert_eq!(row.len(), columns.len());
+        assert_eq!(row[col("queries")], "6");
+        let recall: f64 = row[col("recall_at_precision")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&recall));
+        let auc: f64 = row[col("auc")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&auc));
+    }
+    assert_eq!(rows.iter().filter(|r| r[col("algorithm")] == "pdq").count(), 2);
+
+    for name in ["distances.csv", "roc.csv", "hashes.csv"] {
+        assert!(std::fs::metadata(out.path().join(name)).unwrap().len() > 0, "{name}");
+    }
+    for stem in ["recall", "roc_pdq", "roc_blockhash", "histogram_phash"] {
+        let png = std::fs::read(out.path().join(format!("{stem}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}");
+        let decoded = image::load_from_memory(&png).unwrap();
+        assert!(decoded.width() >= 600);
+        let svg = std::fs::read_to_string(out.path().join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{stem}");
+    }
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("crop:0.05") && html.contains("</html>"));
+}
+
+#[test]
+fn robustness_refuses_bad_transforms() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = frankly()
+        .args(["eval", "robustness", "--transforms", "jpeg:500", "--corpus"])
+        .arg(photos())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("jpeg"), "{stderr}");
+}
+
+#[test]
+fn fpr_and_privacy_print_tables() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = frankly()
+        .args(["eval", "fpr", "--algos", "pdq,phash", "--no-plots", "--corpus"])
+        .arg(photos())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.starts_with("6 images, 15 pairs"), "{stdout}");
+    let fpr = std::fs::read_to_string(out.path().join("fpr.csv")).unwrap();
+    assert_eq!(fpr.lines().count(), 1 + 257 + 65);
+
+    let assert = frankly().args(["eval", "privacy"]).assert().success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 2 + 7, "{stdout}");
+    assert!(stdout.contains("moderation server"));
+}
+
+#[test]
+fn evade_writes_adversarial_images() {
+    let out = tempfile::tempdir().unwrap();
+    frankly()
+        .args(["eval", "attack", "evade", "--limit", "1", "--max-queries", "40", "--corpus"])
+        .arg(photos())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(out.path().join("attack.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let queries: u32 = row[5].parse().unwrap();
+    assert!((1..=40).contains(&queries));
+    assert!(Path::new(row[10]).exists(), "{}", row[10]);
+}
