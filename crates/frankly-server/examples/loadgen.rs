@@ -178,15 +178,7 @@ async fn claims(state: &AppState, a: &Args, engine: &str) {
         let at = Instant::now();
         let id = frankly_server::queue::claim(state.db(), user, "harassment", 600_000).await.unwrap().unwrap();
         latencies.push(at.elapsed());
-        let input = frankly_server::DecisionInput {
-            action: frankly_server::Action::Dismiss,
-            restriction: None,
-            facts: String::new(),
-            automated_detection: false,
-            ground: frankly_server::Ground::Terms,
-            ground_reference: String::new(),
-            redress: None,
-        };
+        let input = frankly_server::DecisionInput::dismiss();
         frankly_server::queue::decide(state.db(), user, id, &input).await.unwrap();
     }
     let elapsed = started.elapsed();

@@ -158,6 +158,21 @@ pub struct DecisionInput {
     pub redress: Option<String>,
 }
 
+impl DecisionInput {
+    /// A dismissal: no restriction, so no statement of reasons is needed.
+    pub fn dismiss() -> DecisionInput {
+        DecisionInput {
+            action: Action::Dismiss,
+            restriction: None,
+            facts: String::new(),
+            automated_detection: false,
+            ground: Ground::Terms,
+            ground_reference: String::new(),
+            redress: None,
+        }
+    }
+}
+
 /// The redress text when none is given.
 pub const DEFAULT_REDRESS: &str = "You can appeal this decision through the in-app complaint system within six months; \
      you may also use a certified out-of-court dispute settlement body or go to court.";

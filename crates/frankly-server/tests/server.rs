@@ -593,15 +593,7 @@ async fn concurrent_claims_on_postgres_never_double_assign() {
                 else {
                     break got;
                 };
-                let input = frankly_server::DecisionInput {
-                    action: frankly_server::Action::Dismiss,
-                    restriction: None,
-                    facts: String::new(),
-                    automated_detection: false,
-                    ground: frankly_server::Ground::Terms,
-                    ground_reference: String::new(),
-                    redress: None,
-                };
+                let input = frankly_server::DecisionInput::dismiss();
                 frankly_server::queue::decide(state.db(), &user, report, &input).await.unwrap();
                 got.push(report);
             }
