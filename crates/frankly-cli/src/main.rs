@@ -6,6 +6,7 @@
 
 mod bank_cmd;
 mod classify_cmd;
+mod demo_cmd;
 mod eval_cmd;
 mod hash_cmd;
 mod match_cmd;
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Watch the whole loop: E2EE devices, scanning, franking, a report, review.
+    Demo(demo_cmd::DemoArgs),
     /// Hash images (PDQ, pHash, dHash, ...) and files (SHA-256, MD5).
     Hash(hash_cmd::HashArgs),
     /// Make, sign, verify and inspect hash banks.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
+        Command::Demo(args) => demo_cmd::run(&args),
         Command::Hash(args) => hash_cmd::run(&args),
         Command::Bank(command) => bank_cmd::run(&command),
         Command::Keygen(args) => bank_cmd::keygen(&args),

@@ -1,13 +1,10 @@
 //! `frankly scan`: what the on-device module would do with a message.
 
-use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use frankly_classify::{ImageClassifier, Kind, Manifest, TextClassifier};
 use frankly_client::{Attachment, Message, Scanner, Verdict};
 use frankly_policy::{Audience, Direction, Facts};
 use rayon::prelude::*;
@@ -87,19 +84,11 @@ fn media_type(path: &Path) -> &'static str {
 fn build_scanner(args: &ScanArgs) -> anyhow::Result<Scanner> {
     let policy = load_policy(&args.policy, args.pubkey.as_deref())?;
     let audience = args.audience.or_else(|| policy.audiences.first().copied()).unwrap_or(Audience::Adult);
-    let models: BTreeSet<String> = policy.classifier_labels().into_iter().map(|(m, _)| m).collect();
     let mut builder = Scanner::builder(policy, audience);
     for path in &args.banks {
         builder = builder.bank(load_bank(path, args.pubkey.as_deref())?);
     }
-    for name in models {
-        let manifest = args.models_dir.join(format!("{name}.toml"));
-        let (m, _) = Manifest::load(&manifest).with_context(|| format!("cannot load model {name}"))?;
-        builder = match m.kind {
-            Kind::Image => builder.image_model(ImageClassifier::load(&manifest)?),
-            Kind::Text => builder.text_model(TextClassifier::load(&manifest)?),
-        };
-    }
+    builder = builder.models_from_dir(&args.models_dir)?;
     for (name, on) in &args.settings {
         builder = builder.setting(name, *on);
     }

@@ -73,6 +73,16 @@ pub enum ClientError {
     /// A report could not be built.
     #[error("report: {0}")]
     Report(String),
+    /// A model the policy reads could not be loaded.
+    #[error("cannot load model {model} from {path}: {message}")]
+    Model {
+        /// The model.
+        model: String,
+        /// Its manifest.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// A rule reads a model or label that is not loaded.
     #[error("policy {policy} reads {model}/{label}, but no loaded model gives it: load the model or change the policy")]
     MissingModel {

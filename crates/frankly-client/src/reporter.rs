@@ -168,10 +168,10 @@ impl Reporter {
 
     /// Builds the report the user chose: message `message_id` of the
     /// conversation with up to `context` kept messages before it, the
-    /// reason and note, and the local scanning evidence if `with_evidence`;
-    /// sealed to the moderation server's key. Only this leaves the device.
-    #[allow(clippy::too_many_arguments)]
-    pub fn report(
+    /// reason and note, and the local scanning evidence if `with_evidence`.
+    /// Unsealed, so the app can show the user exactly what would be sent;
+    /// [`Reporter::report`] seals it.
+    pub fn build_report(
         &self,
         conversation_id: &str,
         message_id: &str,
@@ -179,8 +179,7 @@ impl Reporter {
         reason: Reason,
         note: &str,
         with_evidence: bool,
-        server: &ServerPublicKey,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<Report, ClientError> {
         let missing = || ClientError::Report(format!("message {message_id} of {conversation_id} is not kept"));
         let (_, messages) = self.conversations.iter().find(|(c, _)| c == conversation_id).ok_or_else(missing)?;
         let at = messages.iter().position(|k| k.message.context.message_id == message_id).ok_or_else(missing)?;
@@ -192,6 +191,23 @@ impl Reporter {
         if with_evidence {
             report.evidence = reported.evidence.clone();
         }
+        Ok(report)
+    }
+
+    /// Builds the report the user chose ([`Reporter::build_report`]) and
+    /// seals it to the moderation server's key. Only this leaves the device.
+    #[allow(clippy::too_many_arguments)]
+    pub fn report(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        context: usize,
+        reason: Reason,
+        note: &str,
+        with_evidence: bool,
+        server: &ServerPublicKey,
+    ) -> Result<Vec<u8>, ClientError> {
+        let report = self.build_report(conversation_id, message_id, context, reason, note, with_evidence)?;
         seal_report(&report, server).map_err(|e| ClientError::Report(e.to_string()))
     }
 }

@@ -1,10 +1,11 @@
 //! The scanner: one message in, a local verdict out.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use frankly_bank::{Bank, Matcher, SignalType};
-use frankly_classify::{ImageClassifier, TextClassifier};
+use frankly_classify::{ImageClassifier, Kind, Manifest, TextClassifier};
 use frankly_hash::{DecodeOptions, PdqHasher, decode, sha256_hex};
 use frankly_policy::{
     Audience, BankSignal, Context, Decision, DigestSignal, Direction, Facts, Policy, ScoreSignal, Signals, Source,
@@ -90,6 +91,28 @@ impl ScannerBuilder {
     pub fn text_model(mut self, model: TextClassifier) -> Self {
         self.text_models.push(model);
         self
+    }
+
+    /// Loads every model the policy's rules read from `dir`, one manifest
+    /// `dir/NAME.toml` per model (its ONNX file and tokenizer beside it, as
+    /// shipped in `models/`). Manifests pin each file's SHA-256, so a model
+    /// that was swapped or damaged is refused here.
+    pub fn models_from_dir(mut self, dir: &Path) -> Result<Self, ClientError> {
+        let names: BTreeSet<String> = self.policy.classifier_labels().into_iter().map(|(m, _)| m).collect();
+        for name in names {
+            let path = dir.join(format!("{name}.toml"));
+            let model_error = |e: frankly_classify::ClassifyError| ClientError::Model {
+                model: name.clone(),
+                path: path.display().to_string(),
+                message: e.to_string(),
+            };
+            let (manifest, _) = Manifest::load(&path).map_err(model_error)?;
+            self = match manifest.kind {
+                Kind::Image => self.image_model(ImageClassifier::load(&path).map_err(model_error)?),
+                Kind::Text => self.text_model(TextClassifier::load(&path).map_err(model_error)?),
+            };
+        }
+        Ok(self)
     }
 
     /// Sets a user setting the policy declares (e.g. `sensitive_content_warnings`).

@@ -4,9 +4,8 @@
 //! Security 2021): Poly1305 is linear in the ciphertext blocks, so with two
 //! free blocks the two tags can be made equal by solving a 2x2 linear system
 //! over GF(2^130 - 5). Then franking must report the committed plaintext and
-//! refuse the other.
-
-#![allow(clippy::unwrap_used)]
+//! refuse the other: checked here on the franking functions alone, and in
+//! `adversaries.rs` through devices, the relay and the moderation server.
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
@@ -62,7 +61,7 @@ fn inverse(x: &BigUint) -> BigUint {
 }
 
 /// A ciphertext-with-tag that ChaCha20-Poly1305 accepts under both keys.
-fn two_key_ciphertext(k1: &[u8; 32], k2: &[u8; 32], nonce: &[u8; 12]) -> Vec<u8> {
+pub(crate) fn two_key_ciphertext(k1: &[u8; 32], k2: &[u8; 32], nonce: &[u8; 12]) -> Vec<u8> {
     const BLOCKS: usize = 8;
     let p = p();
     let two128: BigUint = BigUint::from(1u8) << 128u32;

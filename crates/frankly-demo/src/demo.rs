@@ -1,0 +1,597 @@
+//! The narrated demo: the whole loop, step by step, with what each party
+//! saw and learned, and timings.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use frankly_client::{Attachment, Message, Scanner, Verdict};
+use frankly_policy::{Action, Audience};
+use frankly_report::Reason;
+use frankly_server::queue::{self, Ground};
+use frankly_server::{DecisionInput, Role, User};
+use zeroize::Zeroizing;
+
+use crate::DemoError;
+use crate::assets::{BANK_NAME, BANKED, ORDINARY, disguise};
+use crate::e2ee::Directory;
+use crate::messenger::{Messenger, Received, Sent};
+use crate::platform::{Platform, load_scanner};
+
+/// Where the demo finds what frankly ships, and where it keeps its data.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The shipped policies (`policies/` of the repository).
+    pub policies_dir: PathBuf,
+    /// The shipped models (`models/`).
+    pub models_dir: PathBuf,
+    /// The server's data directory; a fresh temporary one if `None`.
+    pub data_dir: Option<PathBuf>,
+    /// Where the server listens (port 0 picks a free one).
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            policies_dir: PathBuf::from("policies"),
+            models_dir: PathBuf::from("models"),
+            data_dir: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// What the demo measured, for tests and for the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Messages the relay carried.
+    pub relayed: usize,
+    /// Messages a device's policy blocked before franking.
+    pub blocked: usize,
+    /// Messages a recipient refused (never shown).
+    pub refused: usize,
+    /// Reports the server accepted.
+    pub reports: usize,
+    /// Reports it refused (replays).
+    pub reports_refused: usize,
+    /// Decisions made.
+    pub decisions: usize,
+    /// Audit log entries, verified.
+    pub audit_entries: i64,
+}
+
+/// The server left running after the script, with the demo moderator's
+/// credentials.
+pub struct Running {
+    /// The review UI.
+    pub url: String,
+    /// The demo moderator.
+    pub username: String,
+    /// Their password (random per run).
+    pub password: Zeroizing<String>,
+    /// What happened.
+    pub summary: Summary,
+    platform: Platform,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("url", &self.url).field("summary", &self.summary).finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// The server.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Stops the server and removes a temporary data directory.
+    pub async fn stop(self) -> Result<(), DemoError> {
+        self.platform.stop().await
+    }
+}
+
+/// Writes the narration.
+struct Narrator<'a> {
+    out: &'a mut dyn Write,
+    step: usize,
+    started: Instant,
+}
+
+impl Narrator<'_> {
+    fn step(&mut self, title: &str) -> std::io::Result<()> {
+        self.step += 1;
+        writeln!(self.out)?;
+        writeln!(self.out, "[{}] {title}", self.step)
+    }
+
+    fn say(&mut self, who: &str, text: &str) -> std::io::Result<()> {
+        let mut lines = text.lines();
+        writeln!(self.out, "  {who:<18}{}", lines.next().unwrap_or(""))?;
+        for l in lines {
+            writeln!(self.out, "  {:<18}{l}", "")?;
+        }
+        Ok(())
+    }
+}
+
+fn ms(since: Instant) -> String {
+    format!("{:.1} ms", since.elapsed().as_secs_f64() * 1e3)
+}
+
+fn short(bytes: &[u8]) -> String {
+    format!("{}…", hex::encode(&bytes[..bytes.len().min(6)]))
+}
+
+/// The verdict: the actions, the bank matches, the scores of the labels
+/// the policy reads, the rules that fired.
+fn verdict_line(v: &Verdict, reads: &BTreeSet<(String, String)>) -> String {
+    let actions: Vec<&str> = v.decision.actions.iter().map(|a| action_name(*a)).collect();
+    let mut line = actions.join(" + ");
+    for m in &v.signals.bank_matches {
+        line.push_str(&format!("\nmatched bank {} [{}] at PDQ distance {}", m.bank, m.labels.join(", "), m.distance));
+    }
+    for s in v.signals.scores.iter().filter(|s| reads.contains(&(s.model.clone(), s.label.clone()))) {
+        line.push_str(&format!("\nclassifier {}/{} = {:.3}", s.model, s.label, s.score));
+    }
+    for f in &v.decision.fired {
+        line.push_str(&format!("\nrule {} fired", f.id));
+    }
+    line.push_str(&format!("\nscan took {:.1} ms, on the device", v.timings.total_us as f64 / 1e3));
+    line
+}
+
+/// How the app would present an incoming message under its verdict.
+fn presentation(v: &Verdict) -> String {
+    let mut how = Vec::new();
+    if v.decision.has(Action::Blur) {
+        how.push("blurred until tapped");
+    }
+    if v.decision.has(Action::Warn) {
+        how.push("behind a warning");
+    }
+    if v.decision.has(Action::ShowResources) {
+        how.push("with help resources");
+    }
+    if v.decision.has(Action::SuggestReport) {
+        how.push("with a Report button");
+    }
+    if how.is_empty() { String::new() } else { format!(", {}", how.join(", ")) }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Log => "log",
+        Action::Warn => "warn",
+        Action::Blur => "blur",
+        Action::ShowResources => "show-resources",
+        Action::SuggestReport => "suggest-report",
+        Action::BlockSend => "block-send",
+    }
+}
+
+fn scanner(
+    options: &DemoOptions,
+    policy: &str,
+    audience: Audience,
+    bank: &frankly_bank::Bank,
+) -> Result<Arc<Scanner>, DemoError> {
+    load_scanner(&options.policies_dir, &options.models_dir, policy, audience, bank)
+}
+
+fn random_password() -> Result<Zeroizing<String>, DemoError> {
+    let mut bytes = Zeroizing::new([0u8; 12]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| DemoError::Setup(format!("randomness: {e}")))?;
+    Ok(Zeroizing::new(hex::encode(bytes.as_ref())))
+}
+
+/// Sends and narrates; returns the outcome.
+async fn send(
+    n: &mut Narrator<'_>,
+    summary: &mut Summary,
+    directory: &mut Directory,
+    from: &mut Messenger,
+    to: &str,
+    conversation: &str,
+    message: &Message,
+) -> Result<Sent, DemoError> {
+    let t = Instant::now();
+    let sent = from.send(directory, conversation, to, message).await?;
+    let who = format!("{}'s device", from.user_id());
+    let reads = from.scanner().policy().classifier_labels();
+    match &sent.relayed {
+        None => {
+            summary.blocked += 1;
+            n.say(&who, &format!("scan (outgoing): {}", verdict_line(&sent.verdict, &reads)))?;
+            n.say(&who, "the policy blocks sending: nothing was franked, encrypted or sent")?;
+            n.say("relay", "saw nothing: no request was made")?;
+        }
+        Some(r) => {
+            summary.relayed += 1;
+            n.say(&who, &format!("scan (outgoing): {}", verdict_line(&sent.verdict, &reads)))?;
+            n.say(
+                &who,
+                &format!(
+                    "franked as {} with a fresh franking key; Olm-encrypted; {} bytes to the relay ({})",
+                    sent.message_id,
+                    sent.ciphertext_bytes,
+                    ms(t)
+                ),
+            )?;
+            n.say(
+                "relay",
+                &format!(
+                    "saw: from {} (its device token), to {to}, conversation {conversation}, {} bytes of ciphertext,\n\
+                     commitment {}; tagged it with platform key {} and signed the delivery context",
+                    r.delivery.sender_id,
+                    sent.ciphertext_bytes,
+                    short(&r.franked.tag.mac),
+                    r.franked.tag.key_id
+                ),
+            )?;
+        }
+    }
+    Ok(sent)
+}
+
+/// Receives and narrates.
+async fn receive(
+    n: &mut Narrator<'_>,
+    summary: &mut Summary,
+    directory: &Directory,
+    to: &mut Messenger,
+) -> Result<Vec<Received>, DemoError> {
+    let received = to.receive(directory).await?;
+    let who = format!("{}'s device", to.user_id());
+    let reads = to.scanner().policy().classifier_labels();
+    for r in &received {
+        match &r.outcome {
+            Ok(shown) => {
+                let mut parts = Vec::new();
+                if !shown.message.text.is_empty() {
+                    parts.push(format!("{:?}", shown.message.text));
+                }
+                for a in &shown.message.attachments {
+                    parts.push(format!("a picture ({}, {} bytes)", a.media_type, a.bytes.len()));
+                }
+                let what = parts.join(" + ");
+                n.say(
+                    &who,
+                    &format!(
+                        "delivery signature ✓  Olm decrypt ✓  commitment inside = tagged commitment ✓\n\
+                         opening ✓ (committed sender {} = the Olm peer; conversation ✓)",
+                        shown.delivery.sender_id
+                    ),
+                )?;
+                n.say(&who, &format!("scan (incoming): {}", verdict_line(&shown.verdict, &reads)))?;
+                n.say(
+                    &who,
+                    &format!(
+                        "shows {what}{} ({:.1} ms from fetch to screen)",
+                        presentation(&shown.verdict),
+                        r.took.as_secs_f64() * 1e3
+                    ),
+                )?;
+            }
+            Err(e) => {
+                summary.refused += 1;
+                n.say(&who, &format!("REFUSED: {e}"))?;
+                n.say(
+                    &who,
+                    "not shown: a message the device cannot verify is never shown, so all it shows can be reported",
+                )?;
+            }
+        }
+    }
+    Ok(received)
+}
+
+fn text(t: &str) -> Message {
+    Message::text(t)
+}
+
+/// Runs the demo script, writing the narration to `out`, and returns the
+/// server still running (call [`Running::stop`], or leave it up for the
+/// review UI).
+pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, DemoError> {
+    let mut n = Narrator { out, step: 0, started: Instant::now() };
+    let mut summary = Summary::default();
+    writeln!(
+        n.out,
+        "frankly demo: three people's devices, the platform's relay and a moderation server, on this machine.\n\
+         Every key, ciphertext, tag and check below is real; only the people are simulated."
+    )?;
+
+    // 1. The server.
+    n.step("The platform and the moderation server start")?;
+    let t = Instant::now();
+    let platform = Platform::start(options.data_dir.clone(), options.listen).await?;
+    let state = platform.state().clone();
+    let url = platform.url().to_owned();
+    let bank = platform.bank().clone();
+    let password = random_password()?;
+    let moderator_id = frankly_server::create_user(state.db(), "demo", "demo", &password, Role::Moderator).await?;
+    let platform_token = platform.platform_token();
+    let data_dir = platform.data_dir().to_path_buf();
+    n.say(
+        "server",
+        &format!(
+            "frankly-server at {url}, SQLite in {} ({})\n\
+             first start generated its keys: the report key (HPKE, X25519), the delivery signing key (Ed25519),\n\
+             and the platform tag key (HMAC-SHA256, rotated every {} hours), shared by the platform and moderation only",
+            data_dir.display(),
+            ms(t),
+            state.config().key_rotation_hours
+        ),
+    )?;
+    n.say(
+        "hash bank",
+        &format!(
+            "{BANK_NAME}: the PDQ hashes of {} photos standing in for known abuse material,\n\
+             signed ({} bytes, Ed25519) and verified by every device and by the server before use",
+            BANKED.len(),
+            platform.bundle_bytes()
+        ),
+    )?;
+
+    // 2. The devices.
+    n.step("Three devices: Olm identity keys, policies, models")?;
+    let t = Instant::now();
+    let mut directory = Directory::new();
+    let alice_scanner = scanner(options, "adult", Audience::Adult, &bank)?;
+    let bob_scanner = scanner(options, "teen", Audience::Teen, &bank)?;
+    let mallory_scanner = scanner(options, "research", Audience::Adult, &bank)?;
+    let mut alice = Messenger::register(&url, &platform_token, "alice", alice_scanner, &mut directory, 8).await?;
+    let mut bob = Messenger::register(&url, &platform_token, "bob", bob_scanner, &mut directory, 8).await?;
+    let mut mallory = Messenger::register(&url, &platform_token, "mallory", mallory_scanner, &mut directory, 8).await?;
+    alice.add_contact("bob");
+    bob.add_contact("alice");
+    for m in [&alice, &bob, &mallory] {
+        let key = directory.identity(m.user_id()).map(|k| k.to_base64()).unwrap_or_default();
+        n.say(
+            &format!("{}'s device", m.user_id()),
+            &format!("Olm identity key {}…, one-time keys published", &key[..12]),
+        )?;
+    }
+    n.say(
+        "policies",
+        "alice: adult; bob: teen (he is 15); mallory: research, which only logs,\n\
+         standing in for a modified client that never blocks anything",
+    )?;
+    n.say("models", &format!("open_nsfw and profanity_check (ONNX, run by tract), loaded on each device ({})", ms(t)))?;
+
+    // 3. Alice and Bob.
+    n.step("alice → bob, a first message (Olm pre-key message: the session starts)")?;
+    let ab = "alice/bob";
+    send(
+        &mut n,
+        &mut summary,
+        &mut directory,
+        &mut alice,
+        "bob",
+        ab,
+        &text("Hi Bob! Still on for the climbing gym on Saturday?"),
+    )
+    .await?;
+    receive(&mut n, &mut summary, &directory, &mut bob).await?;
+
+    n.step("bob → alice, a reply, and a photo of his cat")?;
+    send(&mut n, &mut summary, &mut directory, &mut bob, "alice", ab, &text("Yes! 10am? Here's Chelsea, she says hi"))
+        .await?;
+    let cat = text("").with_attachment(Attachment::new(ORDINARY.bytes.to_vec(), ORDINARY.media_type));
+    send(&mut n, &mut summary, &mut directory, &mut bob, "alice", ab, &cat).await?;
+    receive(&mut n, &mut summary, &directory, &mut alice).await?;
+
+    n.step("alice tries to forward a banked photo, resized to 50% and re-encoded (JPEG q60)")?;
+    let disguised = disguise(BANKED[0].bytes, 0.5, 60)?;
+    n.say(
+        "alice's device",
+        &format!(
+            "{} bytes, SHA-256 {}…: not one byte in common with the original; the PDQ hash barely moves",
+            disguised.len(),
+            &frankly_hash::sha256_hex(&disguised)[..12]
+        ),
+    )?;
+    let forward = text("lol look").with_attachment(Attachment::new(disguised, "image/jpeg"));
+    send(&mut n, &mut summary, &mut directory, &mut alice, "bob", ab, &forward).await?;
+
+    // 4. Mallory.
+    n.step("mallory, a stranger to bob, writes to him")?;
+    let mb = "mallory/bob";
+    send(&mut n, &mut summary, &mut directory, &mut mallory, "bob", mb, &text("hey, saw you at the gym")).await?;
+    let insult = send(
+        &mut n,
+        &mut summary,
+        &mut directory,
+        &mut mallory,
+        "bob",
+        mb,
+        &text("answer me you stupid fucking loser, you're a worthless piece of shit"),
+    )
+    .await?;
+    let banked = disguise(BANKED[1].bytes, 0.7, 75)?;
+    let picture = text("this is you").with_attachment(Attachment::new(banked, "image/jpeg"));
+    let image_sent = send(&mut n, &mut summary, &mut directory, &mut mallory, "bob", mb, &picture).await?;
+    receive(&mut n, &mut summary, &directory, &mut bob).await?;
+
+    n.step("mallory's client lies: it commits to one text and encrypts another")?;
+    forged_send(&mut n, &mut directory, &mut mallory, "bob", mb).await?;
+    receive(&mut n, &mut summary, &directory, &mut bob).await?;
+
+    // 5. The report.
+    n.step("bob reports mallory's picture, with the two messages before it as context")?;
+    let t = Instant::now();
+    let note = "a stranger keeps insulting me";
+    let built = bob.reporter().build_report(mb, &image_sent.message_id, 2, Reason::Harassment, note, true)?;
+    let envelope = frankly_report::seal_report(&built, &bob.server_keys().report)
+        .map_err(|e| DemoError::Client(frankly_client::ClientError::Report(e.to_string())))?;
+    n.say(
+        "bob's device",
+        &format!(
+            "seals {} messages (each with its body, franking key, commitment, platform tag and delivery context)\n\
+             and {} pieces of local scanning evidence to the moderation server's key (HPKE): {} bytes",
+            built.messages.len(),
+            built.evidence.len(),
+            envelope.len()
+        ),
+    )?;
+    let accepted = bob.relay().post_report(envelope.clone()).await?;
+    summary.reports += 1;
+    n.say(
+        "moderation",
+        &format!(
+            "opened the report and verified every message: [{}], chain {}\n\
+             matched the verified attachment against its own copy of the bank; queued in {:?} at priority {} ({})",
+            accepted.messages.join(", "),
+            if accepted.chain_ok { "unbroken" } else { "BROKEN" },
+            accepted.queue,
+            accepted.priority,
+            ms(t)
+        ),
+    )?;
+    n.say(
+        "moderation",
+        &format!(
+            "learned: these {} messages of mallory/bob, who reported them and why; nothing of alice/bob,\n\
+             nothing of any scan that bob did not put in the report",
+            accepted.messages.len()
+        ),
+    )?;
+
+    n.step("bob also reports mallory's insult; then someone who recorded bob's first report replays it")?;
+    bob.report(mb, &insult.message_id, 1, Reason::Harassment, "insults").await?;
+    summary.reports += 1;
+    n.say("moderation", "accepted the second report: it waits in the queue for you (see the end)")?;
+    let eavesdropper = crate::relay::Relay::new(&url, None);
+    match eavesdropper.post_report(envelope).await {
+        Err(DemoError::Refused { status, code, message, .. }) => {
+            summary.reports_refused += 1;
+            n.say("moderation", &format!("refused the replayed envelope: {status} {code}: {message}"))?;
+        }
+        Ok(_) => return Err(DemoError::Setup("the server accepted a replayed report".into())),
+        Err(e) => return Err(e),
+    }
+
+    // 6. Review.
+    n.step("a moderator claims the top report, looks, decides")?;
+    let t = Instant::now();
+    let user = User { id: moderator_id, username: "demo".into(), role: Role::Moderator, reveal_media: false };
+    let id = queue::claim(
+        state.db(),
+        &user,
+        &accepted.queue,
+        i64::try_from(state.config().lease_seconds).unwrap_or(900) * 1000,
+    )
+    .await?
+    .ok_or_else(|| DemoError::Setup("nothing to claim".into()))?;
+    let view = queue::view(state.db(), &user, id).await?;
+    n.say(
+        "moderator demo",
+        &format!(
+            "claimed report {id} (priority {}: the server's bank match put it first), lease {} min\n\
+             sees {} messages, {} verified, {} server bank match(es); media blurred until revealed",
+            view.row.priority,
+            state.config().lease_seconds / 60,
+            view.row.messages,
+            view.row.verified,
+            view.stored.server_matches.len()
+        ),
+    )?;
+    let decision = DecisionInput {
+        action: frankly_server::Action::Suspend,
+        restriction: None,
+        facts: "Verified messages from mallory to bob: repeated insults, then a picture matching the known-abuse bank."
+            .into(),
+        automated_detection: true,
+        ground: Ground::Terms,
+        ground_reference: "Terms of service §4 (abuse and harassment)".into(),
+        redress: None,
+    };
+    let decided = queue::decide(state.db(), &user, id, &decision).await?;
+    summary.decisions += 1;
+    n.say(
+        "moderator demo",
+        &format!(
+            "decided: suspend mallory, with the DSA statement of reasons; {} ms from intake to decision ({})",
+            decided.latency_ms,
+            ms(t)
+        ),
+    )?;
+    let chain = frankly_server::audit::verify(state.db()).await?;
+    summary.audit_entries = chain.entries;
+    n.say(
+        "audit",
+        &format!("hash chain of {} entries verified; head {}…", chain.entries, &chain.head[..12.min(chain.head.len())]),
+    )?;
+
+    // 7. The ledger.
+    n.step("What each party learned")?;
+    for m in [&alice, &bob, &mallory] {
+        let log = m.relay().log();
+        let sent: usize = log.iter().map(|e| e.sent_bytes).sum();
+        let reports = log.iter().filter(|e| e.path == "/v1/reports").count();
+        let scans = if reports == 0 {
+            "no scan result, no hash".to_owned()
+        } else {
+            format!("scan evidence only inside the {reports} sealed report(s) the user chose to send")
+        };
+        n.say(
+            &format!("{}'s device", m.user_id()),
+            &format!("made {} requests, {} bytes out: E2EE ciphertexts with commitments; {scans}", log.len(), sent),
+        )?;
+    }
+    n.say(
+        "relay/platform",
+        &format!(
+            "carried {} messages: for each, sender, recipient, conversation, time, size and commitment;\n\
+             never a plaintext, a franking key or a verdict. {} blocked message(s) it never heard of.",
+            summary.relayed, summary.blocked
+        ),
+    )?;
+    n.say(
+        "moderation",
+        "saw only the messages bob chose to report (with their context) and the evidence he attached;\n\
+         it can prove to itself that mallory sent them, but the tag is a MAC: no outsider can be convinced",
+    )?;
+    n.say("scanning", "ran on each device before encryption and after decryption; its verdicts never left a device")?;
+    writeln!(n.out, "\ndemo finished in {:.1} s", n.started.elapsed().as_secs_f64())?;
+
+    Ok(Running { url: format!("{url}/"), username: "demo".into(), password, summary, platform })
+}
+
+/// Mallory's modified client: the commitment is to one body, the
+/// ciphertext carries another.
+async fn forged_send(
+    n: &mut Narrator<'_>,
+    directory: &mut Directory,
+    mallory: &mut Messenger,
+    to: &str,
+    conversation: &str,
+) -> Result<(), DemoError> {
+    let context = frankly_franking::MessageContext {
+        conversation_id: conversation.into(),
+        sender_id: mallory.user_id().into(),
+        message_id: "mallory-forged".into(),
+        sequence: 3,
+        previous: None,
+    };
+    let innocent = frankly_franking::Body { text: "sorry, wrong person".into(), attachments: Vec::new() }.encode()?;
+    let abusive = frankly_franking::Body { text: "I know where you live".into(), attachments: Vec::new() }.encode()?;
+    let honest = frankly_franking::frank_plaintext(&context, &innocent)?;
+    let mut swapped = honest.plaintext.to_vec();
+    let body_at = swapped.len() - innocent.len();
+    swapped.truncate(body_at);
+    swapped.extend_from_slice(&abusive);
+    mallory.send_raw(directory, conversation, to, &honest.commitment, &swapped, &[]).await?;
+    n.say(
+        "mallory's device",
+        "commits to \"sorry, wrong person\" but encrypts \"I know where you live\", hoping bob sees a threat\n\
+         that a report would show as harmless",
+    )?;
+    Ok(())
+}

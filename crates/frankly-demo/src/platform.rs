@@ -1,0 +1,124 @@
+//! The platform's side, in process: `frankly-server` (relay, tagging,
+//! report intake, review) on a free port with a fresh data directory and
+//! the demo bank, and scanners built from the shipped policies and models.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use frankly_bank::{Bank, Matcher};
+use frankly_client::Scanner;
+use frankly_policy::{Audience, Policy};
+use frankly_server::{AppState, Config, ServerError};
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+use crate::DemoError;
+use crate::assets::demo_bank;
+
+/// A running server with its state, on embedded defaults.
+pub struct Platform {
+    url: String,
+    state: AppState,
+    bank: Bank,
+    bundle_bytes: usize,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<Result<(), ServerError>>,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// Starts the server on `listen` (port 0: a free one) with its data in
+    /// `data_dir` (a fresh temporary directory if `None`, removed on stop).
+    /// Its own bank matcher holds the demo bank, signed and verified.
+    pub async fn start(data_dir: Option<PathBuf>, listen: std::net::SocketAddr) -> Result<Platform, DemoError> {
+        let temp = match &data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().map_err(|e| DemoError::Setup(format!("temporary directory: {e}")))?),
+        };
+        let data_dir = data_dir.or_else(|| temp.as_ref().map(|t| t.path().to_path_buf())).unwrap_or_default();
+        let now = u64::try_from(frankly_server::now_ms() / 1000).unwrap_or(0);
+        let bank_key = frankly_bundle::generate_key().map_err(|e| DemoError::Setup(e.to_string()))?;
+        let (bundle, bank) = demo_bank(&bank_key, now)?;
+        let config = Config { listen, data_dir, ..Config::default() };
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = AppState::open(config, Some(Matcher::new(vec![bank.clone()]))).await?;
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(frankly_server::serve(state.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        Ok(Platform { url, state, bank, bundle_bytes: bundle.len(), shutdown: Some(tx), server, temp })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's state (database, keys, configuration).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The demo bank, as the server and devices load it.
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+
+    /// Size of the signed bank bundle.
+    pub fn bundle_bytes(&self) -> usize {
+        self.bundle_bytes
+    }
+
+    /// Where the data lives.
+    pub fn data_dir(&self) -> &Path {
+        &self.state.config().data_dir
+    }
+
+    /// The token with which the platform registers devices.
+    pub fn platform_token(&self) -> Zeroizing<String> {
+        self.state.secrets().platform_token.clone()
+    }
+
+    /// Whether the data directory is temporary.
+    pub fn is_temporary(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    /// Stops the server (and removes a temporary data directory).
+    pub async fn stop(mut self) -> Result<(), DemoError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await.map_err(|e| DemoError::Setup(e.to_string()))??;
+        Ok(())
+    }
+}
+
+/// A scanner for one device: the shipped policy `policy` (from
+/// `policies_dir`) for `audience`, the models its rules read (from
+/// `models_dir`), and `bank`.
+pub fn load_scanner(
+    policies_dir: &Path,
+    models_dir: &Path,
+    policy: &str,
+    audience: Audience,
+    bank: &Bank,
+) -> Result<Arc<Scanner>, DemoError> {
+    let path = policies_dir.join(format!("{policy}.toml"));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        DemoError::Setup(format!(
+            "cannot read policy {}: {e} (run from the repository root, or pass --policies)",
+            path.display()
+        ))
+    })?;
+    let policy = Policy::from_toml(&text).map_err(|e| DemoError::Setup(format!("policy {}: {e}", path.display())))?;
+    let scanner = Scanner::builder(policy, audience).bank(bank.clone()).models_from_dir(models_dir)?.build()?;
+    Ok(Arc::new(scanner))
+}

@@ -1,0 +1,74 @@
+//! End-to-end tests across crates: devices with Olm sessions (vodozemac)
+//! and the shipped policies, models and a signed bank; the relay and the
+//! moderation server of `frankly-server` over HTTP on a free port; reports,
+//! review, audit. `honest.rs` runs the loop as it should go (and the demo
+//! script); `adversaries.rs` has senders, reporters and relays that cheat,
+//! each with the precise outcome asserted.
+
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod adversaries;
+mod honest;
+mod salamander;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use frankly_client::Scanner;
+use frankly_demo::{Directory, Messenger, Platform, load_scanner};
+use frankly_policy::Audience;
+use frankly_server::{Role, User};
+
+/// The repository's root (policies/, models/).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Scanners for alice (adult), bob (teen) and mallory (research: logs,
+/// never blocks, as a modified client would), built once: models load in
+/// about a second each. The demo bank's content is the same for every
+/// platform (the same photos' hashes; only the signing key differs).
+fn scanners(platform: &Platform) -> &'static [Arc<Scanner>; 3] {
+    static SCANNERS: OnceLock<[Arc<Scanner>; 3]> = OnceLock::new();
+    SCANNERS.get_or_init(|| {
+        let (p, m) = (repo().join("policies"), repo().join("models"));
+        let load = |policy, audience| load_scanner(&p, &m, policy, audience, platform.bank()).unwrap();
+        [load("adult", Audience::Adult), load("teen", Audience::Teen), load("research", Audience::Adult)]
+    })
+}
+
+/// A server and three registered devices: alice and bob are contacts,
+/// mallory is a stranger.
+pub struct World {
+    pub platform: Platform,
+    pub directory: Directory,
+    pub alice: Messenger,
+    pub bob: Messenger,
+    pub mallory: Messenger,
+}
+
+pub const AB: &str = "alice/bob";
+pub const MB: &str = "mallory/bob";
+
+impl World {
+    pub async fn new() -> World {
+        let platform = Platform::start(None, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let [a, b, m] = scanners(&platform).clone();
+        let token = platform.platform_token();
+        let mut directory = Directory::new();
+        let url = platform.url().to_owned();
+        let mut alice = Messenger::register(&url, &token, "alice", a, &mut directory, 8).await.unwrap();
+        let mut bob = Messenger::register(&url, &token, "bob", b, &mut directory, 8).await.unwrap();
+        let mallory = Messenger::register(&url, &token, "mallory", m, &mut directory, 8).await.unwrap();
+        alice.add_contact("bob");
+        bob.add_contact("alice");
+        World { platform, directory, alice, bob, mallory }
+    }
+
+    /// A moderator account.
+    pub async fn moderator(&self) -> User {
+        let db = self.platform.state().db();
+        let id = frankly_server::create_user(db, "test", "mod", "a long test password", Role::Moderator).await.unwrap();
+        User { id, username: "mod".into(), role: Role::Moderator, reveal_media: false }
+    }
+}
