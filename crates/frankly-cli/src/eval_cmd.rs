@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use frankly_eval::{
-    AttackConfig, AttackOutcome, CorpusImage, FprConfig, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig, Transform,
+    AttackConfig, AttackOutcome, CorpusImage, FprConfig, FprReport, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig,
+    Transform,
 };
 use frankly_hash::{DecodeOptions, PdqHasher};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -100,6 +101,10 @@ pub(crate) struct FprArgs {
     /// Acceptable probability of falsely reporting an account over that period.
     #[arg(long, default_value_t = 1e-12)]
     target: f64,
+
+    /// Compare pixel-identical images too (by default each picture counts once).
+    #[arg(long)]
+    keep_duplicates: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,6 +301,7 @@ fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
         bank_size: args.bank_size,
         images_per_account: args.images_per_account,
         target_account_rate: args.target,
+        dedup: !args.keep_duplicates,
     };
     let images = corpus(&args.common.corpus)?;
     let bar = progress_bar(images.len() as u64, "hashing");
@@ -303,24 +309,53 @@ fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let files = frankly_eval::write_fpr(&report, &args.common.out, !args.common.no_plots)?;
     let pairs = report.rows.first().map_or(0, |r| r.pairs);
+    let sources = report.sources.iter().filter(|r| r.algo == config.algos[0] && r.source.is_some()).count();
     out(&format!(
-        "{} images, {pairs} pairs; bank of {} hashes, {} images per account, target {:e}",
+        "{} images from {sources} sources ({} pixel-identical copies left out), {pairs} pairs; \
+         bank of {} hashes, {} images per account, target {:e}",
         report.images.len(),
+        report.duplicates.len(),
         args.bank_size,
         args.images_per_account,
         args.target
     ))?;
-    out(&format!(
-        "{:<10} {:>4} {:>12} {:>14} {:>12} {:>14} {:>12} {:>6}",
-        "algorithm", "thr", "false", "per million", "per image", "per account", "P(k>=30)", "k"
-    ))?;
-    for d in &report.deployments {
-        let row = report.rows.iter().find(|r| r.algo == d.algo && r.threshold == d.threshold);
+    deployment_table("all pairs", &report.deployments, &report)?;
+    deployment_table("pairs from different sources only", &report.cross_source_deployments, &report)?;
+    out("\nmatches at the default threshold within a source (sources with any):")?;
+    for r in report.sources.iter().filter(|r| r.source.is_some() && r.matches > 0) {
         out(&format!(
-            "{:<10} {:>4} {:>12} {:>14} {:>12.3e} {:>14.3e} {:>12.3e} {:>6}",
+            "  {:<10} {:<32} {:>6} of {:>9} pairs ({} images)",
+            r.algo.name(),
+            r.source.as_deref().unwrap_or(""),
+            r.matches,
+            r.pairs,
+            r.images
+        ))?;
+    }
+    finish(&report.failures, report.images.len(), &files)
+}
+
+/// Prints the deployment numbers of one set of pairs.
+fn deployment_table(title: &str, deployments: &[frankly_eval::Deployment], report: &FprReport) -> anyhow::Result<()> {
+    out(&format!("\n{title}:"))?;
+    out(&format!(
+        "{:<10} {:>4} {:>9} {:>11} {:>14} {:>12} {:>14} {:>12} {:>6}",
+        "algorithm", "thr", "matches", "pairs", "per million", "per image", "per account", "P(k>=30)", "k"
+    ))?;
+    for d in deployments {
+        let (matches, pairs) = if title.starts_with("all") {
+            let row = report.rows.iter().find(|r| r.algo == d.algo && r.threshold == d.threshold);
+            row.map_or((0, 0), |r| (r.false_matches, r.pairs))
+        } else {
+            let row = report.sources.iter().find(|r| r.algo == d.algo && r.source.is_none());
+            row.map_or((0, 0), |r| (r.matches, r.pairs))
+        };
+        out(&format!(
+            "{:<10} {:>4} {:>9} {:>11} {:>14} {:>12.3e} {:>14.3e} {:>12.3e} {:>6}",
             d.algo.name(),
             d.threshold,
-            row.map_or(0, |r| r.false_matches),
+            matches,
+            pairs,
             format!("{}{:.3}", if d.rate_is_bound { "<" } else { "" }, 1e6 * d.rate),
             d.per_image,
             d.expected_per_account,
@@ -328,7 +363,7 @@ fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
             d.account_threshold
         ))?;
     }
-    finish(&report.failures, report.images.len(), &files)
+    Ok(())
 }
 
 fn attack(args: &AttackArgs, target: Option<&Path>, collide: bool) -> anyhow::Result<ExitCode> {

@@ -90,7 +90,10 @@ fn fpr_and_privacy_print_tables() {
         .assert()
         .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert!(stdout.starts_with("6 images, 15 pairs"), "{stdout}");
+    assert!(stdout.starts_with("6 images from 3 sources (0 pixel-identical copies left out), 15 pairs"), "{stdout}");
+    assert!(stdout.contains("pairs from different sources only:"), "{stdout}");
+    let by_source = std::fs::read_to_string(out.path().join("by_source.csv")).unwrap();
+    assert_eq!(by_source.lines().count(), 1 + 2 * (3 + 1), "{by_source}");
     let fpr = std::fs::read_to_string(out.path().join("fpr.csv")).unwrap();
     assert_eq!(fpr.lines().count(), 1 + 257 + 65);
 

@@ -11,9 +11,24 @@
 //! flags is `Binomial(M, q)`. Apple's 2021 design reported an account only
 //! after `k = 30` matches; [`account_threshold`] finds the smallest `k` that
 //! brings the chance of falsely reporting an account under a target.
+//!
+//! Two things make a raw corpus overstate the rate. **Duplicates**: the same
+//! picture stored twice (another container, other metadata) is one image,
+//! not a false match; with `dedup`, images whose decoded pixels are
+//! identical (same size, same SHA-256 of the RGB bytes) are counted once,
+//! and the dropped copies are listed. **Families**: images from one source
+//! (one package, one photographer, one sky survey) are often versions of
+//! each other. Each image's source is the first directory of its path in
+//! the corpus, or, for a flat corpus, the part of its file name before the
+//! first `_` (the shared corpus names files `source_name.jpg`). The study
+//! counts matches within each source and across sources separately; the
+//! cross-source rate is the one that stands for unrelated images.
+
+use std::collections::BTreeMap;
 
 use frankly_hash::{DecodeOptions, PdqHasher};
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use crate::EvalError;
 use crate::algo::{HashAlgo, distance};
@@ -42,6 +57,36 @@ pub struct FprConfig {
     pub images_per_account: u64,
     /// Acceptable probability of falsely reporting one account over that period.
     pub target_account_rate: f64,
+    /// Count pixel-identical images once.
+    pub dedup: bool,
+}
+
+/// Matches at an algorithm's default threshold among the pairs of one
+/// source, or (with `source` `None`) among pairs from two different sources.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SourceRow {
+    /// The algorithm.
+    pub algo: HashAlgo,
+    /// The source; `None` for the cross-source pairs.
+    pub source: Option<String>,
+    /// Images of the source (all images for the cross-source row).
+    pub images: u64,
+    /// Pairs compared.
+    pub pairs: u64,
+    /// Pairs within the default threshold.
+    pub matches: u64,
+}
+
+/// The source of a corpus image: its first directory, or for a file at the
+/// root the part of its name before the first `_` (the whole stem if none).
+pub fn source_of(name: &str) -> &str {
+    match name.split_once('/') {
+        Some((dir, _)) => dir,
+        None => {
+            let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+            stem.split_once('_').map_or(stem, |(s, _)| s)
+        }
+    }
 }
 
 /// False matches at one threshold.
@@ -98,6 +143,12 @@ pub struct FprReport {
     pub deployments: Vec<Deployment>,
     /// The closest pairs per algorithm: (algorithm, image, image, distance).
     pub closest: Vec<(HashAlgo, String, String, u32)>,
+    /// Pixel-identical copies left out (copy, the image kept), with `dedup`.
+    pub duplicates: Vec<(String, String)>,
+    /// Per algorithm: one row per source, then the cross-source row.
+    pub sources: Vec<SourceRow>,
+    /// Per algorithm: the deployment numbers from the cross-source rate.
+    pub cross_source_deployments: Vec<Deployment>,
 }
 
 /// `P(X >= k)` for `X ~ Binomial(n, p)`, summed in log space so that tiny
@@ -173,11 +224,17 @@ pub fn run_fpr(
             images.len()
         )));
     }
-    let hashed: Vec<Result<Vec<Vec<u8>>, String>> = images
+    let hashed: Vec<Result<Hashed, String>> = images
         .par_iter()
         .map_init(PdqHasher::new, |pdq, image| {
             let r = load_image(&image.path, &config.decode)
-                .map(|img| config.algos.iter().map(|a| a.hash(&img, pdq)).collect())
+                .map(|img| {
+                    let mut pixels = Sha256::new();
+                    pixels.update(img.width().to_be_bytes());
+                    pixels.update(img.height().to_be_bytes());
+                    pixels.update(img.as_raw());
+                    (config.algos.iter().map(|a| a.hash(&img, pdq)).collect(), pixels.finalize().into())
+                })
                 .map_err(|e| e.to_string());
             progress();
             r
@@ -186,9 +243,18 @@ pub fn run_fpr(
     let mut names = Vec::new();
     let mut hashes = Vec::new();
     let mut failures = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut seen: BTreeMap<[u8; 32], String> = BTreeMap::new();
     for (image, h) in images.iter().zip(hashed) {
         match h {
-            Ok(h) => {
+            Ok((h, pixels)) => {
+                if config.dedup {
+                    if let Some(kept) = seen.get(&pixels) {
+                        duplicates.push((image.name.clone(), kept.clone()));
+                        continue;
+                    }
+                    seen.insert(pixels, image.name.clone());
+                }
                 names.push(image.name.clone());
                 hashes.push(h);
             }
@@ -199,54 +265,118 @@ pub fn run_fpr(
         return Err(EvalError::TooFewImages { what: "a false-positive study", needed: 2, found: hashes.len() });
     }
     let n = hashes.len();
+    // Sources as small integers, for counting pairs.
+    let mut source_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let source: Vec<usize> = names
+        .iter()
+        .map(|name| {
+            let next = source_ids.len();
+            *source_ids.entry(source_of(name)).or_insert(next)
+        })
+        .collect();
+    let source_count = source_ids.len();
     let mut histograms = Vec::new();
     let mut rows = Vec::new();
     let mut deployments = Vec::new();
+    let mut cross_source_deployments = Vec::new();
+    let mut sources = Vec::new();
     let mut closest = Vec::new();
     for (a, &algo) in config.algos.iter().enumerate() {
-        let (hist, mut near) = (0..n)
+        let t = algo.default_threshold();
+        let empty = || Pairs {
+            hist: Histogram::new(algo.bits()),
+            near: Vec::new(),
+            within: vec![(0, 0); source_count],
+            cross: (0, 0),
+        };
+        let pairs = (0..n)
             .into_par_iter()
             .map(|i| {
-                let mut h = Histogram::new(algo.bits());
-                let mut near: Vec<(u32, usize, usize)> = Vec::new();
+                let mut p = empty();
                 for j in i + 1..n {
                     let d = distance(&hashes[i][a], &hashes[j][a]);
-                    h.add(d);
-                    keep_closest(&mut near, (d, i, j));
+                    p.hist.add(d);
+                    keep_closest(&mut p.near, (d, i, j));
+                    let counts = if source[i] == source[j] { &mut p.within[source[i]] } else { &mut p.cross };
+                    counts.0 += 1;
+                    counts.1 += u64::from(d <= t);
                 }
-                (h, near)
+                p
             })
-            .reduce(
-                || (Histogram::new(algo.bits()), Vec::new()),
-                |(mut h1, mut n1), (h2, n2)| {
-                    h1.merge(&h2);
-                    for p in n2 {
-                        keep_closest(&mut n1, p);
-                    }
-                    (h1, n1)
-                },
-            );
+            .reduce(empty, Pairs::merge);
+        let Pairs { hist, mut near, within, cross } = pairs;
         near.sort_unstable();
         closest.extend(near.into_iter().map(|(d, i, j)| (algo, names[i].clone(), names[j].clone(), d)));
-        let pairs = hist.total();
-        for t in 0..=algo.bits() {
-            let false_matches = hist.at_most(t);
+        let total = hist.total();
+        for threshold in 0..=algo.bits() {
+            let false_matches = hist.at_most(threshold);
             rows.push(FprRow {
                 algo,
-                threshold: t,
+                threshold,
                 false_matches,
-                pairs,
-                per_million: 1e6 * false_matches as f64 / pairs as f64,
+                pairs: total,
+                per_million: 1e6 * false_matches as f64 / total as f64,
             });
         }
-        let t = algo.default_threshold();
-        let matched = hist.at_most(t);
-        let (rate, bound) =
-            if matched == 0 { (3.0 / pairs as f64, true) } else { (matched as f64 / pairs as f64, false) };
-        deployments.push(Deployment::new(algo, t, rate, bound, config));
+        deployments.push(deployment(algo, t, hist.at_most(t), total, config));
+        for (name, &id) in &source_ids {
+            let images = source.iter().filter(|&&s| s == id).count() as u64;
+            let (pairs, matches) = within[id];
+            sources.push(SourceRow { algo, source: Some((*name).to_owned()), images, pairs, matches });
+        }
+        sources.push(SourceRow { algo, source: None, images: n as u64, pairs: cross.0, matches: cross.1 });
+        if cross.0 > 0 {
+            cross_source_deployments.push(deployment(algo, t, cross.1, cross.0, config));
+        }
         histograms.push((algo, hist));
     }
-    Ok(FprReport { config: config.clone(), images: names, failures, histograms, rows, deployments, closest })
+    Ok(FprReport {
+        config: config.clone(),
+        images: names,
+        failures,
+        histograms,
+        rows,
+        deployments,
+        closest,
+        duplicates,
+        sources,
+        cross_source_deployments,
+    })
+}
+
+/// The deployment numbers from `matched` of `pairs` (the rule-of-three
+/// bound when none matched).
+fn deployment(algo: HashAlgo, threshold: u32, matched: u64, pairs: u64, config: &FprConfig) -> Deployment {
+    let (rate, bound) = if matched == 0 { (3.0 / pairs as f64, true) } else { (matched as f64 / pairs as f64, false) };
+    Deployment::new(algo, threshold, rate, bound, config)
+}
+
+/// One image's hashes (per algorithm) and the SHA-256 of its pixels.
+type Hashed = (Vec<Vec<u8>>, [u8; 32]);
+
+/// What one worker counted over its pairs.
+struct Pairs {
+    hist: Histogram,
+    near: Vec<(u32, usize, usize)>,
+    /// Per source: (pairs, matches at the default threshold).
+    within: Vec<(u64, u64)>,
+    cross: (u64, u64),
+}
+
+impl Pairs {
+    fn merge(mut self, other: Pairs) -> Pairs {
+        self.hist.merge(&other.hist);
+        for p in other.near {
+            keep_closest(&mut self.near, p);
+        }
+        for (w, o) in self.within.iter_mut().zip(other.within) {
+            w.0 += o.0;
+            w.1 += o.1;
+        }
+        self.cross.0 += other.cross.0;
+        self.cross.1 += other.cross.1;
+        self
+    }
 }
 
 fn keep_closest(list: &mut Vec<(u32, usize, usize)>, pair: (u32, usize, usize)) {
@@ -289,6 +419,15 @@ mod tests {
             assert!(binomial_tail(n, p, k) <= target);
             assert!(k == 0 || binomial_tail(n, p, k - 1) > target, "{n} {p} {target} -> {k}");
         }
+    }
+
+    #[test]
+    fn sources_from_directories_or_name_prefixes() {
+        assert_eq!(source_of("libjxl-testdata/a/b.png"), "libjxl-testdata");
+        assert_eq!(source_of("scratch_castle.jpg"), "scratch");
+        assert_eq!(source_of("lomiri_Bridge_by_x.jpg"), "lomiri");
+        assert_eq!(source_of("plain.png"), "plain");
+        assert_eq!(source_of("noext"), "noext");
     }
 
     #[test]

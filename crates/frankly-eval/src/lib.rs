@@ -55,8 +55,8 @@ pub use attack::{
 pub use corpus::{CorpusImage, IMAGE_EXTENSIONS, MAX_CORPUS_DEPTH, list_images, load_image};
 pub use error::EvalError;
 pub use fpr::{
-    APPLE_ACCOUNT_THRESHOLD, CLOSEST_PAIRS, Deployment, FprConfig, FprReport, FprRow, MAX_FPR_IMAGES,
-    account_threshold, binomial_tail, run_fpr,
+    APPLE_ACCOUNT_THRESHOLD, CLOSEST_PAIRS, Deployment, FprConfig, FprReport, FprRow, MAX_FPR_IMAGES, SourceRow,
+    account_threshold, binomial_tail, run_fpr, source_of,
 };
 pub use metrics::{FprPoint, Histogram, PrecisionPoint, RocPoint, auc, recall_at_fpr, recall_at_precision, roc};
 pub use output::{ROBUSTNESS_COLUMNS, csv_field, write_fpr, write_robustness};

@@ -178,8 +178,11 @@ fn robustness_html(report: &RobustnessReport, figures: &[(String, crate::plot::W
 }
 
 /// Writes a false-positive study into `dir`: `fpr.csv` (false matches per
-/// threshold), `deployment.csv`, `closest_pairs.csv`, and unless `plots`
-/// is false a histogram of pairwise distances per algorithm.
+/// threshold), `deployment.csv` (from all pairs, and from cross-source pairs
+/// only), `by_source.csv` (matches within each source and across sources),
+/// `duplicates.csv` (pixel-identical copies left out), `closest_pairs.csv`,
+/// and unless `plots` is false a histogram of pairwise distances per
+/// algorithm.
 pub fn write_fpr(report: &FprReport, dir: &Path, plots: bool) -> Result<Vec<PathBuf>, EvalError> {
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let mut written = Vec::new();
@@ -190,12 +193,14 @@ pub fn write_fpr(report: &FprReport, dir: &Path, plots: bool) -> Result<Vec<Path
     write(dir.join("fpr.csv"), &rows, &mut written)?;
     let c = &report.config;
     let mut dep = String::from(
-        "algorithm,threshold,rate,rate_is_upper_bound,bank_size,images_per_account,per_image,expected_per_account,account_rate_at_k30,target_account_rate,account_threshold\n",
+        "algorithm,pairs_used,threshold,rate,rate_is_upper_bound,bank_size,images_per_account,per_image,expected_per_account,account_rate_at_k30,target_account_rate,account_threshold\n",
     );
-    for d in &report.deployments {
+    let all = report.deployments.iter().map(|d| ("all", d));
+    let cross = report.cross_source_deployments.iter().map(|d| ("cross-source", d));
+    for (used, d) in all.chain(cross) {
         let _ = writeln!(
             dep,
-            "{},{},{:e},{},{},{},{:e},{:e},{:e},{:e},{}",
+            "{},{used},{},{:e},{},{},{},{:e},{:e},{:e},{:e},{}",
             d.algo,
             d.threshold,
             d.rate,
@@ -210,6 +215,17 @@ pub fn write_fpr(report: &FprReport, dir: &Path, plots: bool) -> Result<Vec<Path
         );
     }
     write(dir.join("deployment.csv"), &dep, &mut written)?;
+    let mut by_source = String::from("algorithm,source,images,pairs,matches_at_default_threshold\n");
+    for r in &report.sources {
+        let source = r.source.as_deref().map_or_else(|| "(across sources)".to_owned(), csv_field);
+        let _ = writeln!(by_source, "{},{source},{},{},{}", r.algo, r.images, r.pairs, r.matches);
+    }
+    write(dir.join("by_source.csv"), &by_source, &mut written)?;
+    let mut dups = String::from("left_out,same_pixels_as\n");
+    for (copy, kept) in &report.duplicates {
+        let _ = writeln!(dups, "{},{}", csv_field(copy), csv_field(kept));
+    }
+    write(dir.join("duplicates.csv"), &dups, &mut written)?;
     let mut close = String::from("algorithm,image_a,image_b,distance\n");
     for (algo, a, b, d) in &report.closest {
         let _ = writeln!(close, "{algo},{},{},{d}", csv_field(a), csv_field(b));

@@ -97,6 +97,36 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// Width of the legend column right of the ROC and recall charts, so the
+/// legend never covers a curve or a bar.
+const LEGEND_WIDTH: u32 = 140;
+
+/// Splits off the legend column on the right.
+fn with_legend_column<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let (width, _) = root.dim_in_pixel();
+    root.split_horizontally(width.saturating_sub(LEGEND_WIDTH))
+}
+
+/// Draws a legend, one entry per row: a line or a filled box, and the name.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor)],
+    lines: bool,
+) -> Result<(), String> {
+    for (i, (name, c)) in entries.iter().enumerate() {
+        let y = 56 + 22 * i as i32;
+        if lines {
+            area.draw(&PathElement::new(vec![(4, y), (24, y)], c.stroke_width(3))).map_err(err)?;
+        } else {
+            area.draw(&Rectangle::new([(8, y - 6), (22, y + 6)], c.filled())).map_err(err)?;
+        }
+        area.draw(&Text::new(name.clone(), (30, y - 8), ("sans-serif", 14).into_font())).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Something drawable on any backend.
 trait Plot {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
@@ -145,7 +175,8 @@ impl Plot for RocPlot<'_> {
         let negatives = self.cells.iter().map(|c| c.negatives.total()).max().unwrap_or(1).max(1);
         // The smallest non-zero FPR is 1 / negatives; zero is drawn half a decade lower.
         let floor = 10f64.powf((0.5 / negatives as f64).log10().floor());
-        let mut chart = ChartBuilder::on(root)
+        let (plot_area, legend_area) = with_legend_column(root);
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(format!("ROC: {} ({} bits)", self.algo, self.algo.bits()), ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
@@ -159,21 +190,15 @@ impl Plot for RocPlot<'_> {
             .x_label_formatter(&|v| format!("{v:.0e}"))
             .draw()
             .map_err(err)?;
+        let mut legend = Vec::new();
         for (i, cell) in self.cells.iter().enumerate() {
             let c = color(i);
             chart
                 .draw_series(LineSeries::new(cell.roc.iter().map(|p| (p.fpr.max(floor), p.tpr)), c.stroke_width(2)))
-                .map_err(err)?
-                .label(cell.transform.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+                .map_err(err)?;
+            legend.push((cell.transform.clone(), c));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        draw_legend(&legend_area, &legend, true)
     }
 }
 
@@ -190,7 +215,8 @@ impl Plot for RecallPlot<'_> {
         // One slot per algorithm and a gap, per transform; the name sits under the middle slot.
         let slots = config.algos.len() as i32 + 1;
         let total = (names.len() as i32 * slots).max(1);
-        let mut chart = ChartBuilder::on(root)
+        let (plot_area, legend_area) = with_legend_column(root);
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(
                 format!("Recall at {}% precision, per transform", 100.0 * config.precision_target),
                 ("sans-serif", 22),
@@ -215,6 +241,7 @@ impl Plot for RecallPlot<'_> {
             .x_label_formatter(&label)
             .draw()
             .map_err(err)?;
+        let mut legend = Vec::new();
         for (a, &algo) in config.algos.iter().enumerate() {
             let c = color(a);
             let bars = (0..config.transforms.len()).filter_map(|t| {
@@ -225,19 +252,10 @@ impl Plot for RecallPlot<'_> {
                 bar.set_margin(0, 0, 1, 1);
                 Some(bar)
             });
-            chart
-                .draw_series(bars)
-                .map_err(err)?
-                .label(algo.name())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+            chart.draw_series(bars).map_err(err)?;
+            legend.push((algo.name().to_owned(), c));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        draw_legend(&legend_area, &legend, false)
     }
 }
 
@@ -282,7 +300,13 @@ fn draw_bars<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueForm
     series: &[(&str, &Vec<f64>)],
     base: f64,
 ) -> Result<(), String> {
-    chart.configure_mesh().x_desc("Hamming distance (bits)").y_desc("fraction of pairs").draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("Hamming distance (bits)")
+        .y_desc("fraction of pairs")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(err)?;
     for (s, (name, fractions)) in series.iter().enumerate() {
         let c = color(s);
         let bars =

@@ -66,8 +66,10 @@ fn fpr_counts_every_pair() {
         bank_size: 1_000_000,
         images_per_account: 1000,
         target_account_rate: 1e-12,
+        dedup: true,
     };
     let report = run_fpr(&images, &config, &|| {}).unwrap();
+    assert!(report.duplicates.is_empty());
     let pdq_rows: Vec<_> = report.rows.iter().filter(|r| r.algo == HashAlgo::Pdq).collect();
     assert_eq!(pdq_rows.len(), 257);
     assert!(pdq_rows.iter().all(|r| r.pairs == 15));
@@ -78,6 +80,44 @@ fn fpr_counts_every_pair() {
     assert!(d.rate_is_bound);
     assert_eq!(d.rate, 3.0 / 15.0);
     assert!(d.account_threshold > 0);
+}
+
+#[test]
+fn fpr_counts_a_picture_once_and_splits_pairs_by_source() {
+    // Two sources; "b" holds a lossless re-encoding of one of "a"'s photos:
+    // other bytes, the same pixels.
+    let dir = tempfile::tempdir().unwrap();
+    for s in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(s)).unwrap();
+    }
+    for name in ["skimage_chelsea.png", "skimage_coffee.png", "skimage_rocket.jpg"] {
+        std::fs::copy(photos().join(name), dir.path().join("a").join(name)).unwrap();
+    }
+    let chelsea = load_image(&photos().join("skimage_chelsea.png"), &DecodeOptions::default()).unwrap();
+    chelsea.save_with_format(dir.path().join("b/copy.bmp"), image::ImageFormat::Bmp).unwrap();
+    let images = list_images(dir.path()).unwrap();
+    let config = |dedup| FprConfig {
+        algos: vec![HashAlgo::Pdq],
+        decode: DecodeOptions::default(),
+        bank_size: 1000,
+        images_per_account: 100,
+        target_account_rate: 1e-6,
+        dedup,
+    };
+
+    let report = run_fpr(&images, &config(true), &|| {}).unwrap();
+    assert_eq!(report.duplicates, [("b/copy.bmp".to_owned(), "a/skimage_chelsea.png".to_owned())]);
+    assert_eq!(report.images.len(), 3);
+    let rows: Vec<_> = report.sources.iter().map(|r| (r.source.clone(), r.images, r.pairs, r.matches)).collect();
+    assert_eq!(rows, [(Some("a".to_owned()), 3, 3, 0), (None, 3, 0, 0)]);
+    assert!(report.cross_source_deployments.is_empty(), "no cross-source pair to rate");
+
+    let report = run_fpr(&images, &config(false), &|| {}).unwrap();
+    assert!(report.duplicates.is_empty());
+    let rows: Vec<_> = report.sources.iter().map(|r| (r.source.clone(), r.images, r.pairs, r.matches)).collect();
+    assert_eq!(rows, [(Some("a".to_owned()), 3, 3, 0), (Some("b".to_owned()), 1, 0, 0), (None, 4, 3, 1)]);
+    let cross = report.cross_source_deployments[0];
+    assert_eq!((cross.rate, cross.rate_is_bound), (1.0 / 3.0, false));
 }
 
 #[test]

@@ -146,7 +146,8 @@ async fn moderator_reviews_a_report_in_chromium() {
     press(&c, 'r').await;
     assert_eq!(settled_filter(&c, |f| f == "none").await, "none", "revealed with r");
     press(&c, 'r').await;
-    let hidden = settled_filter(&c, |f| f.contains("blur(28px)")).await;
+    // The filter eases back over a CSS transition: wait for its end state.
+    let hidden = settled_filter(&c, |f| f.contains("blur(28px)") && f.contains("grayscale(1)")).await;
     assert!(hidden.contains("blur(28px)") && hidden.contains("grayscale(1)"), "hidden again with r: {hidden}");
 
     // Decide: `d` jumps to the form.
