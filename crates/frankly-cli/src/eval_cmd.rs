@@ -165,6 +165,11 @@ pub(crate) struct CollideArgs {
     /// image's successor in the corpus).
     #[arg(long)]
     target: Option<PathBuf>,
+
+    /// Attack PDQ knowing its structure (its DCT coefficients) instead of
+    /// by hash queries alone; the PSNR floor does not apply.
+    #[arg(long)]
+    white_box: bool,
 }
 
 #[derive(Args, Debug)]
@@ -186,8 +191,10 @@ pub(crate) fn run(command: &EvalCommand) -> anyhow::Result<ExitCode> {
     match command {
         EvalCommand::Robustness(args) => robustness(args),
         EvalCommand::Fpr(args) => fpr(args),
-        EvalCommand::Attack(AttackCommand::Evade(args)) => attack(args, None, false),
-        EvalCommand::Attack(AttackCommand::Collide(args)) => attack(&args.attack, args.target.as_deref(), true),
+        EvalCommand::Attack(AttackCommand::Evade(args)) => attack(args, None, false, false),
+        EvalCommand::Attack(AttackCommand::Collide(args)) => {
+            attack(&args.attack, args.target.as_deref(), true, args.white_box)
+        }
         EvalCommand::Privacy(args) => privacy(args),
     }
 }
@@ -366,7 +373,7 @@ fn deployment_table(title: &str, deployments: &[frankly_eval::Deployment], repor
     Ok(())
 }
 
-fn attack(args: &AttackArgs, target: Option<&Path>, collide: bool) -> anyhow::Result<ExitCode> {
+fn attack(args: &AttackArgs, target: Option<&Path>, collide: bool, white_box: bool) -> anyhow::Result<ExitCode> {
     let mut images = corpus(&args.corpus)?;
     if let Some(n) = args.limit {
         images.truncate(n);
@@ -406,7 +413,11 @@ fn attack(args: &AttackArgs, target: Option<&Path>, collide: bool) -> anyhow::Re
                             Some(h) => h.clone(),
                             None => args.algo.hash(&load(&images[(i + 1) % images.len()].path)?, &mut PdqHasher::new()),
                         };
-                        Ok(frankly_eval::collide(&img, &target_hash, &seeded)?)
+                        if white_box {
+                            Ok(frankly_eval::collide_pdq(&img, &target_hash, &seeded)?)
+                        } else {
+                            Ok(frankly_eval::collide(&img, &target_hash, &seeded)?)
+                        }
                     } else {
                         Ok(frankly_eval::evade(&img, &seeded)?)
                     }

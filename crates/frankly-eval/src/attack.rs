@@ -19,6 +19,15 @@
 //! - [`collide`] pulls the hash of an innocent image towards a target hash
 //!   until it is within the threshold: an image that a bank containing the
 //!   target would flag, although it shows something else.
+//! - [`collide_pdq`] does the same knowing how PDQ works (white box): PDQ's
+//!   256 bits threshold, at their median, 16x16 DCT coefficients that are a
+//!   linear function of the luma. It measures how each of the 256 matching
+//!   cosines moves each coefficient (a 256x256 Jacobian, one query per
+//!   cosine), then solves for the amplitudes that put each coefficient on
+//!   the target's side of the median, with a margin, repeating as rounding
+//!   and clipping bend the linear model. Only as many bits are flipped as
+//!   needed to get within half the threshold; the costliest stay as they
+//!   are, which keeps the change small.
 
 use frankly_hash::{PdqHasher, RgbImage};
 use image::imageops::FilterType;
@@ -47,6 +56,13 @@ const ATTACK_STEP: f32 = 4.0;
 const MAX_AMPLITUDE: f32 = 64.0;
 /// Steps of the binary search that shrinks a successful evasion.
 const SHRINK_STEPS: u32 = 8;
+/// Amplitude (intensity levels) of the probe that measures one cosine's effect.
+const PDQ_PROBE: f32 = 8.0;
+/// Most solve rounds of [`collide_pdq`].
+const PDQ_ROUNDS: u32 = 24;
+/// First margin of [`collide_pdq`], as a fraction of the coefficients' mean
+/// distance to their median; it grows by half each round that falls short.
+const PDQ_MARGIN: f64 = 0.05;
 
 /// What an attack wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +156,143 @@ pub fn collide(image: &RgbImage, target: &[u8], config: &AttackConfig) -> Result
     }
     let mut pdq = PdqHasher::new();
     search(image, target, AttackGoal::Collide, config, &mut pdq)
+}
+
+/// Pulls the PDQ hash of `image` within `config.threshold` bits of `target`
+/// (32 bytes) with the white-box attack described in the module docs. Each
+/// coefficient evaluation and each hash counts as a query; the PSNR floor
+/// does not constrain it (the PSNR reached is reported).
+pub fn collide_pdq(image: &RgbImage, target: &[u8], config: &AttackConfig) -> Result<AttackOutcome, EvalError> {
+    if config.algo != HashAlgo::Pdq {
+        return Err(EvalError::Invalid(format!("the white-box collision attacks PDQ, not {}", config.algo)));
+    }
+    if target.len() != 32 {
+        return Err(EvalError::Invalid(format!("target hash has {} bits, PDQ hashes have 256", target.len() * 8)));
+    }
+    if image.width() < frankly_hash::PDQ_MIN_DIMENSION || image.height() < frankly_hash::PDQ_MIN_DIMENSION {
+        return Err(EvalError::Invalid(format!("{}x{} is too small to attack", image.width(), image.height())));
+    }
+    let budget = config.max_queries.min(MAX_ATTACK_QUERIES);
+    let mut pdq = PdqHasher::new();
+    let mut queries = 0u32;
+    let mut coefficients = |img: &RgbImage, queries: &mut u32| -> Result<Vec<f64>, EvalError> {
+        *queries += 1;
+        let c = pdq.coefficients(img).ok_or_else(|| EvalError::Invalid("image too small for PDQ".into()))?;
+        Ok(c.iter().flatten().map(|&v| f64::from(v)).collect())
+    };
+    // Bit k of a PDQ hash as the 32 bytes store it (frankly_hash::PdqHash::bit).
+    let bit = |hash: &[u8], k: usize| (hash[31 - k / 8] >> (k % 8)) & 1 == 1;
+    // Coefficient (i, j) is vertical frequency i + 1, horizontal j + 1.
+    let render = |amplitudes: &[f64]| {
+        let mut p = Perturbation::new(image);
+        for (k, &a) in amplitudes.iter().enumerate() {
+            if a != 0.0 {
+                p.add(k % 16 + 1, k / 16 + 1, a as f32);
+            }
+        }
+        p.render(1.0)
+    };
+    let start = distance(&HashAlgo::Pdq.hash(image, &mut PdqHasher::new()), target);
+    queries += 1;
+    let base = coefficients(image, &mut queries)?;
+    let mut jacobian = vec![vec![0.0f64; 256]; 256];
+    for k in 0..256 {
+        if queries >= budget {
+            break;
+        }
+        let mut probe = vec![0.0; 256];
+        probe[k] = f64::from(PDQ_PROBE);
+        let c = coefficients(&render(&probe), &mut queries)?;
+        for (row, (&after, &before)) in jacobian.iter_mut().zip(c.iter().zip(&base)) {
+            row[k] = (after - before) / f64::from(PDQ_PROBE);
+        }
+    }
+    let mut amplitudes = vec![0.0f64; 256];
+    let mut best = (start, image.clone());
+    let mut margin = PDQ_MARGIN;
+    for _ in 0..PDQ_ROUNDS {
+        if queries + 2 > budget {
+            break;
+        }
+        let candidate = render(&amplitudes);
+        let d = distance(&HashAlgo::Pdq.hash(&candidate, &mut PdqHasher::new()), target);
+        queries += 1;
+        if d < best.0 || (d <= config.threshold && d == best.0) {
+            best = (d, candidate.clone());
+        }
+        if d <= config.threshold {
+            break;
+        }
+        let c = coefficients(&candidate, &mut queries)?;
+        let mut sorted = c.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[127];
+        let spread = c.iter().map(|v| (v - median).abs()).sum::<f64>() / 256.0;
+        let tau = margin * spread;
+        // The change each coefficient needs, and which bits are wrong now.
+        let mut want = vec![0.0f64; 256];
+        let mut wrong: Vec<(f64, usize)> = Vec::new();
+        for k in 0..256 {
+            let (up, v) = (bit(target, k), c[k]);
+            if up && v <= median + tau {
+                want[k] = median + tau - v;
+            } else if !up && v >= median - tau {
+                want[k] = median - tau - v;
+            }
+            if up != (v > median) {
+                wrong.push((want[k].abs(), k));
+            }
+        }
+        // Leave the costliest wrong bits alone, up to half the threshold.
+        wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for &(_, k) in wrong.iter().take((config.threshold / 2) as usize) {
+            want[k] = 0.0;
+        }
+        let Some(step) = solve(&jacobian, &want) else { break };
+        for (a, s) in amplitudes.iter_mut().zip(step) {
+            *a += s;
+        }
+        margin *= 1.5;
+    }
+    let (final_distance, result) = best;
+    Ok(AttackOutcome {
+        goal: AttackGoal::Collide,
+        success: final_distance <= config.threshold,
+        queries,
+        start_distance: start,
+        final_distance,
+        psnr: psnr(image, &result).unwrap_or(f64::INFINITY),
+        ssim: ssim(image, &result).unwrap_or(1.0),
+        image: result,
+    })
+}
+
+/// Solves `a x = b` by Gaussian elimination with partial pivoting; `None`
+/// when `a` is singular.
+fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
+    let n = b.len();
+    let mut m: Vec<Vec<f64>> = a.iter().zip(b).map(|(row, &v)| row.iter().copied().chain([v]).collect()).collect();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))?;
+        if m[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        m.swap(col, pivot);
+        for row in col + 1..n {
+            let f = m[row][col] / m[col][col];
+            if f != 0.0 {
+                for k in col..=n {
+                    m[row][k] -= f * m[col][k];
+                }
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| m[row][k] * x[k]).sum();
+        x[row] = (m[row][n] - s) / m[row][row];
+    }
+    Some(x)
 }
 
 /// `cos(pi u (i + 1/2) / len)` for every frequency `u` and position `i`, frequency-major.
@@ -305,6 +458,14 @@ mod tests {
         assert_eq!(p.render(0.0), img);
         p.add(2, 3, -16.0);
         assert_eq!(p.render(1.0), img);
+    }
+
+    #[test]
+    fn solve_inverts_a_small_system() {
+        let a = vec![vec![2.0, 1.0], vec![1.0, 3.0]];
+        let x = solve(&a, &[3.0, 5.0]).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12, "{x:?}");
+        assert!(solve(&[vec![1.0, 2.0], vec![2.0, 4.0]], &[1.0, 2.0]).is_none());
     }
 
     #[test]

@@ -50,7 +50,7 @@ mod transform;
 pub use algo::{HashAlgo, PDQ_MATCH_THRESHOLD, SHORT_HASH_MATCH_THRESHOLD, UnknownHashAlgo, distance};
 pub use attack::{
     ATTACK_FREQUENCIES, ATTACK_MAX_SIDE, AttackConfig, AttackGoal, AttackOutcome, DEFAULT_ATTACK_QUERIES,
-    DEFAULT_MIN_PSNR, MAX_ATTACK_QUERIES, collide, evade, prepare_attack_image,
+    DEFAULT_MIN_PSNR, MAX_ATTACK_QUERIES, collide, collide_pdq, evade, prepare_attack_image,
 };
 pub use corpus::{CorpusImage, IMAGE_EXTENSIONS, MAX_CORPUS_DEPTH, list_images, load_image};
 pub use error::EvalError;

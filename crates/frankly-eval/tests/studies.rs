@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use frankly_eval::{
-    AttackConfig, FprConfig, HashAlgo, RobustnessConfig, Transform, collide, evade, list_images, load_image,
-    prepare_attack_image, run_fpr, run_robustness,
+    AttackConfig, FprConfig, HashAlgo, RobustnessConfig, Transform, collide, collide_pdq, evade, list_images,
+    load_image, prepare_attack_image, run_fpr, run_robustness,
 };
 use frankly_hash::{DecodeOptions, PdqHasher, RgbImage};
 
@@ -154,4 +154,26 @@ fn collide_moves_towards_the_target() {
     assert_eq!(frankly_eval::distance(&HashAlgo::Pdq.hash(&outcome.image, &mut pdq), &target), outcome.final_distance);
     assert!(outcome.psnr >= 25.0);
     assert!(outcome.queries <= 400);
+}
+
+#[test]
+fn white_box_collide_reaches_the_pdq_threshold() {
+    let image =
+        prepare_attack_image(&load_image(&photos().join("skimage_rocket.jpg"), &DecodeOptions::default()).unwrap());
+    let target_image = load_image(&photos().join("skimage_coffee.png"), &DecodeOptions::default()).unwrap();
+    let mut pdq = PdqHasher::new();
+    let target = HashAlgo::Pdq.hash(&target_image, &mut pdq);
+    let config = AttackConfig { max_queries: 2000, ..AttackConfig::new(HashAlgo::Pdq) };
+    let outcome = collide_pdq(&image, &target, &config).unwrap();
+    assert!(outcome.start_distance > 100, "unrelated photos start far apart: {}", outcome.start_distance);
+    assert!(outcome.success, "{} -> {} bits", outcome.start_distance, outcome.final_distance);
+    // The real hash of the returned image, not the attack's model, is within the threshold.
+    let reached = frankly_eval::distance(&HashAlgo::Pdq.hash(&outcome.image, &mut pdq), &target);
+    assert_eq!(reached, outcome.final_distance);
+    assert!(reached <= 31);
+    assert_eq!(frankly_eval::psnr(&image, &outcome.image), Some(outcome.psnr));
+    assert!(outcome.queries <= 2000);
+    // It attacks PDQ only.
+    let phash = AttackConfig::new(HashAlgo::PHash);
+    assert!(collide_pdq(&image, &target, &phash).is_err());
 }

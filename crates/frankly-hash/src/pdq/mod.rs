@@ -183,11 +183,22 @@ impl PdqHasher {
         Ok(self.dihedral_pixels(width, height, rgb))
     }
 
-    fn hash_pixels(&mut self, width: u32, height: u32, rgb: &[u8]) -> Pdq {
+    /// The 256 DCT coefficients the hash thresholds at their median (bit
+    /// `16 i + j` is coefficient `[i][j]`, vertical frequency `i + 1`,
+    /// horizontal `j + 1`), for research on the hash itself (for example
+    /// `frankly-eval`'s PDQ-aware collision attack). `None` for images under
+    /// [`PDQ_MIN_DIMENSION`].
+    pub fn coefficients(&mut self, image: &image::RgbImage) -> Option<[[f32; 16]; 16]> {
+        let (width, height) = image.dimensions();
         if width < PDQ_MIN_DIMENSION || height < PDQ_MIN_DIMENSION {
-            return Pdq { hash: PdqHash::ZERO, quality: 0 };
+            return None;
         }
-        let grid = if width == 64 && height == 64 {
+        Some(dct::dct64_to_16(&self.grid(width, height, image.as_raw())))
+    }
+
+    /// The 64x64 luma grid the DCT reads.
+    fn grid(&mut self, width: u32, height: u32, rgb: &[u8]) -> filter::Grid64 {
+        if width == 64 && height == 64 {
             // The reference copies a 64x64 input straight to the DCT.
             let mut grid = [[0f32; 64]; 64];
             for (r, row) in grid.iter_mut().enumerate() {
@@ -196,7 +207,14 @@ impl PdqHasher {
             grid
         } else {
             self.downsample(width, height, rgb)
-        };
+        }
+    }
+
+    fn hash_pixels(&mut self, width: u32, height: u32, rgb: &[u8]) -> Pdq {
+        if width < PDQ_MIN_DIMENSION || height < PDQ_MIN_DIMENSION {
+            return Pdq { hash: PdqHash::ZERO, quality: 0 };
+        }
+        let grid = self.grid(width, height, rgb);
         let coeffs = dct::dct64_to_16(&grid);
         Pdq { hash: dct::to_hash(&coeffs), quality: dct::quality(&grid) }
     }
