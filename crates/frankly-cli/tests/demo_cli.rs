@@ -95,8 +95,7 @@ fn interactive_leaves_the_review_ui_up_with_a_working_account_until_ctrl_c() {
     assert!(answer.starts_with("HTTP/1.1 303"), "signed in and sent to the queues: {answer}");
 
     // Ctrl-C stops it cleanly.
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     assert!(TcpStream::connect(&address).is_err(), "the server is down after Ctrl-C");

@@ -24,8 +24,14 @@ struct Driver(Child);
 impl Drop for Driver {
     /// Stops chromedriver and the browsers it started (its process group),
     /// even when the test failed before closing the session.
+    ///
+    /// Through the system call, never the `kill` program: procps-ng 4.0.2
+    /// (Debian 12) reads `kill -9 -20559` as `kill(-2, SIGKILL)`, the first
+    /// digit only, so a process group id starting with 1 became
+    /// `kill(-1, SIGKILL)`: every process the user may signal.
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-9", &format!("-{}", self.0.id())]).status();
+        let group = rustix::process::Pid::from_child(&self.0);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
