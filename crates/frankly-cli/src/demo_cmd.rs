@@ -21,7 +21,7 @@ pub(crate) struct DemoArgs {
     /// The shipped models.
     #[arg(long, env = "FRANKLY_MODELS", default_value = "models")]
     models_dir: PathBuf,
-    /// Keep the server's data here instead of a temporary directory.
+    /// Keep the server's data here (a new or empty directory) instead of a temporary one.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Where the server listens (port 0: a free port).

@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use frankly_eval::{
-    AttackConfig, AttackOutcome, CorpusImage, FprConfig, FprReport, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig,
-    Transform,
+    AttackConfig, AttackOutcome, CorpusImage, FprConfig, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig, Transform,
 };
 use frankly_hash::{DecodeOptions, PdqHasher};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -326,8 +325,24 @@ fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
         args.images_per_account,
         args.target
     ))?;
-    deployment_table("all pairs", &report.deployments, &report)?;
-    deployment_table("pairs from different sources only", &report.cross_source_deployments, &report)?;
+    let all: Vec<_> = report
+        .deployments
+        .iter()
+        .map(|d| {
+            let row = report.rows.iter().find(|r| r.algo == d.algo && r.threshold == d.threshold);
+            (d, row.map_or(0, |r| r.false_matches), row.map_or(0, |r| r.pairs))
+        })
+        .collect();
+    deployment_table("all pairs", &all)?;
+    let cross: Vec<_> = report
+        .cross_source_deployments
+        .iter()
+        .map(|d| {
+            let row = report.sources.iter().find(|r| r.algo == d.algo && r.source.is_none());
+            (d, row.map_or(0, |r| r.matches), row.map_or(0, |r| r.pairs))
+        })
+        .collect();
+    deployment_table("pairs from different sources only", &cross)?;
     out("\nmatches at the default threshold within a source (sources with any):")?;
     for r in report.sources.iter().filter(|r| r.source.is_some() && r.matches > 0) {
         out(&format!(
@@ -342,21 +357,15 @@ fn fpr(args: &FprArgs) -> anyhow::Result<ExitCode> {
     finish(&report.failures, report.images.len(), &files)
 }
 
-/// Prints the deployment numbers of one set of pairs.
-fn deployment_table(title: &str, deployments: &[frankly_eval::Deployment], report: &FprReport) -> anyhow::Result<()> {
+/// Prints the deployment numbers of one set of pairs: per algorithm, the
+/// matches at its default threshold and the pairs they are out of.
+fn deployment_table(title: &str, rows: &[(&frankly_eval::Deployment, u64, u64)]) -> anyhow::Result<()> {
     out(&format!("\n{title}:"))?;
     out(&format!(
         "{:<10} {:>4} {:>9} {:>11} {:>14} {:>12} {:>14} {:>12} {:>6}",
         "algorithm", "thr", "matches", "pairs", "per million", "per image", "per account", "P(k>=30)", "k"
     ))?;
-    for d in deployments {
-        let (matches, pairs) = if title.starts_with("all") {
-            let row = report.rows.iter().find(|r| r.algo == d.algo && r.threshold == d.threshold);
-            row.map_or((0, 0), |r| (r.false_matches, r.pairs))
-        } else {
-            let row = report.sources.iter().find(|r| r.algo == d.algo && r.source.is_none());
-            row.map_or((0, 0), |r| (r.matches, r.pairs))
-        };
+    for &(d, matches, pairs) in rows {
         out(&format!(
             "{:<10} {:>4} {:>9} {:>11} {:>14} {:>12.3e} {:>14.3e} {:>12.3e} {:>6}",
             d.algo.name(),

@@ -33,6 +33,19 @@ fn headless_runs_the_whole_script_and_exits() {
 }
 
 #[test]
+fn a_kept_data_directory_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = frankly().args(["demo", "--headless", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(std::fs::read_dir(&data).unwrap().next().is_some(), "the first run kept its data");
+    let second = frankly().args(["demo", "--headless", "--data-dir"]).arg(&data).output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("is not empty: the demo needs a fresh data directory"), "{stderr}");
+}
+
+#[test]
 fn headless_outside_the_repository_says_where_the_policies_are() {
     let dir = tempfile::tempdir().unwrap();
     let out = frankly().current_dir(dir.path()).args(["demo", "--headless"]).output().unwrap();

@@ -27,7 +27,7 @@ pub struct DemoOptions {
     pub policies_dir: PathBuf,
     /// The shipped models (`models/`).
     pub models_dir: PathBuf,
-    /// The server's data directory; a fresh temporary one if `None`.
+    /// The server's data directory (new or empty); a fresh temporary one if `None`.
     pub data_dir: Option<PathBuf>,
     /// Where the server listens (port 0 picks a free one).
     pub listen: std::net::SocketAddr,
@@ -306,6 +306,16 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
         "frankly demo: three people's devices, the platform's relay and a moderation server, on this machine.\n\
          Every key, ciphertext, tag and check below is real; only the people are simulated."
     )?;
+
+    // The script's story (report 1, the demo account) needs a server of its own.
+    if let Some(dir) = &options.data_dir
+        && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+    {
+        return Err(DemoError::Setup(format!(
+            "{} is not empty: the demo needs a fresh data directory (remove it, or pick another)",
+            dir.display()
+        )));
+    }
 
     // 1. The server.
     n.step("The platform and the moderation server start")?;
