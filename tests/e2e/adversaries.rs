@@ -1,28 +1,28 @@
 //! Senders, reporters and relays that cheat, each with the precise outcome.
+//! The moderation server answers every report it opens alike, so what a
+//! cheat achieved is read from the queue, as a moderator sees it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use frankly_client::{ClientError, Message};
 use frankly_demo::{DemoError, E2eeError};
 use frankly_franking::{
-    AttachmentRef, Body, FrankingError, MessageContext, frank_plaintext, sign_delivery, tag as platform_tag,
+    AttachmentRef, Body, DeviceKey, FrankingError, MessageContext, Party, frank_plaintext, mac_delivery,
+    tag as platform_tag,
 };
 use frankly_report::{Reason, seal_report};
-use frankly_server::{SendRequest, SendResponse, queue};
+use frankly_server::{Copy, SendRequest, SendResponse, StoredVerdict};
 use http::Method;
 use sha2::{Digest, Sha256};
 
 use crate::{AB, MB, World};
 
-/// mallory's next message context in `conversation`, as her client would
-/// commit to it (the chain does not matter to the checks tested here).
+/// mallory's message context in `conversation`, as her client commits to it.
 fn context(conversation: &str, message_id: &str) -> MessageContext {
     MessageContext {
         conversation_id: conversation.into(),
-        sender_id: "mallory".into(),
+        sender: Party::new("mallory", "phone"),
         message_id: message_id.into(),
-        sequence: 0,
-        previous: None,
     }
 }
 
@@ -46,16 +46,16 @@ async fn a_sender_whose_commitment_does_not_match_the_body_is_refused_and_nothin
     let mut swapped = franked.plaintext.to_vec();
     swapped.truncate(swapped.len() - innocent.len());
     swapped.extend_from_slice(&body("I know where you live"));
-    w.mallory.send_raw(&mut w.directory, MB, "bob", &franked.commitment, &swapped, &[]).await.unwrap();
+    w.mallory.send_raw(&mut w.directory, MB, &franked.commitment, &swapped, &[]).await.unwrap();
 
     // The commitment beside the ciphertext differs from the one inside it.
     let inside = frank_plaintext(&context(MB, "inside"), &body("hello")).unwrap();
     let outside = frank_plaintext(&context(MB, "outside"), &body("hello")).unwrap();
-    let wire = w.mallory.device_mut().encrypt(&mut w.directory, "bob", &inside.commitment, &inside.plaintext).unwrap();
+    let wire =
+        w.mallory.device_mut().encrypt(&mut w.directory, "bob/phone", &inside.commitment, &inside.plaintext).unwrap();
     let request = SendRequest {
         conversation_id: MB.into(),
-        recipients: vec!["bob".into()],
-        ciphertext: B64.encode(&wire),
+        copies: vec![Copy { recipient: Party::new("bob", "phone"), ciphertext: B64.encode(&wire) }],
         attachments: Vec::new(),
         commitment: outside.commitment,
     };
@@ -65,10 +65,10 @@ async fn a_sender_whose_commitment_does_not_match_the_body_is_refused_and_nothin
     assert_eq!(got.len(), 2);
     assert_eq!(refused_franking(&got[0].outcome), FrankingError::CommitmentMismatch);
     assert!(matches!(got[1].outcome, Err(DemoError::E2ee(E2eeError::CommitmentMismatch))), "{:?}", got[1].outcome);
-    // Nothing refused is kept, so nothing unverifiable can be shown or reported.
-    assert_eq!(w.bob.reporter().kept(MB), 0);
-    let err = w.bob.reporter().build_report(MB, "forged", 0, Reason::Harassment, "", false).unwrap_err();
-    assert_eq!(err.to_string(), "report: message forged of mallory/bob is not kept");
+    // Refused copies are kept unopened (their place shows), never as content.
+    assert_eq!(w.bob.reporter().kept(MB), 2);
+    let err = w.bob.reporter().build_report(MB, &franked.commitment, 0, 0, Reason::Harassment, "", false).unwrap_err();
+    assert!(err.to_string().contains("refused on this device"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,12 +89,13 @@ async fn a_two_key_attachment_is_shown_and_reported_as_the_committed_plaintext()
     let attached = Body { text: "file".into(), attachments: vec![("application/octet-stream".into(), committed)] };
     let franked = frank_plaintext(&context(MB, "salamander"), &attached.encode().unwrap()).unwrap();
     let files = [ciphertext.clone()];
-    w.mallory.send_raw(&mut w.directory, MB, "bob", &franked.commitment, &franked.plaintext, &files).await.unwrap();
+    w.mallory.send_raw(&mut w.directory, MB, &franked.commitment, &franked.plaintext, &files).await.unwrap();
+    let salamander = franked.commitment;
     // A body naming key 2 with plaintext 1's hash: key 2 decrypts, to the wrong plaintext.
     let swapped = AttachmentRef { key: k2, nonce, plaintext_sha256: Sha256::digest(&p1).into() };
     let attached = Body { text: "file".into(), attachments: vec![("application/octet-stream".into(), swapped)] };
     let franked = frank_plaintext(&context(MB, "salamander-2"), &attached.encode().unwrap()).unwrap();
-    w.mallory.send_raw(&mut w.directory, MB, "bob", &franked.commitment, &franked.plaintext, &files).await.unwrap();
+    w.mallory.send_raw(&mut w.directory, MB, &franked.commitment, &franked.plaintext, &files).await.unwrap();
 
     let got = w.bob.receive(&w.directory).await.unwrap();
     let shown = got[0].outcome.as_ref().unwrap();
@@ -102,126 +103,124 @@ async fn a_two_key_attachment_is_shown_and_reported_as_the_committed_plaintext()
     assert_eq!(refused_franking(&got[1].outcome), FrankingError::AttachmentHashMismatch);
 
     // The moderator sees plaintext 1 too: what bob was shown.
-    let accepted = w.bob.report(MB, "salamander", 0, Reason::Other, "odd file").await.unwrap();
-    assert_eq!(accepted.messages, ["verified"]);
-    let user = w.moderator().await;
-    let db = w.platform.state().db();
-    let id = queue::claim(db, &user, &accepted.queue, 60_000).await.unwrap().unwrap();
-    let view = queue::view(db, &user, id).await.unwrap();
-    assert_eq!(view.stored.report.messages[0].attachments[0].plaintext, p1);
-    assert_ne!(view.stored.report.messages[0].attachments[0].plaintext, p2);
+    w.bob.report(MB, &salamander, 0, 0, Reason::Other, "odd file").await.unwrap();
+    let views = w.queued().await;
+    let opening = views[0].stored.report.messages[0].opening.as_ref().unwrap();
+    assert_eq!(opening.attachments[0].plaintext, p1);
+    assert_ne!(opening.attachments[0].plaintext, p2);
 
-    // A reporter who swaps in plaintext 2 is refused: it is not the committed one.
-    let mut report = w.bob.reporter().build_report(MB, "salamander", 0, Reason::Other, "", false).unwrap();
-    report.messages[0].attachments[0].plaintext = p2;
-    let err = w.bob.relay().post_report(seal_report(&report, &w.bob.server_keys().report).unwrap()).await.unwrap_err();
-    assert_refused(&err, 422, "reported_message_unverified", Some(0), "attachment");
-}
-
-fn assert_refused(err: &DemoError, status: u16, code: &str, index: Option<usize>, says: &str) {
-    match err {
-        DemoError::Refused { status: s, code: c, message, message_index } => {
-            assert_eq!((*s, c.as_str(), *message_index), (status, code, index), "{message}");
-            assert!(message.contains(says), "{message:?} should mention {says:?}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    // A reporter who swaps in plaintext 2 gets the same answer, and nothing is queued.
+    let mut report = w.bob.reporter().build_report(MB, &salamander, 0, 0, Reason::Spam, "", false).unwrap();
+    report.messages[0].opening.as_mut().unwrap().attachments[0].plaintext = p2;
+    post(&w, &report).await;
+    assert_eq!(w.queued().await.len(), 1);
 }
 
 /// mallory sends bob four messages; bob accepts them all.
-async fn four_messages(w: &mut World) -> Vec<String> {
-    let mut ids = Vec::new();
+async fn four_messages(w: &mut World) -> Vec<frankly_franking::Commitment> {
+    let mut out = Vec::new();
     for text in ["one", "two", "three", "four"] {
-        ids.push(w.mallory.send(&mut w.directory, MB, "bob", &Message::text(text)).await.unwrap().message_id);
+        out.push(w.mallory.send(&mut w.directory, MB, &Message::text(text)).await.unwrap().commitment.unwrap());
     }
     let got = w.bob.receive(&w.directory).await.unwrap();
     assert!(got.iter().all(|r| r.outcome.is_ok()));
-    ids
+    out
 }
 
-async fn post(w: &World, report: &frankly_report::Report) -> Result<frankly_server::Accepted, DemoError> {
-    w.bob.relay().post_report(seal_report(report, &w.bob.server_keys().report).unwrap()).await
+async fn post(w: &World, report: &frankly_report::Report) -> frankly_server::Received {
+    let keys = w.bob.server_keys();
+    let received =
+        w.bob.relay().post_report(seal_report(report, keys.report_key_id, &keys.report).unwrap()).await.unwrap();
+    assert_eq!(received.status, "received", "every opened report gets the same answer");
+    received
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reporter_who_edits_drops_or_replays_is_caught() {
     let mut w = World::new().await;
-    let ids = four_messages(&mut w).await;
-    let build = |w: &World| w.bob.reporter().build_report(MB, &ids[3], 3, Reason::Harassment, "", false).unwrap();
+    let cs = four_messages(&mut w).await;
+    let build = |w: &World, reason| w.bob.reporter().build_report(MB, &cs[3], 3, 0, reason, "", false).unwrap();
 
-    // Edits the reported message: refused, naming the message and the check.
-    let mut edited = build(&w);
-    edited.messages[3].body = body("four, but worse");
-    let err = post(&w, &edited).await.unwrap_err();
-    assert_refused(&err, 422, "reported_message_unverified", Some(3), "commitment does not match");
-
-    // Edits the reported message's delivery time: the platform's tag no longer matches.
-    let mut retimed = build(&w);
+    // Edits the reported message, or its delivery time: answered, not queued.
+    let mut edited = build(&w, Reason::Harassment);
+    edited.messages[3].opening.as_mut().unwrap().body = body("four, but worse");
+    post(&w, &edited).await;
+    let mut retimed = build(&w, Reason::Harassment);
     retimed.messages[3].delivery.timestamp_ms += 60_000;
-    let err = post(&w, &retimed).await.unwrap_err();
-    assert_refused(&err, 422, "reported_message_unverified", Some(3), "platform tag does not match");
+    post(&w, &retimed).await;
+    assert_eq!(w.queued().await.len(), 0);
 
-    // Edits a context message: accepted (the reported message verifies), with
-    // that message marked as failing its check.
-    let mut context_edited = build(&w);
-    context_edited.messages[1].body = body("two, but worse");
-    let accepted = post(&w, &context_edited).await.unwrap();
-    assert!(accepted.messages[1].starts_with("commitment does not match"), "{:?}", accepted.messages);
-    assert_eq!([&accepted.messages[0], &accepted.messages[2], &accepted.messages[3]], ["verified"; 3]);
+    // Edits a context message and drops another: queued, the edited one
+    // marked, the dropped one shown as an omission.
+    let mut context_edited = build(&w, Reason::Harassment);
+    context_edited.messages[1].opening.as_mut().unwrap().body = body("two, but worse");
+    context_edited.messages.remove(2);
+    context_edited.reported = 2;
+    post(&w, &context_edited).await;
+    let views = w.queued().await;
+    assert_eq!(views.len(), 1);
+    let v = &views[0].stored;
+    assert!(
+        matches!(&v.verdicts[1], StoredVerdict::Rejected(why) if why.starts_with("commitment does not match")),
+        "{:?}",
+        v.verdicts
+    );
+    assert_eq!((&v.verdicts[0], &v.verdicts[2]), (&StoredVerdict::Verified, &StoredVerdict::Verified));
+    let gaps = &v.order.as_ref().unwrap().gaps;
+    assert_eq!(
+        gaps.iter().map(|g| g.missing).sum::<u64>(),
+        2,
+        "message 2 (edited) and 3 (dropped) are not vouched for"
+    );
 
-    // Drops a context message: every message verifies, the chain does not.
-    let mut dropped = build(&w);
-    dropped.messages.remove(1);
-    let accepted = post(&w, &dropped).await.unwrap();
-    assert_eq!(accepted.messages, ["verified"; 3]);
-    assert!(!accepted.chain_ok, "a missing context message breaks the chain");
-
-    // The honest report verifies; sending the same envelope again is a replay.
-    let honest = seal_report(&build(&w), &w.bob.server_keys().report).unwrap();
-    let accepted = w.bob.relay().post_report(honest.clone()).await.unwrap();
-    assert_eq!(accepted.messages, ["verified"; 4]);
-    assert!(accepted.chain_ok);
-    let err = w.bob.relay().post_report(honest).await.unwrap_err();
-    assert_refused(&err, 409, "replay", None, "");
+    // The honest report of the same message again: one report per message
+    // per reporter, so nothing new is queued; a replayed envelope likewise.
+    let honest = build(&w, Reason::Spam);
+    post(&w, &honest).await;
+    post(&w, &honest).await;
+    assert_eq!(w.queued().await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_relay_that_alters_sender_or_timestamp_is_caught() {
+async fn a_relay_that_alters_a_delivery_is_caught() {
     let mut w = World::new().await;
     for text in ["first", "second", "third"] {
-        w.alice.send(&mut w.directory, AB, "bob", &Message::text(text)).await.unwrap();
+        w.alice.send(&mut w.directory, AB, &Message::text(text)).await.unwrap();
     }
     let delivered = w.bob.fetch().await.unwrap();
     assert_eq!(delivered.len(), 3);
 
-    // In transit, after the delivery service signed: the signature breaks.
+    // In transit, after the platform MACed the delivery: the MAC breaks.
     let mut retimed = delivered[0].clone_for_test();
     retimed.delivery.timestamp_ms += 60_000;
-    assert_eq!(refused_franking(&w.bob.open(&w.directory, &retimed)), FrankingError::DeliverySignature);
-    let mut resent = delivered[0].clone_for_test();
-    resent.delivery.sender_id = "mallory".into();
-    assert_eq!(refused_franking(&w.bob.open(&w.directory, &resent)), FrankingError::DeliverySignature);
+    assert_eq!(refused_franking(&w.bob.open(&w.directory, &retimed)), FrankingError::DeliveryMac);
+    let mut renumbered = delivered[0].clone_for_test();
+    renumbered.delivery.sequence = 9;
+    assert_eq!(refused_franking(&w.bob.open(&w.directory, &renumbered)), FrankingError::DeliveryMac);
 
     // The platform itself names another sender, with a fresh tag and a valid
-    // signature: Olm authenticates the peer, so the message does not decrypt
-    // in a session with mallory's key.
+    // MAC: Olm authenticates the peer, so the copy does not decrypt in a
+    // session with mallory's key.
     let state = w.platform.state();
     let mut lied = delivered[0].clone_for_test();
-    lied.delivery.sender_id = "mallory".into();
+    lied.delivery.sender = Party::new("mallory", "phone");
     lied.franked.tag = platform_tag(&state.platform_keys().keyring(), &lied.commitment, &lied.delivery).unwrap();
-    let signature = sign_delivery(&state.secrets().delivery_key, &lied.franked.tag, &lied.delivery).unwrap();
-    lied.franked.delivery_signature = hex::encode(signature);
+    let key = DeviceKey::derive(&state.secrets().device_master, &Party::new("bob", "phone")).unwrap();
+    lied.franked.delivery_mac =
+        hex::encode(mac_delivery(&key, &lied.franked.tag, &lied.commitment, &lied.delivery).unwrap());
     let outcome = w.bob.open(&w.directory, &lied);
     assert!(
-        matches!(&outcome, Err(DemoError::E2ee(E2eeError::Decrypt { sender })) if sender == "mallory"),
+        matches!(&outcome, Err(DemoError::E2ee(E2eeError::Decrypt { sender })) if sender == "mallory/phone"),
         "{outcome:?}"
     );
 
-    // Untouched, the same messages are accepted afterwards: the refusals did
-    // not disturb the Olm session.
-    for (d, text) in delivered.iter().zip(["first", "second", "third"]) {
+    // That refused copy took sequence 1's place; the untouched copies 2 and
+    // 3 are accepted afterwards: the refusals did not disturb the Olm session.
+    for (d, text) in delivered.iter().zip(["first", "second", "third"]).skip(1) {
         assert_eq!(w.bob.open(&w.directory, d).unwrap().message.text, text);
     }
+    // A replayed copy is refused as out of order.
+    assert!(matches!(refused_franking(&w.bob.open(&w.directory, &delivered[2])), FrankingError::OutOfOrder { .. }));
 }
 
 /// `Delivered` is a wire type without `Clone`; the relay-in-the-middle

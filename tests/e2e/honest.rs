@@ -3,13 +3,13 @@
 
 use frankly_client::{Attachment, Message};
 use frankly_demo::{BANK_LABEL, BANK_NAME, BANKED, DemoOptions, ORDINARY, disguise};
-use frankly_franking::Body;
+use frankly_franking::{Body, Party};
 use frankly_policy::Action;
 use frankly_report::Reason;
 use frankly_server::queue::{self, Ground};
 use frankly_server::{DecisionInput, audit};
 
-use crate::{AB, MB, World, repo};
+use crate::{AB, MB, World, device, repo, scanners};
 
 fn image(bytes: Vec<u8>, media_type: &str) -> Message {
     Message::text("").with_attachment(Attachment::new(bytes, media_type))
@@ -20,19 +20,20 @@ async fn send_scan_receive_report_verify_claim_decide() {
     let mut w = World::new().await;
 
     // alice → bob: a pre-key message starts the Olm session; scanned, franked, tagged.
-    let hi = w.alice.send(&mut w.directory, AB, "bob", &Message::text("hi Bob, Saturday?")).await.unwrap();
+    let hi = w.alice.send(&mut w.directory, AB, &Message::text("hi Bob, Saturday?")).await.unwrap();
     assert_eq!(hi.verdict.decision.actions, [Action::Allow]);
     let relayed = hi.relayed.as_ref().unwrap();
-    assert_eq!(relayed.delivery.sender_id, "alice", "the relay binds the sender it authenticated");
+    assert_eq!(relayed.delivery.sender, Party::new("alice", "phone"), "the relay binds the device it authenticated");
+    assert_eq!(relayed.delivery.sequence, 1);
     let got = w.bob.receive(&w.directory).await.unwrap();
     assert_eq!(got.len(), 1);
     let shown = got[0].outcome.as_ref().unwrap();
     assert_eq!((shown.message.text.as_str(), shown.message_id.as_str()), ("hi Bob, Saturday?", hi.message_id.as_str()));
-    assert_eq!(shown.delivery, relayed.delivery);
+    assert_eq!(shown.delivery.recipient, Party::new("bob", "phone"));
     assert_eq!(shown.verdict.decision.actions, [Action::Allow]);
 
     // bob → alice over the established session, with an ordinary photo.
-    let cat = w.bob.send(&mut w.directory, AB, "alice", &image(ORDINARY.bytes.to_vec(), ORDINARY.media_type)).await;
+    let cat = w.bob.send(&mut w.directory, AB, &image(ORDINARY.bytes.to_vec(), ORDINARY.media_type)).await;
     assert!(cat.unwrap().relayed.is_some());
     let got = w.alice.receive(&w.directory).await.unwrap();
     let shown = got[0].outcome.as_ref().unwrap();
@@ -44,16 +45,16 @@ async fn send_scan_receive_report_verify_claim_decide() {
     let requests = w.alice.relay().log().len();
     let disguised = disguise(BANKED[2].bytes, 0.5, 60).unwrap();
     assert_ne!(frankly_hash::sha256_hex(&disguised), frankly_hash::sha256_hex(BANKED[2].bytes));
-    let blocked = w.alice.send(&mut w.directory, AB, "bob", &image(disguised, "image/jpeg")).await.unwrap();
+    let blocked = w.alice.send(&mut w.directory, AB, &image(disguised, "image/jpeg")).await.unwrap();
     assert!(blocked.relayed.is_none());
     assert!(blocked.verdict.decision.has(Action::BlockSend));
     assert_eq!(blocked.verdict.signals.bank_matches[0].bank, BANK_NAME);
-    assert_eq!(w.alice.relay().log().len(), requests, "a blocked message makes no request");
+    assert_eq!(w.alice.relay().log().len(), requests + 1, "a blocked message makes no request past the member lookup");
 
     // mallory (whose client only logs) sends bob text and a banked photo.
-    let hey = w.mallory.send(&mut w.directory, MB, "bob", &Message::text("hey")).await.unwrap();
+    let hey = w.mallory.send(&mut w.directory, MB, &Message::text("hey")).await.unwrap();
     let picture = disguise(BANKED[0].bytes, 0.7, 75).unwrap();
-    let pic = w.mallory.send(&mut w.directory, MB, "bob", &image(picture.clone(), "image/jpeg")).await.unwrap();
+    let pic = w.mallory.send(&mut w.directory, MB, &image(picture.clone(), "image/jpeg")).await.unwrap();
     assert!(pic.relayed.is_some(), "the research policy only logs");
     assert!(pic.verdict.decision.has(Action::Log));
     let got = w.bob.receive(&w.directory).await.unwrap();
@@ -67,23 +68,24 @@ async fn send_scan_receive_report_verify_claim_decide() {
     assert!(hit.distance <= w.platform.bank().threshold, "PDQ distance {} within the threshold", hit.distance);
 
     // bob reports the picture with the message before it.
-    let accepted = w.bob.report(MB, &pic.message_id, 1, Reason::Harassment, "stranger").await.unwrap();
-    assert_eq!(accepted.messages, ["verified", "verified"]);
-    assert!(accepted.chain_ok);
+    let received = w.bob.report(MB, &pic.commitment.unwrap(), 1, 0, Reason::Harassment, "stranger").await.unwrap();
+    assert_eq!(received.status, "received");
 
     // A moderator claims it and sees exactly what bob saw.
     let db = w.platform.state().db();
     let user = w.moderator().await;
-    let id = queue::claim(db, &user, &accepted.queue, 60_000).await.unwrap().unwrap();
+    let id = queue::claim(db, &user, "harassment", 60_000).await.unwrap().unwrap();
     let view = queue::view(db, &user, id).await.unwrap();
     assert_eq!((view.row.sender_id.as_str(), view.row.reporter_id.as_str()), ("mallory", "bob"));
     assert_eq!((view.row.messages, view.row.verified), (2, 2));
+    assert!(view.stored.order.as_ref().unwrap().is_complete());
     assert_eq!(view.stored.server_matches.len(), 1, "the server's own bank matched the verified attachment");
     let messages = &view.stored.report.messages;
-    assert_eq!(Body::decode(&messages[0].body).unwrap().text, "hey");
-    assert_eq!(messages[0].context.message_id, hey.message_id);
-    assert_eq!(messages[1].attachments[0].plaintext, picture, "the reported attachment is the one bob was shown");
-    assert!(messages.iter().all(|m| m.context.conversation_id == MB), "nothing of alice/bob reaches moderation");
+    let opening = |i: usize| messages[i].opening.as_ref().unwrap();
+    assert_eq!(Body::decode(&opening(0).body).unwrap().text, "hey");
+    assert_eq!(opening(0).message_id, hey.message_id);
+    assert_eq!(opening(1).attachments[0].plaintext, picture, "the reported attachment is the one bob was shown");
+    assert!(messages.iter().all(|m| m.delivery.conversation_id == MB), "nothing of alice/bob reaches moderation");
     let evidence: Vec<&str> = view.stored.report.evidence.iter().map(|e| e.kind.as_str()).collect();
     assert!(evidence.contains(&"pdq-match"), "bob chose to attach his device's evidence: {evidence:?}");
 
@@ -104,6 +106,113 @@ async fn send_scan_receive_report_verify_claim_decide() {
     w.platform.stop().await.unwrap();
 }
 
+/// The sequence numbers and senders of a queued report, as the moderator sees them.
+fn shown_order(view: &queue::ReportView) -> Vec<String> {
+    view.stored
+        .report
+        .messages
+        .iter()
+        .zip(&view.stored.verdicts)
+        .map(|(m, v)| {
+            let tag = if *v == frankly_server::StoredVerdict::Verified { "" } else { "?" };
+            format!("{}#{}{tag}", m.delivery.sender, m.delivery.sequence)
+        })
+        .collect()
+}
+
+/// Issue 15, failure 1, over Olm and HTTP: a dialogue with replies and
+/// concurrent sends, reported with both sides.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dialogue_is_reported_with_both_sides_in_order() {
+    let mut w = World::new().await;
+    let first = w.mallory.send(&mut w.directory, MB, &Message::text("hey, saw you at the gym")).await.unwrap();
+    w.bob.receive(&w.directory).await.unwrap();
+    w.bob.send(&mut w.directory, MB, &Message::text("who is this?")).await.unwrap();
+    // Both type at once: neither has seen the other's message.
+    w.bob.send(&mut w.directory, MB, &Message::text("do I know you?")).await.unwrap();
+    let insult =
+        w.mallory.send(&mut w.directory, MB, &Message::text("answer me you stupid fucking loser")).await.unwrap();
+    w.mallory.receive(&w.directory).await.unwrap();
+    w.bob.send(&mut w.directory, MB, &Message::text("leave me alone")).await.unwrap();
+    assert!(w.bob.receive(&w.directory).await.unwrap().iter().all(|r| r.outcome.is_ok()));
+    assert_eq!(first.relayed.unwrap().delivery.sequence, 1);
+    w.bob.report(MB, &insult.commitment.unwrap(), 5, 5, Reason::Harassment, "").await.unwrap();
+    let views = w.queued().await;
+    assert_eq!(views.len(), 1);
+    assert_eq!(
+        shown_order(&views[0]),
+        ["mallory/phone#1", "bob/phone#2", "bob/phone#3", "mallory/phone#4", "bob/phone#5"],
+        "verified, in the platform's order, both sides"
+    );
+    assert!(views[0].stored.order.as_ref().unwrap().is_complete());
+    assert_eq!(views[0].stored.report.reported, 3);
+}
+
+/// A group of 5 with a member who joins late, and a user with two devices;
+/// each reports with both sides of the conversation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_with_a_late_joiner_and_a_two_device_user_reports_in_order() {
+    let mut w = World::new().await;
+    let [adult, _, _] = scanners(&w.platform).clone();
+    let mut carol = device(&w.platform, &mut w.directory, "carol", "phone", adult.clone()).await;
+    let mut dave = device(&w.platform, &mut w.directory, "dave", "phone", adult.clone()).await;
+    // bob's second device: his laptop.
+    let mut laptop = device(&w.platform, &mut w.directory, "bob", "laptop", adult.clone()).await;
+    const G: &str = "climbing-club";
+    w.platform.create_conversation(G, &["alice", "bob", "carol", "dave"]).await.unwrap();
+    w.alice.send(&mut w.directory, G, &Message::text("Who's in for Saturday?")).await.unwrap();
+    carol.send(&mut w.directory, G, &Message::text("me!")).await.unwrap();
+    let from_laptop = laptop.send(&mut w.directory, G, &Message::text("me too (from my laptop)")).await.unwrap();
+    assert_eq!(from_laptop.copies, 4, "alice, carol, dave and bob's phone each get a copy");
+    // mallory joins late: the fifth member.
+    w.platform.add_member(G, "mallory").await.unwrap();
+    let threat =
+        w.mallory.send(&mut w.directory, G, &Message::text("bob you'd better not show up on Saturday")).await.unwrap();
+    assert_eq!(threat.copies, 5);
+    w.bob.send(&mut w.directory, G, &Message::text("please leave me alone")).await.unwrap();
+    dave.send(&mut w.directory, G, &Message::text("mallory, stop it")).await.unwrap();
+    for m in [&mut w.alice, &mut w.bob, &mut carol, &mut dave, &mut laptop, &mut w.mallory] {
+        let got = m.receive(&w.directory).await.unwrap();
+        assert!(
+            got.iter().all(|r| r.outcome.is_ok()),
+            "{}: {:?}",
+            m.party(),
+            got.iter().map(|r| &r.outcome).collect::<Vec<_>>()
+        );
+    }
+    let threat_c = threat.commitment.unwrap();
+    // bob reports from his phone, dave from his, and bob again from his laptop.
+    w.bob.report(G, &threat_c, 10, 10, Reason::Harassment, "threat").await.unwrap();
+    dave.report(G, &threat_c, 2, 1, Reason::Harassment, "threat to bob").await.unwrap();
+    laptop.report(G, &threat_c, 10, 10, Reason::Harassment, "threat").await.unwrap();
+    // mallory, who joined late, can report too, from what she has seen.
+    let own = w.mallory.report(G, &threat_c, 10, 10, Reason::Other, "").await.unwrap();
+    assert_eq!(own.status, "received");
+    let views = w.queued().await;
+    assert_eq!(views.len(), 4);
+    assert_eq!(
+        shown_order(&views[0]),
+        ["alice/phone#1", "carol/phone#2", "bob/laptop#3", "mallory/phone#4", "bob/phone#5", "dave/phone#6"]
+    );
+    assert_eq!(views[0].stored.report.reporter, Party::new("bob", "phone"));
+    assert_eq!(shown_order(&views[1]), ["carol/phone#2", "bob/laptop#3", "mallory/phone#4", "bob/phone#5"]);
+    assert_eq!(views[2].stored.report.reporter, Party::new("bob", "laptop"), "the laptop's own copies");
+    assert_eq!(shown_order(&views[2])[3], "mallory/phone#4");
+    assert_eq!(
+        shown_order(&views[3]),
+        ["mallory/phone#4", "bob/phone#5", "dave/phone#6"],
+        "the late joiner's view starts when she joined"
+    );
+    for v in &views {
+        assert!(v.stored.order.as_ref().unwrap().is_complete(), "{:?}", v.stored.order);
+        assert!(v.stored.verdicts.iter().all(|x| *x == frankly_server::StoredVerdict::Verified));
+    }
+    // The review UI shows them in order, with the reporter's own messages marked.
+    let db = w.platform.state().db();
+    let page = frankly_server::queue::view(db, &w.viewer, views[0].row.id).await.unwrap();
+    assert_eq!(page.stored.report.messages.len(), 6);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_script_runs_headless_and_narrates_every_step() {
     let options = DemoOptions {
@@ -117,14 +226,17 @@ async fn the_demo_script_runs_headless_and_narrates_every_step() {
     let s = running.summary.clone();
     assert_eq!(
         (s.relayed, s.blocked, s.refused, s.reports, s.reports_refused, s.decisions),
-        (6, 1, 1, 2, 1, 1),
+        (11, 1, 1, 2, 1, 1),
         "{text}"
     );
     assert!(s.audit_entries >= 3);
     for expected in [
         "the policy blocks sending: nothing was franked, encrypted or sent",
         "REFUSED: franking: commitment does not match the message",
-        "refused the replayed envelope: 409 replay",
+        "refused the envelope without a device credential: 401 unauthorized",
+        "nothing queued twice",
+        "report of 5 messages in the platform's order: alice #1, carol #2, mallory #3, bob #4, mallory #5",
+        "one delivered but refused on bob's device",
         "matched bank demo-known-abuse",
         "rule offensive.incoming.stranger fired",
         "decided: suspend mallory",

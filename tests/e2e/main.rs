@@ -38,13 +38,15 @@ fn scanners(platform: &Platform) -> &'static [Arc<Scanner>; 3] {
 }
 
 /// A server and three registered devices: alice and bob are contacts,
-/// mallory is a stranger.
+/// mallory is a stranger; conversations alice/bob and mallory/bob exist.
 pub struct World {
     pub platform: Platform,
     pub directory: Directory,
     pub alice: Messenger,
     pub bob: Messenger,
     pub mallory: Messenger,
+    /// An administrator who reads the queue in tests.
+    pub viewer: User,
 }
 
 pub const AB: &str = "alice/bob";
@@ -54,15 +56,18 @@ impl World {
     pub async fn new() -> World {
         let platform = Platform::start(None, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let [a, b, m] = scanners(&platform).clone();
-        let token = platform.platform_token();
         let mut directory = Directory::new();
-        let url = platform.url().to_owned();
-        let mut alice = Messenger::register(&url, &token, "alice", a, &mut directory, 8).await.unwrap();
-        let mut bob = Messenger::register(&url, &token, "bob", b, &mut directory, 8).await.unwrap();
-        let mallory = Messenger::register(&url, &token, "mallory", m, &mut directory, 8).await.unwrap();
+        let mut alice = device(&platform, &mut directory, "alice", "phone", a).await;
+        let mut bob = device(&platform, &mut directory, "bob", "phone", b).await;
+        let mallory = device(&platform, &mut directory, "mallory", "phone", m).await;
         alice.add_contact("bob");
         bob.add_contact("alice");
-        World { platform, directory, alice, bob, mallory }
+        platform.create_conversation(AB, &["alice", "bob"]).await.unwrap();
+        platform.create_conversation(MB, &["mallory", "bob"]).await.unwrap();
+        let db = platform.state().db();
+        let id = frankly_server::create_user(db, "test", "viewer", "a long test password", Role::Admin).await.unwrap();
+        let viewer = User { id, username: "viewer".into(), role: Role::Admin, reveal_media: false };
+        World { platform, directory, alice, bob, mallory, viewer }
     }
 
     /// A moderator account.
@@ -71,4 +76,30 @@ impl World {
         let id = frankly_server::create_user(db, "test", "mod", "a long test password", Role::Moderator).await.unwrap();
         User { id, username: "mod".into(), role: Role::Moderator, reveal_media: false }
     }
+
+    /// Every report the moderation server queued, as a moderator sees it,
+    /// oldest first (the server tells reporters nothing more than "received").
+    pub async fn queued(&self) -> Vec<frankly_server::queue::ReportView> {
+        let db = self.platform.state().db();
+        let user = &self.viewer;
+        let mut rows = frankly_server::queue::recent(db, user, 1000).await.unwrap();
+        rows.sort_by_key(|r| r.id);
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(frankly_server::queue::view(db, user, r.id).await.unwrap());
+        }
+        out
+    }
+}
+
+/// Registers device `device` of `user` with a scanner.
+pub async fn device(
+    platform: &Platform,
+    directory: &mut Directory,
+    user: &str,
+    device: &str,
+    scanner: Arc<Scanner>,
+) -> Messenger {
+    let token = platform.platform_token();
+    Messenger::register(platform.url(), &token, user, device, scanner, directory, 51).await.unwrap()
 }

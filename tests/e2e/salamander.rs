@@ -125,10 +125,8 @@ fn one_ciphertext_two_keys_and_franking_reports_only_the_committed_plaintext() {
     let fk = FrankingKey::from_bytes([9; 32]);
     let context = MessageContext {
         conversation_id: "c".into(),
-        sender_id: "mallory".into(),
+        sender: frankly_franking::Party::new("mallory", "phone"),
         message_id: "m".into(),
-        sequence: 0,
-        previous: None,
     };
     let c = commit(&fk, &context, &body).unwrap();
 

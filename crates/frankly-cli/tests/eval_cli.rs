@@ -99,7 +99,7 @@ fn fpr_and_privacy_print_tables() {
 
     let assert = frankly().args(["eval", "privacy"]).assert().success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert_eq!(stdout.lines().count(), 2 + 7, "{stdout}");
+    assert_eq!(stdout.lines().count(), 2 + 8, "{stdout}");
     assert!(stdout.contains("moderation server"));
 }
 

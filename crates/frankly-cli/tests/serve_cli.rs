@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use frankly_franking::{Commitment, DeliveryContext, FrankingKey, MessageContext, PlatformTag, commit};
-use frankly_report::{Reason, Report, ReportedMessage, ServerPublicKey, seal_report};
+use frankly_franking::{DeliveryContext, FrankingKey, MessageContext, Party, PlatformTag, commit};
+use frankly_report::{KeyBytes, Opening, Reason, Report, ReportedMessage, ServerPublicKey, seal_report};
 
 fn frankly() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("frankly"))
@@ -62,36 +62,59 @@ fn http(
     Ok((status, response[split..].to_vec()))
 }
 
-/// A franked message tagged by the running server's `/v1/frank`.
-fn franked(address: SocketAddr, token: &str, sender: &str, i: u64, previous: Option<Commitment>) -> ReportedMessage {
+/// A franked message from `sender`, numbered `sequence`, as `recipient`'s
+/// copy tagged by the running server's `/v1/frank`.
+fn franked(address: SocketAddr, token: &str, sender: &str, recipient: &Party, sequence: u64) -> ReportedMessage {
     let key = FrankingKey::generate().unwrap();
-    let context = MessageContext {
-        conversation_id: "c1".into(),
-        sender_id: sender.into(),
-        message_id: format!("m{i}"),
-        sequence: i,
-        previous,
-    };
-    let body = format!("message {i}").into_bytes();
+    let sender = Party::new(sender, "phone");
+    let message_id = format!("m{sequence}");
+    let context =
+        MessageContext { conversation_id: "c1".into(), sender: sender.clone(), message_id: message_id.clone() };
+    let body = format!("message {sequence}").into_bytes();
     let commitment = commit(&key, &context, &body).unwrap();
     let delivery = DeliveryContext {
-        sender_id: sender.into(),
         conversation_id: "c1".into(),
+        sequence,
+        sender,
+        recipient: recipient.clone(),
         timestamp_ms: u64::try_from(frankly_server::now_ms()).unwrap(),
-        server_message_id: format!("s{i}"),
+        server_message_id: format!("s{sequence}"),
     };
     let request = serde_json::json!({ "commitment": commitment, "delivery": delivery });
     let (status, response) = http(address, "POST", "/v1/frank", Some(token), request.to_string().as_bytes()).unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&response));
     let out: serde_json::Value = serde_json::from_slice(&response).unwrap();
     let tag: PlatformTag = serde_json::from_value(out["tag"].clone()).unwrap();
-    ReportedMessage { body, franking_key: (&key).into(), commitment, context, delivery, tag, attachments: Vec::new() }
+    ReportedMessage {
+        commitment,
+        delivery,
+        tag,
+        opening: Some(Opening { franking_key: KeyBytes::from(&key), message_id, body, attachments: Vec::new() }),
+    }
 }
 
-fn server_key(address: SocketAddr) -> ServerPublicKey {
+/// Registers `device` with the running server; returns its bearer token.
+fn register(address: SocketAddr, platform: &str, device: &Party) -> String {
+    let body = serde_json::json!({ "user_id": device.user_id, "device_id": device.device_id });
+    let (status, answer) = http(address, "POST", "/v1/devices", Some(platform), body.to_string().as_bytes()).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn server_key(address: SocketAddr) -> (u32, ServerPublicKey) {
     let (_, body) = http(address, "GET", "/v1/keys", None, b"").unwrap();
     let keys: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    ServerPublicKey::from_bytes(&hex::decode(keys["report_public_key"].as_str().unwrap()).unwrap()).unwrap()
+    let id = u32::try_from(keys["report_key_id"].as_u64().unwrap()).unwrap();
+    (id, ServerPublicKey::from_bytes(&hex::decode(keys["report_public_key"].as_str().unwrap()).unwrap()).unwrap())
+}
+
+/// The report ids stored in the data directory's SQLite database.
+fn stored_ids(data: &Path) -> std::collections::HashSet<String> {
+    let out = Command::new("sqlite3").arg(data.join("frankly.db")).arg("SELECT report_id FROM reports").output();
+    let out = out.expect("sqlite3 (Debian package sqlite3) is needed to read the database");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -100,7 +123,7 @@ fn first_start_bootstrap_and_audit_verify() {
     let data = dir.path().join("data");
     let (mut child, address) = start(&data);
     assert_eq!(http(address, "GET", "/healthz", None, b"").unwrap().0, 200);
-    for file in ["frankly.db", "report-key.secret", "delivery-key.secret", "platform-token.secret"] {
+    for file in ["frankly.db", "report-key.secret", "device-master.secret", "platform-token.secret"] {
         assert!(data.join(file).exists(), "{file} created on first start");
     }
     #[cfg(unix)]
@@ -139,8 +162,7 @@ fn first_start_bootstrap_and_audit_verify() {
 }
 
 /// `kill -9` during a load of reports; after a restart, every report the
-/// server acknowledged is there (a second submission is refused as a replay,
-/// which only a stored report can cause), and the count matches.
+/// server acknowledged is in the database, and the count matches.
 #[test]
 fn acknowledged_reports_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,22 +170,23 @@ fn acknowledged_reports_survive_kill_9() {
     let (mut child, address) = start(&data);
     let token = std::fs::read_to_string(data.join("platform-token.secret")).unwrap();
     let key = server_key(address);
-    let mut context = Vec::new();
-    let mut previous = None;
-    for i in 0..5 {
-        let m = franked(address, &token, if i % 2 == 0 { "mallory" } else { "bob" }, i, previous);
-        previous = Some(m.commitment);
-        context.push(m);
-    }
-    const REPORTS: usize = 3000;
-    let envelopes: Vec<(String, Vec<u8>)> = (0..REPORTS)
-        .map(|i| {
+    // 100 reporter devices, each reporting 30 messages with 4 messages of context.
+    const REPORTERS: usize = 100;
+    const PER_REPORTER: usize = 30;
+    const REPORTS: usize = REPORTERS * PER_REPORTER;
+    let mut envelopes: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(REPORTS);
+    for r in 0..REPORTERS {
+        let reporter = Party::new(&format!("reporter{r}"), "phone");
+        let device_token = register(address, &token, &reporter);
+        let context: Vec<ReportedMessage> =
+            (1..=4).map(|i| franked(address, &token, "mallory", &reporter, i)).collect();
+        for j in 0..PER_REPORTER {
             let mut messages = context.clone();
-            let reported = messages.pop().unwrap();
-            let report = Report::new(&format!("reporter{i}"), Reason::Spam, "", messages, reported).unwrap();
-            (report.report_id.clone(), seal_report(&report, &key).unwrap())
-        })
-        .collect();
+            messages.push(franked(address, &token, "mallory", &reporter, 5 + j as u64));
+            let report = Report::new(&reporter, Reason::Spam, "", messages, 4).unwrap();
+            envelopes.push((report.id_hex(), device_token.clone(), seal_report(&report, key.0, &key.1).unwrap()));
+        }
+    }
     let envelopes = Arc::new(envelopes);
     let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -176,8 +199,9 @@ fn acknowledged_reports_survive_kill_9() {
                     if i >= REPORTS {
                         return;
                     }
-                    match http(address, "POST", "/v1/reports", None, &envelopes[i].1) {
-                        Ok((201, _)) => acked.lock().unwrap().push(i),
+                    let (_, device_token, envelope) = &envelopes[i];
+                    match http(address, "POST", "/v1/reports", Some(device_token), envelope) {
+                        Ok((202, _)) => acked.lock().unwrap().push(i),
                         Ok((status, body)) => panic!("report {i}: {status} {}", String::from_utf8_lossy(&body)),
                         Err(_) => return, // the server is gone
                     }
@@ -198,16 +222,9 @@ fn acknowledged_reports_survive_kill_9() {
     assert!(acked.len() >= 300 && acked.len() < REPORTS, "killed mid-load after {} acks", acked.len());
 
     let (mut child, address) = start(&data);
+    let stored = stored_ids(&data);
     for &i in &acked {
-        let (status, body) = http(address, "POST", "/v1/reports", None, &envelopes[i].1).unwrap();
-        assert_eq!(
-            status,
-            409,
-            "acknowledged report {} ({}) was lost: {}",
-            i,
-            envelopes[i].0,
-            String::from_utf8_lossy(&body)
-        );
+        assert!(stored.contains(&envelopes[i].0), "acknowledged report {i} ({}) was lost", envelopes[i].0);
     }
     let (_, metrics) = http(address, "GET", "/metrics", None, b"").unwrap();
     let metrics = String::from_utf8(metrics).unwrap();

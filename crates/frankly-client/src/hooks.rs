@@ -15,9 +15,11 @@
 //! conversation is the one it arrived in); a message that fails is refused
 //! and never shown, so everything shown can be reported. Then it scans.
 
+use std::collections::VecDeque;
+
 use frankly_franking::{
-    AcceptedMessage, AttachmentRef, Commitment, FrankedPlaintext, FrankingKey, MessageContext, encrypt_attachment,
-    frank_plaintext, open_attachment, open_franked_plaintext,
+    AcceptedMessage, AttachmentRef, Commitment, DeliveryContext, FrankedPlaintext, FrankingError, FrankingKey,
+    MessageContext, Party, encrypt_attachment, frank_plaintext, open_attachment, open_franked_plaintext,
 };
 use frankly_policy::{Action, Facts};
 
@@ -25,31 +27,96 @@ use crate::ClientError;
 use crate::message::{Attachment, Body, Message};
 use crate::scanner::{Scanner, Verdict};
 
-/// This device's view of one conversation's franking chain: who this user
-/// is, the sequence number of their next message, and the commitment of the
-/// last message seen in the conversation (sent or received), which the next
-/// message sent commits to. Persist it with the conversation.
+/// How many recent messages (commitments and message ids) a conversation
+/// state remembers to refuse repeats.
+pub const RECENT_MESSAGES: usize = 4096;
+
+/// This device's view of one conversation: who this device is, the
+/// platform's last sequence number it received, and the recent commitments
+/// and message ids (its own and others'), so a repeated message is refused.
+/// Ordering is the platform's: nothing a sender chooses enters it. Persist
+/// it with the conversation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConversationChain {
+pub struct ConversationState {
     /// The conversation.
     pub conversation_id: String,
-    /// This device's user, as the platform authenticates them.
-    pub sender_id: String,
-    /// Sequence number of this user's next message.
-    pub next_sequence: u64,
-    /// Commitment of the last message seen in this conversation.
-    pub previous: Option<Commitment>,
+    /// This device.
+    pub me: Party,
+    /// The highest platform sequence number delivered to this device's
+    /// mailbox (0 before the first).
+    pub last_received: u64,
+    /// Recent messages, oldest first: commitment, sender and message id.
+    recent: VecDeque<(Commitment, Party, String)>,
 }
 
-impl ConversationChain {
-    /// A new conversation.
-    pub fn new(conversation_id: &str, sender_id: &str) -> ConversationChain {
-        ConversationChain {
+impl ConversationState {
+    /// A new conversation for device `me`.
+    pub fn new(conversation_id: &str, me: &Party) -> ConversationState {
+        ConversationState {
             conversation_id: conversation_id.to_owned(),
-            sender_id: sender_id.to_owned(),
-            next_sequence: 0,
-            previous: None,
+            me: me.clone(),
+            last_received: 0,
+            recent: VecDeque::new(),
         }
+    }
+
+    fn seen_commitment(&self, c: &Commitment) -> bool {
+        self.recent.iter().any(|(r, _, _)| r == c)
+    }
+
+    fn seen_id(&self, sender: &Party, message_id: &str) -> bool {
+        self.recent.iter().any(|(_, s, m)| s.user_id == sender.user_id && m == message_id)
+    }
+
+    fn remember(&mut self, c: Commitment, sender: &Party, message_id: &str) {
+        self.recent.push_back((c, sender.clone(), message_id.to_owned()));
+        while self.recent.len() > RECENT_MESSAGES {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Checks a delivered copy before decryption: this conversation, this
+    /// device, a sequence number after the last one received, a commitment
+    /// not seen before.
+    pub fn check_delivery(&self, commitment: &Commitment, delivery: &DeliveryContext) -> Result<(), FrankingError> {
+        if delivery.conversation_id != self.conversation_id {
+            return Err(FrankingError::ConversationMismatch {
+                delivered: delivery.conversation_id.clone(),
+                expected: self.conversation_id.clone(),
+            });
+        }
+        if delivery.recipient != self.me {
+            return Err(FrankingError::NotForThisDevice { recipient: delivery.recipient.to_string() });
+        }
+        if delivery.sequence <= self.last_received {
+            return Err(FrankingError::OutOfOrder { index: 0, previous: self.last_received, found: delivery.sequence });
+        }
+        if self.seen_commitment(commitment) {
+            return Err(FrankingError::Duplicate("this commitment was already delivered".into()));
+        }
+        Ok(())
+    }
+
+    /// Records a delivered copy the device refused (after its delivery MAC
+    /// verified): the sequence number advances, so the place stays taken.
+    pub fn record_refused(&mut self, commitment: &Commitment, delivery: &DeliveryContext) {
+        if self.check_delivery(commitment, delivery).is_ok() {
+            self.last_received = delivery.sequence;
+        }
+    }
+
+    /// Records the platform's answer to a message this device sent: the
+    /// copy must name this device as sender and recipient, this
+    /// conversation and the franked commitment.
+    pub fn record_sent(&mut self, sent: &FrankedMessage, delivery: &DeliveryContext) -> Result<(), FrankingError> {
+        if delivery.conversation_id != self.conversation_id
+            || delivery.sender != self.me
+            || delivery.recipient != self.me
+        {
+            return Err(FrankingError::NotForThisDevice { recipient: delivery.recipient.to_string() });
+        }
+        self.remember(sent.franked.commitment, &self.me.clone(), &sent.context.message_id);
+        Ok(())
     }
 }
 
@@ -69,6 +136,12 @@ pub struct Outgoing {
 pub struct FrankedMessage {
     /// The context committed to.
     pub context: MessageContext,
+    /// The franking key (kept to report one's own message).
+    pub franking_key: FrankingKey,
+    /// The committed body (FMB1).
+    pub body: Vec<u8>,
+    /// The attachment references in the body, in order.
+    pub attachment_refs: Vec<AttachmentRef>,
     /// The E2EE plaintext and the commitment (associated data).
     pub franked: FrankedPlaintext,
     /// The attachments, each encrypted under its own key (ChaCha20-Poly1305),
@@ -97,10 +170,12 @@ pub struct Incoming {
 
 impl Scanner {
     /// Scans an outgoing message and, unless the policy blocks it, franks
-    /// it as message `message_id` of `chain`, advancing the chain.
+    /// it as message `message_id` (unique among this device's messages in
+    /// the conversation) of `state`'s conversation. A blocked message is
+    /// never franked.
     pub fn prepare_outgoing(
         &self,
-        chain: &mut ConversationChain,
+        state: &ConversationState,
         message_id: &str,
         message: &Message,
         facts: Facts,
@@ -109,44 +184,70 @@ impl Scanner {
         if verdict.decision.has(Action::BlockSend) {
             return Ok(Outgoing { verdict, franked: None });
         }
+        if state.seen_id(&state.me, message_id) {
+            return Err(FrankingError::Duplicate(format!("message id {message_id:?} was already used")).into());
+        }
         let context = MessageContext {
-            conversation_id: chain.conversation_id.clone(),
-            sender_id: chain.sender_id.clone(),
+            conversation_id: state.conversation_id.clone(),
+            sender: state.me.clone(),
             message_id: message_id.to_owned(),
-            sequence: chain.next_sequence,
-            previous: chain.previous,
         };
         let mut body = Body { text: message.text.clone(), attachments: Vec::with_capacity(message.attachments.len()) };
         let mut attachment_ciphertexts = Vec::with_capacity(message.attachments.len());
+        let mut attachment_refs = Vec::with_capacity(message.attachments.len());
         for a in &message.attachments {
             let (reference, ciphertext) = encrypt_attachment(&a.bytes)?;
-            body.attachments.push((a.media_type.clone(), reference));
+            body.attachments.push((a.media_type.clone(), reference.clone()));
+            attachment_refs.push(reference);
             attachment_ciphertexts.push(ciphertext);
         }
-        let franked = frank_plaintext(&context, &body.encode()?)?;
-        chain.next_sequence += 1;
-        chain.previous = Some(franked.commitment);
-        Ok(Outgoing { verdict, franked: Some(FrankedMessage { context, franked, attachment_ciphertexts }) })
+        let body = body.encode()?;
+        let franked = frank_plaintext(&context, &body)?;
+        let franking_key = FrankingKey::from_bytes(
+            franked.plaintext.get(..32).and_then(|k| k.try_into().ok()).ok_or(FrankingError::Internal)?,
+        );
+        Ok(Outgoing {
+            verdict,
+            franked: Some(FrankedMessage {
+                context,
+                franking_key,
+                body,
+                attachment_refs,
+                franked,
+                attachment_ciphertexts,
+            }),
+        })
     }
 
-    /// Checks the franking of a decrypted message of `chain`'s conversation
-    /// and of its attachments
-    /// (downloaded ciphertexts, in the body's order), then scans it. A
-    /// message whose commitment does not open, whose committed sender is not
-    /// `authenticated_peer`, that belongs to another conversation, or whose
-    /// attachments are not the committed ones is refused with the reason;
-    /// the app must not show it. An accepted message becomes the chain's
-    /// latest.
+    /// Checks a decrypted copy of `state`'s conversation and its
+    /// attachments (downloaded ciphertexts, in the body's order), then
+    /// scans it. Refused, with the reason, unless: the delivery is for this
+    /// device and conversation, its sequence number follows the last one
+    /// received, the commitment and the sender's message id are new, the
+    /// delivery names `authenticated_peer` (the sender the E2EE layer
+    /// authenticated), the commitment opens, and the attachments are the
+    /// committed ones. The app must not show a refused message.
+    #[allow(clippy::too_many_arguments)]
     pub fn accept_incoming(
         &self,
-        chain: &mut ConversationChain,
+        state: &mut ConversationState,
         plaintext: &[u8],
         commitment: &Commitment,
+        delivery: &DeliveryContext,
         attachment_ciphertexts: &[Vec<u8>],
-        authenticated_peer: &str,
+        authenticated_peer: &Party,
         facts: Facts,
     ) -> Result<Incoming, ClientError> {
-        let opened = open_franked_plaintext(plaintext, commitment, authenticated_peer, &chain.conversation_id)?;
+        state.check_delivery(commitment, delivery)?;
+        let opened = open_franked_plaintext(plaintext, commitment, delivery, authenticated_peer, &state.me)?;
+        let message_id = opened.accepted.context().message_id.clone();
+        if state.seen_id(&delivery.sender, &message_id) {
+            return Err(FrankingError::Duplicate(format!(
+                "{} already sent message id {message_id:?}",
+                delivery.sender
+            ))
+            .into());
+        }
         let body = Body::decode(&opened.body)?;
         if body.attachments.len() != attachment_ciphertexts.len() {
             return Err(ClientError::Body(format!(
@@ -162,7 +263,8 @@ impl Scanner {
             attachment_refs.push(reference);
         }
         let verdict = self.scan_incoming(&message, facts);
-        chain.previous = Some(*commitment);
+        state.last_received = delivery.sequence;
+        state.remember(*commitment, &delivery.sender, &message_id);
         Ok(Incoming {
             message,
             body: opened.body,

@@ -20,10 +20,11 @@
 //! message before scanning it, so an app that uses them gets franking right
 //! by construction.
 //!
-//! A [`Reporter`] keeps the franking material of the last N incoming
-//! messages per conversation (bounded in count, conversations and bytes) and
-//! builds the sealed report a user chooses to send: the only thing that
-//! leaves the device with content in it.
+//! A [`Reporter`] keeps the franking material of the last N messages per
+//! conversation, sent and received (bounded per conversation, with
+//! per-stranger caps so a stranger cannot evict anyone else's), and builds
+//! the sealed report a user chooses to send, selected by commitment: the
+//! only thing that leaves the device with content in it.
 //!
 //! Building the scanner checks that the policy can do its job: it must be
 //! written for the audience, its settings must exist, and every model and
@@ -35,11 +36,14 @@ mod message;
 mod reporter;
 mod scanner;
 
-pub use hooks::{ConversationChain, FrankedMessage, Incoming, Outgoing};
+pub use hooks::{ConversationState, FrankedMessage, Incoming, Outgoing, RECENT_MESSAGES};
 pub use message::{
     Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
 };
-pub use reporter::{DEFAULT_MAX_KEPT_BYTES, MAX_CONVERSATIONS, Reporter};
+pub use reporter::{
+    DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_KEPT_BYTES, MAX_CONVERSATIONS_PER_STRANGER, MAX_PRIORITY_CONVERSATIONS,
+    MAX_STRANGER_CONVERSATIONS, Reporter,
+};
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 
 use frankly_policy::Audience;

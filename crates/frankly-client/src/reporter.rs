@@ -1,24 +1,32 @@
-//! The reporter: keeps the franking material of recent incoming messages
-//! and, when the user chooses to report one, seals it with its context to
-//! the moderation server.
+//! The reporter: keeps the franking material of recent messages, sent and
+//! received, per conversation, and, when the user chooses to report one,
+//! seals it with its context to the moderation server.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap};
 
-use frankly_franking::{DeliveryContext, PlatformTag};
+use frankly_franking::{Commitment, DeliveryContext, Party, PlatformTag};
 use frankly_report::{
-    Evidence, KeyBytes, MAX_CONTEXT_MESSAGES, Reason, Report, ReportedAttachment, ReportedMessage, ServerPublicKey,
-    seal_report,
+    Evidence, KeyBytes, MAX_CONTEXT_MESSAGES, Opening, Reason, Report, ReportedAttachment, ReportedMessage,
+    ServerPublicKey, seal_report,
 };
 
 use crate::ClientError;
-use crate::hooks::Incoming;
+use crate::hooks::{FrankedMessage, Incoming};
+use crate::message::Message;
 use crate::scanner::Verdict;
 
-/// Most conversations the reporter keeps messages of; the least recently
-/// used one is forgotten first.
-pub const MAX_CONVERSATIONS: usize = 1024;
-/// Default byte budget of everything kept (bodies and attachment plaintexts).
-pub const DEFAULT_MAX_KEPT_BYTES: usize = 64 << 20;
+/// Most conversations kept that have priority (with a contact, or in which
+/// this user wrote).
+pub const MAX_PRIORITY_CONVERSATIONS: usize = 1024;
+/// Most conversations kept with strangers only.
+pub const MAX_STRANGER_CONVERSATIONS: usize = 256;
+/// Most conversations kept per stranger: a stranger who opens more evicts
+/// only their own, never anyone else's.
+pub const MAX_CONVERSATIONS_PER_STRANGER: usize = 4;
+/// Default byte budget of one conversation (bodies and attachment plaintexts).
+pub const DEFAULT_MAX_CONVERSATION_BYTES: usize = 32 << 20;
+/// Default byte budget of everything kept.
+pub const DEFAULT_MAX_KEPT_BYTES: usize = 256 << 20;
 
 struct Kept {
     message: ReportedMessage,
@@ -26,23 +34,38 @@ struct Kept {
     bytes: usize,
 }
 
-/// Keeps, per conversation, the last `keep` incoming messages with what a
-/// report needs (body, franking key, commitment, context, delivery context,
-/// platform tag, attachment plaintexts), within a memory budget, and builds
-/// sealed reports from them. Franking keys are zeroized when forgotten.
+struct Conversation {
+    /// With a contact, or the user wrote in it: evicted last.
+    priority: bool,
+    /// The stranger whose message opened it (for per-stranger budgets).
+    stranger: Option<String>,
+    /// By the platform's sequence number.
+    messages: BTreeMap<u64, Kept>,
+    bytes: usize,
+    last_used: u64,
+}
+
+/// Keeps, per conversation, the last `keep` messages (sent, received, and
+/// refused-but-delivered) with what a report needs, within per-conversation
+/// and total budgets, and builds sealed reports from them. Strangers cannot
+/// evict what is kept of other conversations: budgets are per conversation,
+/// stranger conversations are capped per stranger and in all, and
+/// conversations with contacts (or in which the user wrote) are evicted
+/// last. Franking keys are zeroized when forgotten.
 pub struct Reporter {
-    reporter_id: String,
+    me: Party,
     keep: usize,
+    max_conversation_bytes: usize,
     max_bytes: usize,
     bytes: usize,
-    /// Least recently used first.
-    conversations: VecDeque<(String, VecDeque<Kept>)>,
+    tick: u64,
+    conversations: HashMap<String, Conversation>,
 }
 
 impl std::fmt::Debug for Reporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reporter")
-            .field("reporter_id", &self.reporter_id)
+            .field("me", &self.me)
             .field("keep", &self.keep)
             .field("conversations", &self.conversations.len())
             .field("bytes", &self.bytes)
@@ -65,29 +88,48 @@ fn evidence_of(verdict: &Verdict) -> Vec<Evidence> {
         kind: format!("classifier:{}/{}", s.model, s.label),
         detail: format!("{:.4} on {}", s.score, s.source),
     }));
+    out.truncate(frankly_report::MAX_EVIDENCE);
+    for e in &mut out {
+        truncate_utf8(&mut e.kind, frankly_report::MAX_EVIDENCE_KIND_BYTES);
+        truncate_utf8(&mut e.detail, frankly_report::MAX_EVIDENCE_DETAIL_BYTES);
+    }
     out
 }
 
+fn truncate_utf8(s: &mut String, limit: usize) {
+    if s.len() > limit {
+        let mut at = limit;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+}
+
 impl Reporter {
-    /// A reporter for user `reporter_id` keeping the last `keep` incoming
-    /// messages of each conversation (1 to the report's context limit + 1).
-    pub fn new(reporter_id: &str, keep: usize) -> Result<Reporter, ClientError> {
+    /// A reporter for device `me` keeping the last `keep` messages of each
+    /// conversation (1 to the report's limit, [`MAX_CONTEXT_MESSAGES`] + 1).
+    pub fn new(me: &Party, keep: usize) -> Result<Reporter, ClientError> {
         if keep == 0 || keep > MAX_CONTEXT_MESSAGES + 1 {
             return Err(ClientError::Report(format!("keep must be 1 to {}", MAX_CONTEXT_MESSAGES + 1)));
         }
         Ok(Reporter {
-            reporter_id: reporter_id.to_owned(),
+            me: me.clone(),
             keep,
+            max_conversation_bytes: DEFAULT_MAX_CONVERSATION_BYTES,
             max_bytes: DEFAULT_MAX_KEPT_BYTES,
             bytes: 0,
-            conversations: VecDeque::new(),
+            tick: 0,
+            conversations: HashMap::new(),
         })
     }
 
-    /// Sets the memory budget (bytes of bodies and attachments kept).
-    pub fn with_max_bytes(mut self, max_bytes: usize) -> Reporter {
-        self.max_bytes = max_bytes;
-        self.evict();
+    /// Sets the budgets: per conversation and in all (bytes of bodies and
+    /// attachments kept).
+    pub fn with_budgets(mut self, per_conversation: usize, total: usize) -> Reporter {
+        self.max_conversation_bytes = per_conversation;
+        self.max_bytes = total;
+        self.evict_total();
         self
     }
 
@@ -98,116 +140,252 @@ impl Reporter {
 
     /// Messages kept for a conversation.
     pub fn kept(&self, conversation_id: &str) -> usize {
-        self.conversations.iter().find(|(c, _)| c == conversation_id).map_or(0, |(_, m)| m.len())
+        self.conversations.get(conversation_id).map_or(0, |c| c.messages.len())
     }
 
-    /// Remembers an accepted incoming message with the delivery context and
-    /// tag the platform delivered it with.
-    pub fn remember(&mut self, incoming: &Incoming, delivery: DeliveryContext, tag: PlatformTag) {
-        let context = incoming.accepted.context().clone();
+    /// The commitments kept for a conversation, in the platform's order.
+    pub fn commitments(&self, conversation_id: &str) -> Vec<Commitment> {
+        self.conversations
+            .get(conversation_id)
+            .map(|c| c.messages.values().map(|k| k.message.commitment).collect())
+            .unwrap_or_default()
+    }
+
+    /// Remembers an accepted incoming message with the delivery context
+    /// and tag of this device's copy. `from_contact`: the sender is a
+    /// contact (the conversation then has priority).
+    pub fn remember_received(
+        &mut self,
+        incoming: &Incoming,
+        delivery: &DeliveryContext,
+        tag: PlatformTag,
+        from_contact: bool,
+    ) {
         let attachments: Vec<ReportedAttachment> = incoming
             .attachment_refs
             .iter()
             .zip(&incoming.message.attachments)
-            .map(|(r, a)| ReportedAttachment { reference: r.to_bytes().to_vec(), plaintext: a.bytes.clone() })
+            .map(|(r, a)| ReportedAttachment { reference: r.to_bytes(), plaintext: a.bytes.clone() })
             .collect();
-        let bytes = incoming.body.len() + attachments.iter().map(|a| a.plaintext.len()).sum::<usize>();
-        let kept = Kept {
-            message: ReportedMessage {
-                body: incoming.body.clone(),
-                franking_key: KeyBytes::from(&incoming.franking_key),
-                commitment: *incoming.accepted.commitment(),
-                context: context.clone(),
-                delivery,
-                tag,
-                attachments,
-            },
-            evidence: evidence_of(&incoming.verdict),
-            bytes,
+        let opening = Opening {
+            franking_key: KeyBytes::from(&incoming.franking_key),
+            message_id: incoming.accepted.context().message_id.clone(),
+            body: incoming.body.clone(),
+            attachments,
         };
-        let at = match self.conversations.iter().position(|(c, _)| *c == context.conversation_id) {
-            Some(i) => i,
-            None => {
-                self.conversations.push_back((context.conversation_id.clone(), VecDeque::new()));
-                self.conversations.len() - 1
-            }
+        let message = ReportedMessage {
+            commitment: *incoming.accepted.commitment(),
+            delivery: delivery.clone(),
+            tag,
+            opening: Some(opening),
         };
-        let Some(mut entry) = self.conversations.remove(at) else { return };
-        entry.1.push_back(kept);
+        self.insert(message, evidence_of(&incoming.verdict), from_contact, Some(&delivery.sender.user_id));
+    }
+
+    /// Remembers a message this device sent (the user's own side of the
+    /// conversation), with the platform's copy for this device. Writing in
+    /// a conversation gives it priority.
+    pub fn remember_sent(
+        &mut self,
+        sent: &FrankedMessage,
+        message: &Message,
+        delivery: &DeliveryContext,
+        tag: PlatformTag,
+    ) {
+        let attachments: Vec<ReportedAttachment> = sent
+            .attachment_refs
+            .iter()
+            .zip(&message.attachments)
+            .map(|(r, a)| ReportedAttachment { reference: r.to_bytes(), plaintext: a.bytes.clone() })
+            .collect();
+        let opening = Opening {
+            franking_key: KeyBytes::from(&sent.franking_key),
+            message_id: sent.context.message_id.clone(),
+            body: sent.body.clone(),
+            attachments,
+        };
+        let message = ReportedMessage {
+            commitment: sent.franked.commitment,
+            delivery: delivery.clone(),
+            tag,
+            opening: Some(opening),
+        };
+        self.insert(message, Vec::new(), true, None);
+    }
+
+    /// Remembers a copy the device refused (it did not open, or failed a
+    /// check) after its delivery MAC verified: reported unopened, it shows
+    /// the moderator that the platform delivered something there.
+    pub fn remember_refused(
+        &mut self,
+        commitment: &Commitment,
+        delivery: &DeliveryContext,
+        tag: PlatformTag,
+        from_contact: bool,
+    ) {
+        let message = ReportedMessage { commitment: *commitment, delivery: delivery.clone(), tag, opening: None };
+        self.insert(message, Vec::new(), from_contact, Some(&delivery.sender.user_id));
+    }
+
+    fn insert(&mut self, message: ReportedMessage, evidence: Vec<Evidence>, priority: bool, sender: Option<&str>) {
+        if message.delivery.recipient != self.me {
+            return;
+        }
+        let id = message.delivery.conversation_id.clone();
+        let stranger = if priority { None } else { sender.map(str::to_owned) };
+        if !self.conversations.contains_key(&id) {
+            self.make_room_for(stranger.as_deref());
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let conversation = self.conversations.entry(id).or_insert_with(|| Conversation {
+            priority: false,
+            stranger: stranger.clone(),
+            messages: BTreeMap::new(),
+            bytes: 0,
+            last_used: tick,
+        });
+        if priority {
+            conversation.priority = true;
+            conversation.stranger = None;
+        }
+        conversation.last_used = tick;
+        let sequence = message.delivery.sequence;
+        if conversation.messages.contains_key(&sequence) {
+            return;
+        }
+        let bytes = message
+            .opening
+            .as_ref()
+            .map_or(0, |o| o.body.len() + o.attachments.iter().map(|a| a.plaintext.len()).sum::<usize>());
+        conversation.messages.insert(sequence, Kept { message, evidence, bytes });
+        conversation.bytes += bytes;
         self.bytes += bytes;
-        while entry.1.len() > self.keep {
-            if let Some(old) = entry.1.pop_front() {
+        while conversation.messages.len() > self.keep
+            || (conversation.bytes > self.max_conversation_bytes && conversation.messages.len() > 1)
+        {
+            if let Some((_, old)) = conversation.messages.pop_first() {
+                conversation.bytes -= old.bytes;
                 self.bytes -= old.bytes;
             }
         }
-        self.conversations.push_back(entry);
-        while self.conversations.len() > MAX_CONVERSATIONS {
-            if let Some((_, old)) = self.conversations.pop_front() {
-                self.bytes -= old.iter().map(|k| k.bytes).sum::<usize>();
-            }
-        }
-        self.evict();
+        self.evict_total();
     }
 
-    /// Forgets the oldest messages of the least recently used conversations
-    /// until the budget holds.
-    fn evict(&mut self) {
-        while self.bytes > self.max_bytes {
-            let Some((_, messages)) = self.conversations.front_mut() else { break };
-            match messages.pop_front() {
-                Some(old) => self.bytes -= old.bytes,
-                None => {
-                    self.conversations.pop_front();
+    /// Before a new conversation: a stranger at their cap loses their own
+    /// least recently used conversation; then the caps on stranger and
+    /// priority conversations hold by evicting the least recently used of
+    /// that kind.
+    fn make_room_for(&mut self, stranger: Option<&str>) {
+        if let Some(s) = stranger {
+            let theirs: Vec<(&String, u64)> = self
+                .conversations
+                .iter()
+                .filter(|(_, c)| c.stranger.as_deref() == Some(s))
+                .map(|(id, c)| (id, c.last_used))
+                .collect();
+            if theirs.len() >= MAX_CONVERSATIONS_PER_STRANGER {
+                let oldest = theirs.iter().min_by_key(|(_, t)| *t).map(|(id, _)| (*id).clone());
+                if let Some(id) = oldest {
+                    self.forget(&id);
                 }
             }
-            if self.conversations.front().is_some_and(|(_, m)| m.is_empty()) {
-                self.conversations.pop_front();
+        }
+        let priority = stranger.is_none();
+        let (count, cap) = (
+            self.conversations.values().filter(|c| c.priority == priority).count(),
+            if priority { MAX_PRIORITY_CONVERSATIONS } else { MAX_STRANGER_CONVERSATIONS },
+        );
+        if count >= cap {
+            self.evict_lru(|c| c.priority == priority);
+        }
+    }
+
+    fn evict_lru(&mut self, which: impl Fn(&Conversation) -> bool) -> bool {
+        let oldest = self
+            .conversations
+            .iter()
+            .filter(|(_, c)| which(c))
+            .min_by_key(|(_, c)| c.last_used)
+            .map(|(id, _)| id.clone());
+        match oldest {
+            Some(id) => {
+                self.forget(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        if let Some(c) = self.conversations.remove(id) {
+            self.bytes -= c.bytes;
+        }
+    }
+
+    /// The total budget: stranger conversations go first, least recently
+    /// used first; priority ones only when no stranger's is left.
+    fn evict_total(&mut self) {
+        while self.bytes > self.max_bytes {
+            if !self.evict_lru(|c| !c.priority) && !self.evict_lru(|_| true) {
+                break;
             }
         }
     }
 
-    /// Builds the report the user chose: message `message_id` of the
-    /// conversation with up to `context` kept messages before it, the
-    /// reason and note, and the local scanning evidence if `with_evidence`.
-    /// Unsealed, so the app can show the user exactly what would be sent;
-    /// [`Reporter::report`] seals it.
+    /// Builds the report the user chose: the message with commitment
+    /// `reported` in `conversation_id`, with up to `before` kept messages
+    /// before it and `after` after it (both sides of the conversation, in
+    /// the platform's order; at most [`MAX_CONTEXT_MESSAGES`] in all), the
+    /// reason and note, and the local scanning evidence of the reported
+    /// message if `with_evidence`. Unsealed, so the app can show the user
+    /// exactly what would be sent; [`Reporter::report`] seals it.
+    #[allow(clippy::too_many_arguments)]
     pub fn build_report(
         &self,
         conversation_id: &str,
-        message_id: &str,
-        context: usize,
+        reported: &Commitment,
+        before: usize,
+        after: usize,
         reason: Reason,
         note: &str,
         with_evidence: bool,
     ) -> Result<Report, ClientError> {
-        let missing = || ClientError::Report(format!("message {message_id} of {conversation_id} is not kept"));
-        let (_, messages) = self.conversations.iter().find(|(c, _)| c == conversation_id).ok_or_else(missing)?;
-        let at = messages.iter().position(|k| k.message.context.message_id == message_id).ok_or_else(missing)?;
-        let first = at.saturating_sub(context.min(MAX_CONTEXT_MESSAGES));
-        let before: Vec<ReportedMessage> = messages.range(first..at).map(|k| k.message.clone()).collect();
-        let reported = &messages[at];
-        let mut report = Report::new(&self.reporter_id, reason, note, before, reported.message.clone())
-            .map_err(|e| ClientError::Report(e.to_string()))?;
+        let missing = || ClientError::Report(format!("no kept message of {conversation_id} has that commitment"));
+        let conversation = self.conversations.get(conversation_id).ok_or_else(missing)?;
+        let kept: Vec<&Kept> = conversation.messages.values().collect();
+        let at = kept.iter().position(|k| k.message.commitment == *reported).ok_or_else(missing)?;
+        if kept[at].message.opening.is_none() {
+            return Err(ClientError::Report("that message was refused on this device and cannot be reported".into()));
+        }
+        let before = before.min(MAX_CONTEXT_MESSAGES).min(at);
+        let after = after.min(MAX_CONTEXT_MESSAGES - before).min(kept.len() - at - 1);
+        let window = &kept[at - before..=at + after];
+        let messages: Vec<ReportedMessage> = window.iter().map(|k| k.message.clone()).collect();
+        let mut report =
+            Report::new(&self.me, reason, note, messages, before).map_err(|e| ClientError::Report(e.to_string()))?;
         if with_evidence {
-            report.evidence = reported.evidence.clone();
+            report.evidence = kept[at].evidence.clone();
         }
         Ok(report)
     }
 
     /// Builds the report the user chose ([`Reporter::build_report`]) and
-    /// seals it to the moderation server's key. Only this leaves the device.
+    /// seals it to report key `key_id` of the moderation server. Only this
+    /// leaves the device.
     #[allow(clippy::too_many_arguments)]
     pub fn report(
         &self,
         conversation_id: &str,
-        message_id: &str,
-        context: usize,
+        reported: &Commitment,
+        before: usize,
+        after: usize,
         reason: Reason,
         note: &str,
         with_evidence: bool,
-        server: &ServerPublicKey,
+        server: (u32, &ServerPublicKey),
     ) -> Result<Vec<u8>, ClientError> {
-        let report = self.build_report(conversation_id, message_id, context, reason, note, with_evidence)?;
-        seal_report(&report, server).map_err(|e| ClientError::Report(e.to_string()))
+        let report = self.build_report(conversation_id, reported, before, after, reason, note, with_evidence)?;
+        seal_report(&report, server.0, server.1).map_err(|e| ClientError::Report(e.to_string()))
     }
 }

@@ -55,7 +55,7 @@ pub struct Summary {
     pub refused: usize,
     /// Reports the server accepted.
     pub reports: usize,
-    /// Reports it refused (replays).
+    /// Reports it refused (no credential).
     pub reports_refused: usize,
     /// Decisions made.
     pub decisions: usize,
@@ -196,12 +196,11 @@ async fn send(
     summary: &mut Summary,
     directory: &mut Directory,
     from: &mut Messenger,
-    to: &str,
     conversation: &str,
     message: &Message,
 ) -> Result<Sent, DemoError> {
     let t = Instant::now();
-    let sent = from.send(directory, conversation, to, message).await?;
+    let sent = from.send(directory, conversation, message).await?;
     let who = format!("{}'s device", from.user_id());
     let reads = from.scanner().policy().classifier_labels();
     match &sent.relayed {
@@ -217,8 +216,9 @@ async fn send(
             n.say(
                 &who,
                 &format!(
-                    "franked as {} with a fresh franking key; Olm-encrypted; {} bytes to the relay ({})",
+                    "franked as {} with a fresh franking key; Olm-encrypted for {} device(s); {} bytes to the relay ({})",
                     sent.message_id,
+                    sent.copies,
                     sent.ciphertext_bytes,
                     ms(t)
                 ),
@@ -226,11 +226,13 @@ async fn send(
             n.say(
                 "relay",
                 &format!(
-                    "saw: from {} (its device token), to {to}, conversation {conversation}, {} bytes of ciphertext,\n\
-                     commitment {}; tagged it with platform key {} and signed the delivery context",
-                    r.delivery.sender_id,
+                    "saw: from {} (its device token), a member of {conversation}; {} bytes of ciphertext, commitment {};\n\
+                     numbered it {} in the conversation, tagged each copy for its device with platform key {}\n\
+                     and MACed each delivery under that device's key",
+                    r.delivery.sender,
                     sent.ciphertext_bytes,
-                    short(&r.franked.tag.mac),
+                    short(&sent.commitment.map(|c| c.0).unwrap_or_default()),
+                    r.delivery.sequence,
                     r.franked.tag.key_id
                 ),
             )?;
@@ -263,9 +265,10 @@ async fn receive(
                 n.say(
                     &who,
                     &format!(
-                        "delivery signature ✓  Olm decrypt ✓  commitment inside = tagged commitment ✓\n\
-                         opening ✓ (committed sender {} = the Olm peer; conversation ✓)",
-                        shown.delivery.sender_id
+                        "delivery MAC ✓  sequence {} follows ✓  Olm decrypt ✓  commitment inside = tagged commitment ✓\n\
+                         opening ✓ (delivered sender {} = the Olm peer; addressed to this device ✓)",
+                        shown.delivery.sequence,
+                        shown.delivery.sender
                     ),
                 )?;
                 n.say(&who, &format!("scan (incoming): {}", verdict_line(&shown.verdict, &reads)))?;
@@ -303,7 +306,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     let mut summary = Summary::default();
     writeln!(
         n.out,
-        "frankly demo: three people's devices, the platform's relay and a moderation server, on this machine.\n\
+        "frankly demo: four people's devices, the platform's relay and a moderation server, on this machine.\n\
          Every key, ciphertext, tag and check below is real; only the people are simulated."
     )?;
 
@@ -332,8 +335,9 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
         "server",
         &format!(
             "frankly-server at {url}, SQLite in {} ({})\n\
-             first start generated its keys: the report key (HPKE, X25519), the delivery signing key (Ed25519),\n\
-             and the platform tag key (HMAC-SHA256, rotated every {} hours), shared by the platform and moderation only",
+             first start generated its keys: the report key (HPKE, X25519), the device master secret (each device's\n\
+             delivery-MAC key is derived from it) and the platform tag key (HMAC-SHA256, tagging for {} hours),\n\
+             shared by the platform and moderation only",
             data_dir.display(),
             ms(t),
             state.config().key_rotation_hours
@@ -350,40 +354,57 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     )?;
 
     // 2. The devices.
-    n.step("Three devices: Olm identity keys, policies, models")?;
+    n.step("Four devices: Olm identity keys, policies, models")?;
     let t = Instant::now();
     let mut directory = Directory::new();
-    let alice_scanner = scanner(options, "adult", Audience::Adult, &bank)?;
+    let adult = scanner(options, "adult", Audience::Adult, &bank)?;
     let bob_scanner = scanner(options, "teen", Audience::Teen, &bank)?;
     let mallory_scanner = scanner(options, "research", Audience::Adult, &bank)?;
-    let mut alice = Messenger::register(&url, &platform_token, "alice", alice_scanner, &mut directory, 8).await?;
-    let mut bob = Messenger::register(&url, &platform_token, "bob", bob_scanner, &mut directory, 8).await?;
-    let mut mallory = Messenger::register(&url, &platform_token, "mallory", mallory_scanner, &mut directory, 8).await?;
+    let register = |user: &'static str| (user, format!("{user}-phone"));
+    let mut devices = Vec::new();
+    for (user, scanner) in [("alice", &adult), ("bob", &bob_scanner), ("carol", &adult), ("mallory", &mallory_scanner)]
+    {
+        let (u, d) = register(user);
+        devices.push(Messenger::register(&url, &platform_token, u, &d, Arc::clone(scanner), &mut directory, 16).await?);
+    }
+    let [mut alice, mut bob, mut carol, mut mallory]: [Messenger; 4] =
+        devices.try_into().map_err(|_| DemoError::Setup("four devices".into()))?;
     alice.add_contact("bob");
+    alice.add_contact("carol");
     bob.add_contact("alice");
-    for m in [&alice, &bob, &mallory] {
-        let key = directory.identity(m.user_id()).map(|k| k.to_base64()).unwrap_or_default();
+    bob.add_contact("carol");
+    carol.add_contact("alice");
+    carol.add_contact("bob");
+    for m in [&alice, &bob, &carol, &mallory] {
+        let key = directory.identity(&m.party().to_string()).map(|k| k.to_base64()).unwrap_or_default();
         n.say(
             &format!("{}'s device", m.user_id()),
-            &format!("Olm identity key {}…, one-time keys published", &key[..12]),
+            &format!("{}: Olm identity key {}…, one-time keys published", m.party(), &key[..12]),
         )?;
     }
     n.say(
         "policies",
-        "alice: adult; bob: teen (he is 15); mallory: research, which only logs,\n\
+        "alice, carol: adult; bob: teen (he is 15); mallory: research, which only logs,\n\
          standing in for a modified client that never blocks anything",
     )?;
     n.say("models", &format!("open_nsfw and profanity_check (ONNX, run by tract), loaded on each device ({})", ms(t)))?;
+    let (ab, mb, club) = ("alice/bob", "mallory/bob", "climbing-club");
+    platform.create_conversation(ab, &["alice", "bob"]).await?;
+    platform.create_conversation(mb, &["mallory", "bob"]).await?;
+    platform.create_conversation(club, &["alice", "bob", "carol"]).await?;
+    n.say(
+        "platform",
+        "conversations alice/bob, mallory/bob (mallory asked to chat) and the group climbing-club (alice, bob, carol):\n\
+         the relay tags a message only from a member, for the member devices",
+    )?;
 
     // 3. Alice and Bob.
     n.step("alice → bob, a first message (Olm pre-key message: the session starts)")?;
-    let ab = "alice/bob";
     send(
         &mut n,
         &mut summary,
         &mut directory,
         &mut alice,
-        "bob",
         ab,
         &text("Hi Bob! Still on for the climbing gym on Saturday?"),
     )
@@ -391,10 +412,9 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     receive(&mut n, &mut summary, &directory, &mut bob).await?;
 
     n.step("bob → alice, a reply, and a photo of his cat")?;
-    send(&mut n, &mut summary, &mut directory, &mut bob, "alice", ab, &text("Yes! 10am? Here's Chelsea, she says hi"))
-        .await?;
+    send(&mut n, &mut summary, &mut directory, &mut bob, ab, &text("Yes! 10am? Here's Chelsea, she says hi")).await?;
     let cat = text("").with_attachment(Attachment::new(ORDINARY.bytes.to_vec(), ORDINARY.media_type));
-    send(&mut n, &mut summary, &mut directory, &mut bob, "alice", ab, &cat).await?;
+    send(&mut n, &mut summary, &mut directory, &mut bob, ab, &cat).await?;
     receive(&mut n, &mut summary, &directory, &mut alice).await?;
 
     n.step("alice tries to forward a banked photo, resized to 50% and re-encoded (JPEG q60)")?;
@@ -408,84 +428,125 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
         ),
     )?;
     let forward = text("lol look").with_attachment(Attachment::new(disguised, "image/jpeg"));
-    send(&mut n, &mut summary, &mut directory, &mut alice, "bob", ab, &forward).await?;
+    send(&mut n, &mut summary, &mut directory, &mut alice, ab, &forward).await?;
 
     // 4. Mallory.
     n.step("mallory, a stranger to bob, writes to him")?;
-    let mb = "mallory/bob";
-    send(&mut n, &mut summary, &mut directory, &mut mallory, "bob", mb, &text("hey, saw you at the gym")).await?;
-    let insult = send(
+    send(&mut n, &mut summary, &mut directory, &mut mallory, mb, &text("hey, saw you at the gym")).await?;
+    send(
         &mut n,
         &mut summary,
         &mut directory,
         &mut mallory,
-        "bob",
         mb,
         &text("answer me you stupid fucking loser, you're a worthless piece of shit"),
     )
     .await?;
     let banked = disguise(BANKED[1].bytes, 0.7, 75)?;
     let picture = text("this is you").with_attachment(Attachment::new(banked, "image/jpeg"));
-    let image_sent = send(&mut n, &mut summary, &mut directory, &mut mallory, "bob", mb, &picture).await?;
+    let image_sent = send(&mut n, &mut summary, &mut directory, &mut mallory, mb, &picture).await?;
     receive(&mut n, &mut summary, &directory, &mut bob).await?;
 
     n.step("mallory's client lies: it commits to one text and encrypts another")?;
-    forged_send(&mut n, &mut directory, &mut mallory, "bob", mb).await?;
+    forged_send(&mut n, &mut directory, &mut mallory, mb).await?;
     receive(&mut n, &mut summary, &directory, &mut bob).await?;
 
-    // 5. The report.
+    // 5. The first report.
     n.step("bob reports mallory's picture, with the two messages before it as context")?;
     let t = Instant::now();
     let note = "a stranger keeps insulting me";
-    let built = bob.reporter().build_report(mb, &image_sent.message_id, 2, Reason::Harassment, note, true)?;
-    let envelope = frankly_report::seal_report(&built, &bob.server_keys().report)
+    let picture_c = image_sent.commitment.ok_or_else(|| DemoError::Setup("the picture was not sent".into()))?;
+    let built = bob.reporter().build_report(mb, &picture_c, 2, 1, Reason::Harassment, note, true)?;
+    let keys = bob.server_keys().clone();
+    let envelope = frankly_report::seal_report(&built, keys.report_key_id, &keys.report)
         .map_err(|e| DemoError::Client(frankly_client::ClientError::Report(e.to_string())))?;
     n.say(
         "bob's device",
         &format!(
-            "seals {} messages (each with its body, franking key, commitment, platform tag and delivery context)\n\
-             and {} pieces of local scanning evidence to the moderation server's key (HPKE): {} bytes",
+            "seals {} messages (each his device's own copy: commitment, platform tag, delivery context, and the\n\
+             opening unless his device refused it) and {} pieces of local scanning evidence, encoded in binary and\n\
+             padded (Padmé), to the moderation server's report key {} (HPKE): {} bytes",
             built.messages.len(),
             built.evidence.len(),
+            keys.report_key_id,
             envelope.len()
         ),
     )?;
-    let accepted = bob.relay().post_report(envelope.clone()).await?;
+    let received = bob.relay().post_report(envelope.clone()).await?;
     summary.reports += 1;
     n.say(
         "moderation",
         &format!(
-            "opened the report and verified every message: [{}], chain {}\n\
-             matched the verified attachment against its own copy of the bank; queued in {:?} at priority {} ({})",
-            accepted.messages.join(", "),
-            if accepted.chain_ok { "unbroken" } else { "BROKEN" },
-            accepted.queue,
-            accepted.priority,
+            "authenticated bob's device before opening anything; answered {:?} for report {}, as it answers\n\
+             every report, verified or not, so nobody can use it to test leaked messages ({})",
+            received.status,
+            received.report_id,
             ms(t)
         ),
     )?;
-    n.say(
-        "moderation",
-        &format!(
-            "learned: these {} messages of mallory/bob, who reported them and why; nothing of alice/bob,\n\
-             nothing of any scan that bob did not put in the report",
-            accepted.messages.len()
-        ),
-    )?;
 
-    n.step("bob also reports mallory's insult; then someone who recorded bob's first report replays it")?;
-    bob.report(mb, &insult.message_id, 1, Reason::Harassment, "insults").await?;
-    summary.reports += 1;
-    n.say("moderation", "accepted the second report: it waits in the queue for you (see the end)")?;
+    n.step("someone who recorded bob's envelope replays it without a credential; bob's app sends it twice")?;
     let eavesdropper = crate::relay::Relay::new(&url, None);
-    match eavesdropper.post_report(envelope).await {
-        Err(DemoError::Refused { status, code, message, .. }) => {
+    match eavesdropper.post_report(envelope.clone()).await {
+        Err(DemoError::Refused { status, code, .. }) => {
             summary.reports_refused += 1;
-            n.say("moderation", &format!("refused the replayed envelope: {status} {code}: {message}"))?;
+            n.say(
+                "moderation",
+                &format!("refused the envelope without a device credential: {status} {code}; no HPKE open was spent"),
+            )?;
         }
-        Ok(_) => return Err(DemoError::Setup("the server accepted a replayed report".into())),
+        Ok(_) => return Err(DemoError::Setup("the server accepted a report without a credential".into())),
         Err(e) => return Err(e),
     }
+    bob.relay().post_report(envelope).await?;
+    n.say(
+        "moderation",
+        "the same answer to bob's second copy, and nothing queued twice: one report per message per reporter",
+    )?;
+
+    // 6. The group: a late joiner, both sides of a conversation.
+    n.step("the group climbing-club: alice, bob and carol talk; mallory is added later")?;
+    send(&mut n, &mut summary, &mut directory, &mut alice, club, &text("Who's in for Saturday?")).await?;
+    send(&mut n, &mut summary, &mut directory, &mut carol, club, &text("Me! Bringing the new rope")).await?;
+    for m in [&mut bob, &mut carol, &mut alice] {
+        receive(&mut n, &mut summary, &directory, m).await?;
+    }
+    platform.add_member(club, "mallory").await?;
+    n.say("platform", "added mallory to climbing-club: from now on each message has a copy for her device too")?;
+    let threat = send(
+        &mut n,
+        &mut summary,
+        &mut directory,
+        &mut mallory,
+        club,
+        &text("bob you'd better not show up on Saturday"),
+    )
+    .await?;
+    receive(&mut n, &mut summary, &directory, &mut bob).await?;
+    send(&mut n, &mut summary, &mut directory, &mut bob, club, &text("please leave me alone")).await?;
+    send(&mut n, &mut summary, &mut directory, &mut mallory, club, &text("or what? everyone here knows you're a joke"))
+        .await?;
+    for m in [&mut alice, &mut carol, &mut bob] {
+        receive(&mut n, &mut summary, &directory, m).await?;
+    }
+
+    n.step("bob reports mallory's threat in the group, with both sides: the messages before and after it")?;
+    let t = Instant::now();
+    let threat_c = threat.commitment.ok_or_else(|| DemoError::Setup("the threat was not sent".into()))?;
+    let group_report =
+        bob.reporter().build_report(club, &threat_c, 2, 2, Reason::Harassment, "threats in our group", true)?;
+    let senders: Vec<String> = group_report
+        .messages
+        .iter()
+        .map(|m| format!("{} #{}", m.delivery.sender.user_id, m.delivery.sequence))
+        .collect();
+    n.say(
+        "bob's device",
+        &format!("report of {} messages in the platform's order: {}", senders.len(), senders.join(", ")),
+    )?;
+    bob.report(club, &threat_c, 2, 2, Reason::Harassment, "threats in our group").await?;
+    summary.reports += 1;
+    n.say("moderation", &format!("received and verified it ({})", ms(t)))?;
 
     // 6. Review.
     n.step("a moderator claims the top report, looks, decides")?;
@@ -494,17 +555,23 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     let id = queue::claim(
         state.db(),
         &user,
-        &accepted.queue,
+        "harassment",
         i64::try_from(state.config().lease_seconds).unwrap_or(900) * 1000,
     )
     .await?
     .ok_or_else(|| DemoError::Setup("nothing to claim".into()))?;
     let view = queue::view(state.db(), &user, id).await?;
+    let order = match &view.stored.order {
+        Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted", o.first, o.last),
+        Ok(o) => format!("sequence {} to {}, {} gap(s)", o.first, o.last, o.gaps.len()),
+        Err(e) => format!("not in order: {e}"),
+    };
     n.say(
         "moderator demo",
         &format!(
             "claimed report {id} (priority {}: the server's bank match put it first), lease {} min\n\
-             sees {} messages, {} verified, {} server bank match(es); media blurred until revealed",
+             sees {} messages, {} verified, one delivered but refused on bob's device; {order};\n\
+             {} server bank match(es); media blurred until revealed",
             view.row.priority,
             state.config().lease_seconds / 60,
             view.row.messages,
@@ -541,7 +608,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
 
     // 7. The ledger.
     n.step("What each party learned")?;
-    for m in [&alice, &bob, &mallory] {
+    for m in [&alice, &bob, &carol, &mallory] {
         let log = m.relay().log();
         let sent: usize = log.iter().map(|e| e.sent_bytes).sum();
         let reports = log.iter().filter(|e| e.path == "/v1/reports").count();
@@ -558,15 +625,17 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     n.say(
         "relay/platform",
         &format!(
-            "carried {} messages: for each, sender, recipient, conversation, time, size and commitment;\n\
-             never a plaintext, a franking key or a verdict. {} blocked message(s) it never heard of.",
+            "carried {} messages: for each, the sender device, the member devices, the conversation and its sequence\n\
+             number, time, sizes and commitment; never a plaintext, a franking key or a verdict.\n\
+             {} blocked message(s) it never heard of.",
             summary.relayed, summary.blocked
         ),
     )?;
     n.say(
         "moderation",
-        "saw only the messages bob chose to report (with their context) and the evidence he attached;\n\
-         it can prove to itself that mallory sent them, but the tag is a MAC: no outsider can be convinced",
+        "saw only the messages bob chose to report (both sides, with their sequence numbers, so it knows\n\
+         what lies between them) and the evidence he attached; it can prove to itself that mallory sent them,\n\
+         but tags and delivery MACs are MACs: no outsider can be convinced, even with a leaked platform key",
     )?;
     n.say("scanning", "ran on each device before encryption and after decryption; its verdicts never left a device")?;
     writeln!(n.out, "\ndemo finished in {:.1} s", n.started.elapsed().as_secs_f64())?;
@@ -580,15 +649,12 @@ async fn forged_send(
     n: &mut Narrator<'_>,
     directory: &mut Directory,
     mallory: &mut Messenger,
-    to: &str,
     conversation: &str,
 ) -> Result<(), DemoError> {
     let context = frankly_franking::MessageContext {
         conversation_id: conversation.into(),
-        sender_id: mallory.user_id().into(),
+        sender: mallory.party().clone(),
         message_id: "mallory-forged".into(),
-        sequence: 3,
-        previous: None,
     };
     let innocent = frankly_franking::Body { text: "sorry, wrong person".into(), attachments: Vec::new() }.encode()?;
     let abusive = frankly_franking::Body { text: "I know where you live".into(), attachments: Vec::new() }.encode()?;
@@ -597,7 +663,7 @@ async fn forged_send(
     let body_at = swapped.len() - innocent.len();
     swapped.truncate(body_at);
     swapped.extend_from_slice(&abusive);
-    mallory.send_raw(directory, conversation, to, &honest.commitment, &swapped, &[]).await?;
+    mallory.send_raw(directory, conversation, &honest.commitment, &swapped, &[]).await?;
     n.say(
         "mallory's device",
         "commits to \"sorry, wrong person\" but encrypts \"I know where you live\", hoping bob sees a threat\n\

@@ -8,7 +8,7 @@
 //! *inside* the encrypted payload:
 //!
 //! ```text
-//! payload = "FOP1" || c (32 bytes) || k_f || encoded context || body
+//! payload = "FOP2" || c (32 bytes) || k_f || lp(message_id) || body
 //! ```
 //!
 //! The sender also hands `c` to the relay in the clear, which tags it. After
@@ -20,9 +20,10 @@
 //! recomputes `c` from `k_f`, the context and the body, so a sender who
 //! commits to one body and encrypts another is refused too.
 //!
-//! Which user sent a message is what Olm authenticates: a session is bound
-//! to the peer's Curve25519 identity key, looked up in the [`Directory`]
-//! under the sender the relay names. A relay that names another sender makes
+//! Which device sent a message is what Olm authenticates: a session is
+//! between two devices (addressed `user/device`), bound to the peer
+//! device's Curve25519 identity key, looked up in the [`Directory`] under
+//! the sender the relay names. A relay that names another sender makes
 //! decryption fail (there is no session with that user's key that the
 //! ciphertext authenticates under). A real messenger gets identity keys from
 //! its key server and has users verify them (Matrix: cross-signing, SAS);
@@ -36,10 +37,10 @@ use vodozemac::Curve25519PublicKey;
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig};
 use zeroize::Zeroizing;
 
-/// The payload's first bytes: the layout above, version 1.
-pub const PAYLOAD_MAGIC: &[u8; 4] = b"FOP1";
+/// The payload's first bytes: the layout above, version 2 (franking v2).
+pub const PAYLOAD_MAGIC: &[u8; 4] = b"FOP2";
 /// One-time keys a device publishes at a time.
-pub const ONE_TIME_KEYS: usize = 8;
+pub const ONE_TIME_KEYS: usize = 64;
 /// Largest wire message the layer decodes (Olm adds a few dozen bytes and
 /// pads to the AES block to what franking puts in).
 pub const MAX_WIRE_BYTES: usize = 1 << 20;
@@ -80,8 +81,8 @@ pub enum E2eeError {
     CommitmentMismatch,
 }
 
-/// What the key server publishes per user: the device's Curve25519 identity
-/// key and unused one-time keys.
+/// What the key server publishes per device (`user/device`): its
+/// Curve25519 identity key and unused one-time keys.
 #[derive(Debug, Default)]
 pub struct Directory {
     users: HashMap<String, Published>,
@@ -112,7 +113,7 @@ impl Directory {
     }
 }
 
-/// One user's device: an Olm account and a session per peer.
+/// One device: an Olm account and a session per peer device.
 pub struct Device {
     user_id: String,
     account: Account,
@@ -211,7 +212,7 @@ impl Device {
             (None, OlmMessage::PreKey(_)) => self.inbound(directory, sender, &message)?,
             (None, OlmMessage::Normal(_)) => return Err(refused()),
         };
-        let rest = payload.strip_prefix(PAYLOAD_MAGIC.as_slice()).ok_or(E2eeError::Malformed("no FOP1 header"))?;
+        let rest = payload.strip_prefix(PAYLOAD_MAGIC.as_slice()).ok_or(E2eeError::Malformed("no FOP2 header"))?;
         let (inner, franked) = rest.split_first_chunk::<32>().ok_or(E2eeError::Malformed("no commitment"))?;
         if !bool::from(inner.ct_eq(&commitment.0)) {
             return Err(E2eeError::CommitmentMismatch);

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use frankly_client::{ConversationChain, Message, Reporter, Scanner, Verdict};
-use frankly_franking::{Commitment, DeliveryContext, PlatformTag, VerifyingKey, verify_delivery};
+use frankly_client::{ConversationState, Message, Reporter, Scanner, Verdict};
+use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party, verify_delivery};
 use frankly_policy::Facts;
 use frankly_report::{MAX_CONTEXT_MESSAGES, Reason, ServerPublicKey};
-use frankly_server::{Accepted, AckRequest, Delivered, PublicKeys, SendRequest, SendResponse};
+use frankly_server::{AckRequest, Copy, Delivered, PublicKeys, Received as ReportReceived, SendRequest, SendResponse};
 use http::Method;
 
 use crate::DemoError;
@@ -24,24 +24,20 @@ use crate::relay::Relay;
 /// The server's public keys as a device is configured with them.
 #[derive(Clone, Debug)]
 pub struct ServerKeys {
+    /// The report key's id (named in every envelope's header).
+    pub report_key_id: u32,
     /// Reports are sealed to this key.
     pub report: ServerPublicKey,
-    /// The relay signs delivery contexts with this key.
-    pub delivery: VerifyingKey,
 }
 
 impl ServerKeys {
     /// Parses the answer of `GET /v1/keys`.
     pub fn parse(keys: &PublicKeys) -> Result<ServerKeys, DemoError> {
-        let bad = |what: &str| DemoError::Setup(format!("the server's {what} key is malformed"));
-        let report = hex::decode(&keys.report_public_key).map_err(|_| bad("report"))?;
-        let delivery: [u8; 32] = hex::decode(&keys.delivery_public_key)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| bad("delivery"))?;
+        let bad = || DemoError::Setup("the server's report key is malformed".into());
+        let report = hex::decode(&keys.report_public_key).map_err(|_| bad())?;
         Ok(ServerKeys {
-            report: ServerPublicKey::from_bytes(&report).map_err(|_| bad("report"))?,
-            delivery: VerifyingKey::from_bytes(&delivery).map_err(|_| bad("delivery"))?,
+            report_key_id: keys.report_key_id,
+            report: ServerPublicKey::from_bytes(&report).map_err(|_| bad())?,
         })
     }
 }
@@ -51,20 +47,26 @@ impl ServerKeys {
 pub struct Sent {
     /// The message id (in the commitment).
     pub message_id: String,
+    /// The commitment, by which the message is reported.
+    pub commitment: Option<Commitment>,
     /// The local scan of the outgoing message.
     pub verdict: Verdict,
-    /// What the relay bound and tagged; `None` if the policy blocked
-    /// sending, in which case nothing was franked or sent.
+    /// What the relay bound and tagged for the sender's own copy; `None`
+    /// if the policy blocked sending, in which case nothing was franked or sent.
     pub relayed: Option<SendResponse>,
-    /// Bytes of the E2EE ciphertext and attachment ciphertexts handed to the relay.
+    /// Bytes of the E2EE ciphertexts and attachment ciphertexts handed to the relay.
     pub ciphertext_bytes: usize,
+    /// How many device copies the relay got.
+    pub copies: usize,
 }
 
 /// A message the device accepted and shows.
 #[derive(Debug)]
 pub struct Shown {
-    /// The relay's delivery context (authenticated sender, time, ids).
+    /// The relay's delivery context (authenticated sender, sequence, time, ids).
     pub delivery: DeliveryContext,
+    /// The commitment.
+    pub commitment: Commitment,
     /// The message id the sender committed to.
     pub message_id: String,
     /// The message.
@@ -89,12 +91,13 @@ pub struct Received {
 /// A messenger app on one device.
 #[derive(Debug)]
 pub struct Messenger {
-    user_id: String,
+    me: Party,
     device: Device,
+    device_key: DeviceKey,
     scanner: Arc<Scanner>,
     keys: ServerKeys,
     relay: Relay,
-    chains: HashMap<String, ConversationChain>,
+    states: HashMap<String, ConversationState>,
     reporter: Reporter,
     contacts: BTreeSet<String>,
     senders_seen: BTreeSet<String>,
@@ -103,42 +106,53 @@ pub struct Messenger {
 }
 
 impl Messenger {
-    /// Sets up `user_id`'s device: registers it with the platform (which
-    /// returns the device's bearer token), publishes its Olm keys in
-    /// `directory`, and keeps the last `keep` incoming messages per
-    /// conversation for reports.
+    /// Sets up device `device_id` of `user_id`: registers it with the
+    /// platform (which returns the device's bearer token and delivery-MAC
+    /// key), publishes its Olm keys in `directory`, and keeps the last
+    /// `keep` messages per conversation for reports.
     pub async fn register(
         server: &str,
         platform_token: &str,
         user_id: &str,
+        device_id: &str,
         scanner: Arc<Scanner>,
         directory: &mut Directory,
         keep: usize,
     ) -> Result<Messenger, DemoError> {
         let platform = Relay::new(server, Some(platform_token));
-        let device: frankly_server::DeviceResponse = platform
-            .json(Method::POST, "/v1/devices", Some(&frankly_server::DeviceRequest { user_id: user_id.to_owned() }))
-            .await?;
+        let request = frankly_server::DeviceRequest { user_id: user_id.to_owned(), device_id: device_id.to_owned() };
+        let device: frankly_server::DeviceResponse = platform.json(Method::POST, "/v1/devices", Some(&request)).await?;
+        let device_key: [u8; 32] = hex::decode(&device.device_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| DemoError::Setup("the server's device key is malformed".into()))?;
         let relay = Relay::new(server, Some(&device.token));
         let keys: PublicKeys = relay.json::<(), _>(Method::GET, "/v1/keys", None).await?;
+        let me = Party::new(user_id, device_id);
         Ok(Messenger {
-            user_id: user_id.to_owned(),
-            device: Device::new(user_id, directory),
+            device: Device::new(&me.to_string(), directory),
+            device_key: DeviceKey::from_bytes(device_key),
             scanner,
             keys: ServerKeys::parse(&keys)?,
             relay,
-            chains: HashMap::new(),
-            reporter: Reporter::new(user_id, keep.clamp(1, MAX_CONTEXT_MESSAGES + 1))?,
+            states: HashMap::new(),
+            reporter: Reporter::new(&me, keep.clamp(1, MAX_CONTEXT_MESSAGES + 1))?,
             contacts: BTreeSet::new(),
             senders_seen: BTreeSet::new(),
             sent: 0,
             fetched_up_to: 0,
+            me,
         })
     }
 
     /// The user.
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        &self.me.user_id
+    }
+
+    /// This device.
+    pub fn party(&self) -> &Party {
+        &self.me
     }
 
     /// The device's connection (and its log of what left the device).
@@ -171,64 +185,97 @@ impl Messenger {
         self.contacts.insert(user.to_owned());
     }
 
-    fn chain(&mut self, conversation: &str) -> &mut ConversationChain {
-        let user = self.user_id.clone();
-        self.chains.entry(conversation.to_owned()).or_insert_with(|| ConversationChain::new(conversation, &user))
+    fn state(&mut self, conversation: &str) -> &mut ConversationState {
+        let me = self.me.clone();
+        self.states.entry(conversation.to_owned()).or_insert_with(|| ConversationState::new(conversation, &me))
     }
 
-    /// Sends `message` to `to` in `conversation`: scans it under the
-    /// device's policy and, unless the policy blocks it, franks it,
-    /// encrypts it for `to` with Olm and hands it to the relay, which tags
-    /// it. A blocked message is neither franked nor sent.
+    /// The member devices of `conversation` other than this one, as the
+    /// platform lists them (a member encrypts each message for all of them).
+    pub async fn peers(&self, conversation: &str) -> Result<Vec<Party>, DemoError> {
+        let path = format!("/v1/conversations/devices?conversation_id={}", urlencode(conversation));
+        let devices: Vec<Party> = self.relay.json::<(), _>(Method::GET, &path, None).await?;
+        Ok(devices.into_iter().filter(|d| *d != self.me).collect())
+    }
+
+    /// Sends `message` in `conversation`: scans it under the device's
+    /// policy and, unless the policy blocks it, franks it, encrypts it with
+    /// Olm for every other member device and hands the copies to the relay,
+    /// which numbers and tags them. The relay's answer for this device's own
+    /// copy is checked (delivery MAC) and kept, so the user's own side can be
+    /// reported too. A blocked message is neither franked nor sent.
     pub async fn send(
         &mut self,
         directory: &mut Directory,
         conversation: &str,
-        to: &str,
         message: &Message,
     ) -> Result<Sent, DemoError> {
         self.sent += 1;
-        let message_id = format!("{}-{}", self.user_id, self.sent);
-        let facts = Facts { sender_is_contact: Some(self.contacts.contains(to)), first_message_from_sender: None };
+        let message_id = format!("{}-{}-{}", self.me.user_id, self.me.device_id, self.sent);
+        let peers = self.peers(conversation).await?;
+        let all_contacts = peers.iter().all(|p| p.user_id == self.me.user_id || self.contacts.contains(&p.user_id));
+        let facts = Facts { sender_is_contact: Some(all_contacts), first_message_from_sender: None };
         let scanner = Arc::clone(&self.scanner);
-        let out = scanner.prepare_outgoing(self.chain(conversation), &message_id, message, facts)?;
+        let out = scanner.prepare_outgoing(self.state(conversation), &message_id, message, facts)?;
         let Some(franked) = out.franked else {
-            return Ok(Sent { message_id, verdict: out.verdict, relayed: None, ciphertext_bytes: 0 });
+            return Ok(Sent {
+                message_id,
+                commitment: None,
+                verdict: out.verdict,
+                relayed: None,
+                ciphertext_bytes: 0,
+                copies: 0,
+            });
         };
+        let commitment = franked.franked.commitment;
         let (relayed, ciphertext_bytes) = self
-            .send_raw(
-                directory,
-                conversation,
-                to,
-                &franked.franked.commitment,
-                &franked.franked.plaintext,
-                &franked.attachment_ciphertexts,
-            )
+            .send_raw(directory, conversation, &commitment, &franked.franked.plaintext, &franked.attachment_ciphertexts)
             .await?;
-        Ok(Sent { message_id, verdict: out.verdict, relayed: Some(relayed), ciphertext_bytes })
+        verify_delivery(
+            &self.device_key,
+            &relayed.franked.tag,
+            &commitment,
+            &relayed.delivery,
+            &mac(&relayed.franked.delivery_mac)?,
+        )?;
+        self.state(conversation).record_sent(&franked, &relayed.delivery)?;
+        self.reporter.remember_sent(&franked, message, &relayed.delivery, relayed.franked.tag);
+        Ok(Sent {
+            message_id,
+            commitment: Some(commitment),
+            verdict: out.verdict,
+            relayed: Some(relayed),
+            ciphertext_bytes,
+            copies: peers.len(),
+        })
     }
 
-    /// Encrypts a franked plaintext with `commitment` bound inside and
-    /// hands it, with the attachment ciphertexts, to the relay. [`send`]
-    /// calls this after scanning and franking; tests call it directly to
-    /// play a sender whose client misbehaves.
+    /// Encrypts a franked plaintext, with `commitment` bound inside, for
+    /// every other member device, and hands the copies with the attachment
+    /// ciphertexts to the relay. [`send`] calls this after scanning and
+    /// franking; tests call it directly to play a sender whose client
+    /// misbehaves.
     ///
     /// [`send`]: Messenger::send
     pub async fn send_raw(
         &mut self,
         directory: &mut Directory,
         conversation: &str,
-        to: &str,
         commitment: &Commitment,
         franked_plaintext: &[u8],
         attachment_ciphertexts: &[Vec<u8>],
     ) -> Result<(SendResponse, usize), DemoError> {
-        let wire = self.device.encrypt(directory, to, commitment, franked_plaintext)?;
-        let bytes = wire.len() + attachment_ciphertexts.iter().map(Vec::len).sum::<usize>();
+        let peers = self.peers(conversation).await?;
+        let mut copies = Vec::with_capacity(peers.len());
+        let mut bytes = attachment_ciphertexts.iter().map(Vec::len).sum::<usize>();
+        for peer in peers {
+            let wire = self.device.encrypt(directory, &peer.to_string(), commitment, franked_plaintext)?;
+            bytes += wire.len();
+            copies.push(Copy { recipient: peer, ciphertext: B64.encode(&wire) });
+        }
         let request = SendRequest {
             conversation_id: conversation.to_owned(),
-            recipients: vec![to.to_owned()],
-            ciphertext: B64.encode(&wire),
+            copies,
             attachments: attachment_ciphertexts.iter().map(|a| B64.encode(a)).collect(),
             commitment: *commitment,
         };
@@ -250,45 +297,64 @@ impl Messenger {
         Ok(delivered)
     }
 
-    /// Opens one delivered message: checks the relay's delivery signature,
-    /// decrypts it in the Olm session with the sender the relay names,
-    /// checks that the commitment inside is the tagged one, then lets
-    /// `frankly-client` check the franking (the commitment opens; the
-    /// committed sender is the Olm-authenticated peer; the conversation is
-    /// the one it was delivered in; the attachments are the committed ones)
-    /// and scan it. Accepted messages are kept for reports.
+    /// Opens one delivered copy: checks the relay's delivery MAC (under
+    /// this device's key), then the conversation state (this device, the
+    /// next sequence number, a new commitment), decrypts it in the Olm
+    /// session with the device the relay names, checks that the commitment
+    /// inside is the tagged one, then lets `frankly-client` check the
+    /// franking and scan it. Accepted messages are kept for reports; a copy
+    /// refused after its MAC verified is kept unopened, so its place in the
+    /// conversation stays visible.
     pub fn open(&mut self, directory: &Directory, delivered: &Delivered) -> Result<Shown, DemoError> {
         let d = &delivered.delivery;
-        let signature: [u8; 64] = hex::decode(&delivered.franked.delivery_signature)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .ok_or(DemoError::Franking(frankly_franking::FrankingError::DeliverySignature))?;
-        verify_delivery(&self.keys.delivery, &delivered.franked.tag, d, &signature)?;
+        verify_delivery(
+            &self.device_key,
+            &delivered.franked.tag,
+            &delivered.commitment,
+            d,
+            &mac(&delivered.franked.delivery_mac)?,
+        )?;
+        let contact = self.contacts.contains(&d.sender.user_id);
+        match self.open_checked(directory, delivered) {
+            Ok(shown) => Ok(shown),
+            Err(e) => {
+                self.state(&d.conversation_id).record_refused(&delivered.commitment, d);
+                self.reporter.remember_refused(&delivered.commitment, d, delivered.franked.tag, contact);
+                Err(e)
+            }
+        }
+    }
+
+    fn open_checked(&mut self, directory: &Directory, delivered: &Delivered) -> Result<Shown, DemoError> {
+        let d = &delivered.delivery;
+        self.state(&d.conversation_id).check_delivery(&delivered.commitment, d)?;
         let wire = B64.decode(&delivered.ciphertext).map_err(|_| DemoError::Http("ciphertext is not base64".into()))?;
         let attachments: Vec<Vec<u8>> = delivered
             .attachments
             .iter()
             .map(|a| B64.decode(a).map_err(|_| DemoError::Http("attachment is not base64".into())))
             .collect::<Result<_, _>>()?;
-        let franked = self.device.decrypt(directory, &d.sender_id, &wire, &delivered.commitment)?;
+        let franked = self.device.decrypt(directory, &d.sender.to_string(), &wire, &delivered.commitment)?;
+        let contact = self.contacts.contains(&d.sender.user_id) || d.sender.user_id == self.me.user_id;
         let facts = Facts {
-            sender_is_contact: Some(self.contacts.contains(&d.sender_id)),
-            first_message_from_sender: Some(!self.senders_seen.contains(&d.sender_id)),
+            sender_is_contact: Some(contact),
+            first_message_from_sender: Some(!self.senders_seen.contains(&d.sender.user_id)),
         };
         let scanner = Arc::clone(&self.scanner);
         let incoming = scanner.accept_incoming(
-            self.chain(&d.conversation_id),
+            self.state(&d.conversation_id),
             &franked,
             &delivered.commitment,
+            d,
             &attachments,
-            &d.sender_id,
+            &d.sender,
             facts,
         )?;
-        self.senders_seen.insert(d.sender_id.clone());
-        let tag: PlatformTag = delivered.franked.tag;
-        self.reporter.remember(&incoming, d.clone(), tag);
+        self.senders_seen.insert(d.sender.user_id.clone());
+        self.reporter.remember_received(&incoming, d, delivered.franked.tag, contact);
         Ok(Shown {
             delivery: d.clone(),
+            commitment: delivered.commitment,
             message_id: incoming.accepted.context().message_id.clone(),
             message: incoming.message,
             verdict: incoming.verdict,
@@ -308,19 +374,47 @@ impl Messenger {
             .collect())
     }
 
-    /// Reports message `message_id` of `conversation` with up to `context`
-    /// kept messages before it: sealed to the moderation server's key and
-    /// posted. Returns the server's answer (queue, per-message verdicts).
+    /// Reports the message with commitment `reported` in `conversation`,
+    /// with up to `before` and `after` kept messages around it (both
+    /// sides): sealed to the moderation server's key and posted with this
+    /// device's credential. The server answers every report alike.
     pub async fn report(
         &self,
         conversation: &str,
-        message_id: &str,
-        context: usize,
+        reported: &Commitment,
+        before: usize,
+        after: usize,
         reason: Reason,
         note: &str,
-    ) -> Result<Accepted, DemoError> {
-        let envelope =
-            self.reporter.report(conversation, message_id, context, reason, note, true, &self.keys.report)?;
+    ) -> Result<ReportReceived, DemoError> {
+        let envelope = self.reporter.report(
+            conversation,
+            reported,
+            before,
+            after,
+            reason,
+            note,
+            true,
+            (self.keys.report_key_id, &self.keys.report),
+        )?;
         self.relay.post_report(envelope).await
     }
+}
+
+fn mac(hex_mac: &str) -> Result<[u8; 32], DemoError> {
+    hex::decode(hex_mac)
+        .ok()
+        .and_then(|m| m.try_into().ok())
+        .ok_or(DemoError::Franking(frankly_franking::FrankingError::DeliveryMac))
+}
+
+/// Percent-encodes a query value.
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

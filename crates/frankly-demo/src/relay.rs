@@ -116,8 +116,8 @@ impl Relay {
         ok_json(status, &answer)
     }
 
-    /// Posts a sealed report envelope.
-    pub async fn post_report(&self, envelope: Vec<u8>) -> Result<frankly_server::Accepted, DemoError> {
+    /// Posts a sealed report envelope (with this client's token, if any).
+    pub async fn post_report(&self, envelope: Vec<u8>) -> Result<frankly_server::Received, DemoError> {
         let (status, answer) = self.request(Method::POST, "/v1/reports", "application/octet-stream", envelope).await?;
         ok_json(status, &answer)
     }

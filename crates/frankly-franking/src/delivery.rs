@@ -1,62 +1,97 @@
-//! The delivery service's optional signature over a tag and its delivery
-//! context, so the recipient's device can detect a relay that altered the
-//! sender, conversation, timestamp or message id on the way.
+//! The platform's delivery MAC: lets a recipient's device detect a relay
+//! that altered the sender, conversation, sequence number, recipient, time
+//! or message id of a copy on the way.
 //!
-//! It signs the tag (a MAC), never the commitment or the body: anyone can
-//! check the signature, so it must not make the content attributable. What it
-//! proves to an outsider is only that the platform delivered some message
-//! from that sender at that time, which the platform knows anyway.
+//! v1 signed deliveries with Ed25519. A signature can be checked by anyone,
+//! so once a platform key leaked, a stored opening plus its signed tag became
+//! a proof of content that anyone could check. v2 uses a MAC under a key
+//! that the platform shares with that one device ([`DeviceKey`]): the device
+//! could have computed it itself, so it proves nothing to anyone else
+//! (`docs/franking.md`, "Deniability").
 //!
-//! `signature = Ed25519(domain || u32be(key_id) || tag || lp(sender) ||
-//! lp(conversation) || u64be(timestamp_ms) || lp(server message id))`,
-//! checked with `verify_strict`: non-canonical scalars and small-order points,
-//! which make Ed25519 signatures malleable, are refused.
+//! `delivery_mac = HMAC-SHA256(K_dev, delivery_domain || u32be(key_id) ||
+//! tag || c || delivery.encode())`.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use std::fmt;
+
+use hmac::{KeyInit, Mac};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::FrankingError;
-use crate::encoding::{MAX_ID_BYTES, put_lp};
-use crate::frank::{DeliveryContext, PlatformTag};
+use crate::encoding::{DELIVERY_MAC_DOMAIN, put_lp};
+use crate::frank::{Commitment, DeliveryContext, HmacSha256, Party, PlatformTag};
 
-/// Domain of delivery signatures.
-pub const DELIVERY_SIGNATURE_DOMAIN: &[u8] = b"frankly delivery signature v1\0";
+/// Domain of device-key derivation.
+pub const DEVICE_KEY_DOMAIN: &[u8] = b"frankly device key v2\0";
 
-fn signed_bytes(tag: &PlatformTag, delivery: &DeliveryContext) -> Result<Vec<u8>, FrankingError> {
-    for (field, value) in [
-        ("sender_id", &delivery.sender_id),
-        ("conversation_id", &delivery.conversation_id),
-        ("server_message_id", &delivery.server_message_id),
-    ] {
-        if value.len() > MAX_ID_BYTES {
-            return Err(FrankingError::FieldTooLong { field, len: value.len(), limit: MAX_ID_BYTES });
-        }
+/// The 32-byte key a device shares with the platform for delivery MACs.
+/// Zeroized on drop; `Debug` does not print it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DeviceKey([u8; 32]);
+
+impl DeviceKey {
+    /// A key from its bytes (as the platform handed it to the device).
+    pub fn from_bytes(bytes: [u8; 32]) -> DeviceKey {
+        DeviceKey(bytes)
     }
-    let mut out = DELIVERY_SIGNATURE_DOMAIN.to_vec();
-    out.extend_from_slice(&tag.key_id.to_be_bytes());
-    out.extend_from_slice(&tag.mac);
-    put_lp(&mut out, delivery.sender_id.as_bytes());
-    put_lp(&mut out, delivery.conversation_id.as_bytes());
-    out.extend_from_slice(&delivery.timestamp_ms.to_be_bytes());
-    put_lp(&mut out, delivery.server_message_id.as_bytes());
-    Ok(out)
+
+    /// The key bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// How `frankly-server` derives a device's key from its master delivery
+    /// secret, so that it stores no per-device secret:
+    /// `HMAC-SHA256(master, device_key_domain || lp(user) || lp(device))`.
+    pub fn derive(master: &[u8; 32], device: &Party) -> Result<DeviceKey, FrankingError> {
+        device.check()?;
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(master).map_err(|_| FrankingError::Internal)?;
+        let mut input = DEVICE_KEY_DOMAIN.to_vec();
+        put_lp(&mut input, device.user_id.as_bytes());
+        put_lp(&mut input, device.device_id.as_bytes());
+        mac.update(&input);
+        Ok(DeviceKey(mac.finalize().into_bytes().into()))
+    }
 }
 
-/// The delivery service signs a tag and its delivery context.
-pub fn sign_delivery(
-    key: &SigningKey,
+impl fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceKey(..)")
+    }
+}
+
+fn delivery_mac(
+    key: &DeviceKey,
     tag: &PlatformTag,
+    commitment: &Commitment,
     delivery: &DeliveryContext,
-) -> Result<[u8; 64], FrankingError> {
-    Ok(key.sign(&signed_bytes(tag, delivery)?).to_bytes())
+) -> Result<HmacSha256, FrankingError> {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&key.0).map_err(|_| FrankingError::Internal)?;
+    mac.update(DELIVERY_MAC_DOMAIN);
+    mac.update(&tag.key_id.to_be_bytes());
+    mac.update(&tag.mac);
+    mac.update(&commitment.0);
+    mac.update(&delivery.encode()?);
+    Ok(mac)
 }
 
-/// The recipient checks the delivery signature (strictly).
+/// The platform's MAC over one delivered copy, under the recipient device's key.
+pub fn mac_delivery(
+    key: &DeviceKey,
+    tag: &PlatformTag,
+    commitment: &Commitment,
+    delivery: &DeliveryContext,
+) -> Result<[u8; 32], FrankingError> {
+    Ok(delivery_mac(key, tag, commitment, delivery)?.finalize().into_bytes().into())
+}
+
+/// The device checks the delivery MAC (constant time).
 pub fn verify_delivery(
-    key: &VerifyingKey,
+    key: &DeviceKey,
     tag: &PlatformTag,
+    commitment: &Commitment,
     delivery: &DeliveryContext,
-    signature: &[u8; 64],
+    mac: &[u8; 32],
 ) -> Result<(), FrankingError> {
-    key.verify_strict(&signed_bytes(tag, delivery)?, &Signature::from_bytes(signature))
-        .map_err(|_| FrankingError::DeliverySignature)
+    delivery_mac(key, tag, commitment, delivery)?.verify_slice(mac).map_err(|_| FrankingError::DeliveryMac)
 }

@@ -38,25 +38,52 @@ impl fmt::Debug for FrankingKey {
     }
 }
 
-/// One platform tag key: `K_p[key_id]`, with the time window in which the
-/// delivery service tags with it and the window in which tags made with it
-/// are still accepted.
+/// When a platform key tags and how long its tags verify: it tags
+/// messages timestamped in `[tag_from_ms, tag_until_ms)`, and verifiers
+/// accept its tags until `verify_until_ms` (the end of its retention), after
+/// which it is destroyed. The two periods are separate: a rotated-out key
+/// verifies old messages but never a fresh timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyWindow {
+    /// First timestamp the key tags.
+    pub tag_from_ms: u64,
+    /// First timestamp it no longer tags.
+    pub tag_until_ms: u64,
+    /// When verification with it ends.
+    pub verify_until_ms: u64,
+}
+
+impl KeyWindow {
+    /// Checks `tag_from < tag_until <= verify_until`.
+    pub fn check(&self) -> Result<(), FrankingError> {
+        if self.tag_from_ms < self.tag_until_ms && self.tag_until_ms <= self.verify_until_ms {
+            Ok(())
+        } else {
+            Err(FrankingError::InvalidKeyWindow(*self))
+        }
+    }
+
+    /// Whether the key tags messages timestamped `timestamp_ms`.
+    pub fn tags_at(&self, timestamp_ms: u64) -> bool {
+        self.tag_from_ms <= timestamp_ms && timestamp_ms < self.tag_until_ms
+    }
+}
+
+/// One platform tag key: `K_p[key_id]`, exactly 32 bytes, with its window.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PlatformKey {
     secret: [u8; 32],
     #[zeroize(skip)]
     id: u32,
     #[zeroize(skip)]
-    active_from_ms: u64,
-    #[zeroize(skip)]
-    accept_until_ms: u64,
+    window: KeyWindow,
 }
 
 impl PlatformKey {
-    /// A key with id `id`, used from `active_from_ms` and accepted for tags
-    /// with timestamps before `accept_until_ms` (Unix milliseconds).
-    pub fn new(id: u32, secret: [u8; 32], active_from_ms: u64, accept_until_ms: u64) -> Self {
-        PlatformKey { secret, id, active_from_ms, accept_until_ms }
+    /// Key `id` with its window (checked).
+    pub fn new(id: u32, secret: [u8; 32], window: KeyWindow) -> Result<Self, FrankingError> {
+        window.check()?;
+        Ok(PlatformKey { secret, id, window })
     }
 
     /// The key id, sent with every tag.
@@ -64,29 +91,23 @@ impl PlatformKey {
         self.id
     }
 
-    pub(crate) fn secret(&self) -> &[u8; 32] {
-        &self.secret
+    /// The key's window.
+    pub fn window(&self) -> KeyWindow {
+        self.window
     }
 
-    /// Whether a tag timestamped `timestamp_ms` may have been made with this key.
-    pub fn covers(&self, timestamp_ms: u64) -> bool {
-        self.active_from_ms <= timestamp_ms && timestamp_ms < self.accept_until_ms
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.secret
     }
 }
 
 impl fmt::Debug for PlatformKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PlatformKey")
-            .field("id", &self.id)
-            .field("active_from_ms", &self.active_from_ms)
-            .field("accept_until_ms", &self.accept_until_ms)
-            .finish_non_exhaustive()
+        f.debug_struct("PlatformKey").field("id", &self.id).field("window", &self.window).finish_non_exhaustive()
     }
 }
 
-/// The platform's tag keys by id: the delivery service tags with the newest
-/// key active at a message's timestamp; verifiers accept any key whose window
-/// covers the tag's timestamp and whose retention has not ended.
+/// The platform's tag keys by id.
 #[derive(Clone, Debug, Default)]
 pub struct Keyring {
     keys: BTreeMap<u32, PlatformKey>,
@@ -103,28 +124,45 @@ impl Keyring {
         self.keys.insert(key.id, key);
     }
 
-    /// The key to tag a message at `timestamp_ms` with: the most recently
-    /// activated key that covers it.
-    pub fn signing_key(&self, timestamp_ms: u64) -> Result<&PlatformKey, FrankingError> {
+    /// The key ids held.
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keys.keys().copied()
+    }
+
+    /// The key that tags a message timestamped `timestamp_ms`: among the
+    /// keys whose tagging period covers it, the one that started last.
+    pub fn tagging_key(&self, timestamp_ms: u64) -> Result<&PlatformKey, FrankingError> {
         self.keys
             .values()
-            .filter(|k| k.covers(timestamp_ms))
-            .max_by_key(|k| (k.active_from_ms, k.id))
+            .filter(|k| k.window.tags_at(timestamp_ms))
+            .max_by_key(|k| (k.window.tag_from_ms, k.id))
             .ok_or(FrankingError::NoActiveKey { timestamp_ms })
     }
 
-    /// The key a tag names, if it is known and covers the tag's timestamp.
-    pub fn verifying_key(&self, id: u32, timestamp_ms: u64) -> Result<&PlatformKey, FrankingError> {
+    /// The key a tag names, checked at `now_ms`: known, retention not
+    /// ended, the message's timestamp inside its tagging period and not
+    /// more than [`crate::MAX_CLOCK_SKEW_MS`] ahead of `now_ms`.
+    pub fn verifying_key(&self, id: u32, timestamp_ms: u64, now_ms: u64) -> Result<&PlatformKey, FrankingError> {
         let key = self.keys.get(&id).ok_or(FrankingError::UnknownKeyId(id))?;
-        if !key.covers(timestamp_ms) {
+        if now_ms >= key.window.verify_until_ms {
+            return Err(FrankingError::RetentionEnded { key_id: id, verify_until_ms: key.window.verify_until_ms });
+        }
+        if !key.window.tags_at(timestamp_ms) {
             return Err(FrankingError::KeyNotValidAt { key_id: id, timestamp_ms });
+        }
+        if timestamp_ms > now_ms.saturating_add(crate::MAX_CLOCK_SKEW_MS) {
+            return Err(FrankingError::FutureTimestamp { timestamp_ms, now_ms });
         }
         Ok(key)
     }
 
-    /// Drops the keys whose retention ended before `now_ms`: their tags can
-    /// no longer be verified, which bounds how old a reportable message is.
-    pub fn retire(&mut self, now_ms: u64) {
-        self.keys.retain(|_, k| k.accept_until_ms > now_ms);
+    /// Drops the keys whose retention ended at or before `now_ms`; returns
+    /// their ids so the caller can destroy every stored copy.
+    pub fn retire(&mut self, now_ms: u64) -> Vec<u32> {
+        let gone: Vec<u32> = self.keys.values().filter(|k| k.window.verify_until_ms <= now_ms).map(|k| k.id).collect();
+        for id in &gone {
+            self.keys.remove(id);
+        }
+        gone
     }
 }

@@ -1,11 +1,13 @@
 //! Carrying a franked message through an AEAD-based E2EE channel: the
 //! committing-AEAD pattern "CtE1" (Grubbs, Lu and Ristenpart, CRYPTO 2017).
 //!
-//! The E2EE plaintext is `k_f || encoded context || body`; the commitment `c`
+//! The E2EE plaintext is `k_f || lp(message_id) || body`; the commitment `c`
 //! travels in the clear beside the ciphertext (the platform tags it) and is
-//! the AEAD's associated data, so a ciphertext is bound to one `c`. After
-//! decryption the recipient recomputes `c` from what it decrypted
-//! ([`crate::receive`]): a sender who commits to one body and encrypts another
+//! the AEAD's associated data, so a ciphertext is bound to one `c`. The
+//! conversation and sender are not in the plaintext: the recipient takes
+//! them from the platform's delivery context, which the E2EE layer's
+//! authenticated peer must match. After decryption the recipient recomputes
+//! `c` from what it decrypted ([`crate::receive`]): a sender who commits to one body and encrypts another
 //! is refused, so everything accepted can be reported.
 //!
 //! This module shows the pattern with ChaCha20-Poly1305 and a 32-byte message
@@ -17,8 +19,8 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 
 use crate::FrankingError;
-use crate::encoding::MAX_ID_BYTES;
-use crate::frank::{AcceptedMessage, Commitment, MessageContext, commit, receive};
+use crate::encoding::{Reader, put_lp};
+use crate::frank::{AcceptedMessage, Commitment, DeliveryContext, MessageContext, Party, commit, receive};
 use crate::keys::FrankingKey;
 
 /// A franked message as it travels: commitment in the clear, the rest sealed.
@@ -28,11 +30,11 @@ pub struct SealedMessage {
     pub commitment: Commitment,
     /// AEAD nonce.
     pub nonce: [u8; 12],
-    /// `AEAD(k_msg, nonce, k_f || context || body, ad = c)`.
+    /// `AEAD(k_msg, nonce, k_f || lp(message_id) || body, ad = c)`.
     pub ciphertext: Vec<u8>,
 }
 
-/// The E2EE plaintext of a franked message, `k_f || encoded context ||
+/// The E2EE plaintext of a franked message, `k_f || lp(message_id) ||
 /// body`, and the commitment to hand to the E2EE layer as associated data
 /// (or to carry beside the ciphertext and compare after decryption, for
 /// protocols without associated data). `k_f` is fresh for every message.
@@ -55,7 +57,7 @@ pub fn frank_plaintext(context: &MessageContext, body: &[u8]) -> Result<FrankedP
     let k_f = FrankingKey::generate()?;
     let commitment = commit(&k_f, context, body)?;
     let mut plaintext = zeroize::Zeroizing::new(k_f.as_bytes().to_vec());
-    plaintext.extend_from_slice(&context.encode()?);
+    put_lp(&mut plaintext, context.message_id.as_bytes());
     plaintext.extend_from_slice(body);
     Ok(FrankedPlaintext { commitment, plaintext })
 }
@@ -87,68 +89,47 @@ pub struct OpenedMessage {
     pub body: Vec<u8>,
 }
 
-/// Decrypts with `c` as associated data, parses `k_f || context || body`,
-/// and accepts only if the commitment opens and names the authenticated peer.
+/// Decrypts with `c` as associated data, parses `k_f || lp(message_id) ||
+/// body`, and accepts only if [`receive`] does.
 pub fn open_message(
     message_key: &[u8; 32],
     sealed: &SealedMessage,
-    authenticated_peer: &str,
-    conversation_id: &str,
+    delivery: &DeliveryContext,
+    authenticated_peer: &Party,
+    me: &Party,
 ) -> Result<OpenedMessage, FrankingError> {
     let plaintext = zeroize::Zeroizing::new(
         ChaCha20Poly1305::new(message_key.into())
             .decrypt(&sealed.nonce.into(), Payload { msg: &sealed.ciphertext, aad: &sealed.commitment.0 })
             .map_err(|_| FrankingError::Decrypt)?,
     );
-    open_franked_plaintext(&plaintext, &sealed.commitment, authenticated_peer, conversation_id)
+    open_franked_plaintext(&plaintext, &sealed.commitment, delivery, authenticated_peer, me)
 }
 
-/// Checks a decrypted franked plaintext against the commitment that came
-/// with it: recomputes `c` from the franking key, context and body inside,
-/// and refuses the message unless it matches, the committed sender is the
-/// authenticated peer and the conversation is the one it was delivered in
-/// ([`receive`]). Malformed plaintexts are refused, never a panic.
+/// Checks a decrypted franked plaintext against the commitment and
+/// delivery that came with it ([`receive`]): the delivery is addressed to
+/// `me` from the authenticated peer, and the commitment opens under the
+/// context it names. Malformed plaintexts are refused, never a panic.
 pub fn open_franked_plaintext(
     plaintext: &[u8],
     commitment: &Commitment,
-    authenticated_peer: &str,
-    conversation_id: &str,
+    delivery: &DeliveryContext,
+    authenticated_peer: &Party,
+    me: &Party,
 ) -> Result<OpenedMessage, FrankingError> {
-    let (k_f, rest) = plaintext.split_first_chunk::<32>().ok_or(FrankingError::MalformedPlaintext("too short"))?;
-    let franking_key = FrankingKey::from_bytes(*k_f);
-    let (context, body) = decode_context(rest)?;
-    let accepted = receive(commitment, &franking_key, &context, body, authenticated_peer, conversation_id)?;
+    let mut r = Reader::new(plaintext);
+    let franking_key = FrankingKey::from_bytes(r.array::<32>("franking key").map_err(malformed)?);
+    let message_id = r.id("message_id")?;
+    let body = r.rest();
+    let accepted = receive(commitment, &franking_key, &message_id, body, delivery, authenticated_peer, me)?;
     Ok(OpenedMessage { accepted, franking_key, body: body.to_vec() })
 }
 
-/// Parses an encoded [`MessageContext`] from the front of `bytes`.
-fn decode_context(bytes: &[u8]) -> Result<(MessageContext, &[u8]), FrankingError> {
-    fn string(b: &[u8]) -> Result<(String, &[u8]), FrankingError> {
-        let (len, rest) = b.split_first_chunk::<4>().ok_or(FrankingError::MalformedPlaintext("truncated length"))?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if len > MAX_ID_BYTES || len > rest.len() {
-            return Err(FrankingError::MalformedPlaintext("identifier length out of range"));
-        }
-        let (s, rest) = rest.split_at(len);
-        let s = std::str::from_utf8(s).map_err(|_| FrankingError::MalformedPlaintext("identifier is not UTF-8"))?;
-        Ok((s.to_string(), rest))
+fn malformed(e: FrankingError) -> FrankingError {
+    match e {
+        FrankingError::Malformed(m) => FrankingError::MalformedPlaintext(m),
+        other => other,
     }
-    let (conversation_id, b) = string(bytes)?;
-    let (sender_id, b) = string(b)?;
-    let (message_id, b) = string(b)?;
-    let (sequence, b) = b.split_first_chunk::<8>().ok_or(FrankingError::MalformedPlaintext("truncated sequence"))?;
-    let (flag, b) = b.split_first().ok_or(FrankingError::MalformedPlaintext("truncated previous flag"))?;
-    let (previous, b) = match flag {
-        0 => (None, b),
-        1 => {
-            let (c, b) = b.split_first_chunk::<32>().ok_or(FrankingError::MalformedPlaintext("truncated previous"))?;
-            (Some(Commitment(*c)), b)
-        }
-        _ => return Err(FrankingError::MalformedPlaintext("bad previous flag")),
-    };
-    let context =
-        MessageContext { conversation_id, sender_id, message_id, sequence: u64::from_be_bytes(*sequence), previous };
-    Ok((context, b))
 }
 
 #[cfg(test)]
@@ -156,19 +137,25 @@ mod tests {
     use super::*;
 
     fn context() -> MessageContext {
-        MessageContext {
+        MessageContext { conversation_id: "c".into(), sender: Party::new("alice", "a1"), message_id: "m1".into() }
+    }
+
+    fn delivery() -> DeliveryContext {
+        DeliveryContext {
             conversation_id: "c".into(),
-            sender_id: "alice".into(),
-            message_id: "m1".into(),
             sequence: 4,
-            previous: Some(Commitment([3; 32])),
+            sender: Party::new("alice", "a1"),
+            recipient: Party::new("bob", "b1"),
+            timestamp_ms: 1,
+            server_message_id: "s1".into(),
         }
     }
 
     #[test]
     fn round_trip() {
         let sealed = seal_message(&[5; 32], [1; 12], &context(), b"hello").unwrap();
-        let opened = open_message(&[5; 32], &sealed, "alice", "c").unwrap();
+        let opened =
+            open_message(&[5; 32], &sealed, &delivery(), &Party::new("alice", "a1"), &Party::new("bob", "b1")).unwrap();
         assert_eq!(opened.body, b"hello");
         assert_eq!(opened.accepted.context(), &context());
     }
@@ -180,20 +167,25 @@ mod tests {
         let k_f = FrankingKey::from_bytes([8; 32]);
         let c = commit(&k_f, &context(), b"innocent").unwrap();
         let mut plaintext = k_f.as_bytes().to_vec();
-        plaintext.extend_from_slice(&context().encode().unwrap());
+        put_lp(&mut plaintext, b"m1");
         plaintext.extend_from_slice(b"abusive");
         let ciphertext = ChaCha20Poly1305::new(&[5; 32].into())
             .encrypt(&[1; 12].into(), Payload { msg: &plaintext, aad: &c.0 })
             .unwrap();
         let sealed = SealedMessage { commitment: c, nonce: [1; 12], ciphertext };
-        assert_eq!(open_message(&[5; 32], &sealed, "alice", "c").unwrap_err(), FrankingError::CommitmentMismatch);
+        let (peer, me) = (Party::new("alice", "a1"), Party::new("bob", "b1"));
+        assert_eq!(
+            open_message(&[5; 32], &sealed, &delivery(), &peer, &me).unwrap_err(),
+            FrankingError::CommitmentMismatch
+        );
         // Swapping in another commitment breaks the AEAD instead.
         let swapped = SealedMessage { commitment: Commitment([0; 32]), ..sealed };
-        assert_eq!(open_message(&[5; 32], &swapped, "alice", "c").unwrap_err(), FrankingError::Decrypt);
+        assert_eq!(open_message(&[5; 32], &swapped, &delivery(), &peer, &me).unwrap_err(), FrankingError::Decrypt);
     }
 
     #[test]
     fn malformed_plaintexts_are_refused_without_panicking() {
+        let (peer, me) = (Party::new("alice", "a1"), Party::new("bob", "b1"));
         for len in 0..120 {
             let plaintext: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
             let c = Commitment([0; 32]);
@@ -201,7 +193,7 @@ mod tests {
                 .encrypt(&[1; 12].into(), Payload { msg: &plaintext, aad: &c.0 })
                 .unwrap();
             let sealed = SealedMessage { commitment: c, nonce: [1; 12], ciphertext };
-            assert!(open_message(&[5; 32], &sealed, "alice", "c").is_err());
+            assert!(open_message(&[5; 32], &sealed, &delivery(), &peer, &me).is_err());
         }
     }
 }

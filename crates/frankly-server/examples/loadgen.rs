@@ -78,20 +78,29 @@ async fn main() {
         return claims(&state, &a, &engine).await;
     }
     let keyring = state.platform_keys().keyring();
-    let key = state.secrets().report_key.public().clone();
-    eprintln!("sealing {} reports with {} context messages...", a.reports, a.context);
+    let key = report_key(&state);
+    eprintln!(
+        "registering {} reporter devices, sealing their reports with {} context messages...",
+        a.reports, a.context
+    );
     let now = u64::try_from(frankly_server::now_ms()).unwrap();
-    // 64 distinct conversations; every report has its own id and reporter.
-    let conversations: Vec<_> = (0..64)
-        .map(|i| franked::conversation(&keyring, &format!("conv{i}"), &format!("sender{i}"), "bob", a.context + 1, now))
-        .collect();
-    let envelopes: Vec<Bytes> = (0..a.reports)
-        .map(|i| {
-            let msgs = conversations[i % conversations.len()].clone();
-            Bytes::from(franked::seal(msgs, &format!("reporter{i}"), Reason::Harassment, &key).1)
-        })
-        .collect();
-    let bytes = envelopes.iter().map(Bytes::len).sum::<usize>() / envelopes.len();
+    // 64 distinct conversations; every report has its own id and reporter
+    // device (its credential, and the copies tagged for it).
+    let mut envelopes: Vec<(String, Bytes)> = Vec::with_capacity(a.reports);
+    for i in 0..a.reports {
+        let reporter = format!("reporter{i}");
+        let token = register(&state, &reporter).await;
+        let msgs = franked::conversation(
+            &keyring,
+            &format!("conv{}", i % 64),
+            &format!("sender{}", i % 64),
+            &reporter,
+            a.context + 1,
+            now,
+        );
+        envelopes.push((token, Bytes::from(franked::seal(msgs, Reason::Harassment, &key).1)));
+    }
+    let bytes = envelopes.iter().map(|(_, e)| e.len()).sum::<usize>() / envelopes.len();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/reports", listener.local_addr().unwrap());
     tokio::spawn(frankly_server::serve(state.clone(), listener, std::future::pending()));
@@ -112,11 +121,15 @@ async fn main() {
                         return latencies;
                     }
                     let at = Instant::now();
-                    let req = axum::http::Request::post(&url).body(Full::new(envelopes[i].clone())).unwrap();
+                    let (token, envelope) = &envelopes[i];
+                    let req = axum::http::Request::post(&url)
+                        .header("authorization", format!("Bearer {token}"))
+                        .body(Full::new(envelope.clone()))
+                        .unwrap();
                     let response = client.request(req).await.unwrap();
                     let status = response.status();
                     let body = response.into_body().collect().await.unwrap().to_bytes();
-                    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+                    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
                     latencies.push(at.elapsed());
                 }
             })
@@ -144,21 +157,48 @@ async fn main() {
     );
 }
 
-/// Fills the queue with `--fill` reports and times `--claims` claims.
-async fn claims(state: &AppState, a: &Args, engine: &str) {
-    let keyring = state.platform_keys().keyring();
-    let key = state.secrets().report_key.public().clone();
-    let now = u64::try_from(frankly_server::now_ms()).unwrap();
-    let msgs = franked::conversation(&keyring, "conv", "sender", "bob", a.context + 1, now);
-    let (_, envelope) = franked::seal(msgs, "bob", Reason::Harassment, &key);
-    let app = frankly_server::app(state.clone());
+fn report_key(state: &AppState) -> (u32, frankly_report::ServerPublicKey) {
+    let (id, key) = state.secrets().report_keys.current().unwrap();
+    (id, key.public().clone())
+}
+
+/// Registers `user`'s device `phone` with the platform; returns its token.
+async fn register(state: &AppState, user: &str) -> String {
+    let body = format!(r#"{{"user_id":"{user}","device_id":"phone"}}"#);
     let response = tower::ServiceExt::oneshot(
-        app,
-        axum::http::Request::post("/v1/reports").body(axum::body::Body::from(envelope)).unwrap(),
+        frankly_server::app(state.clone()),
+        axum::http::Request::post("/v1/devices")
+            .header("authorization", format!("Bearer {}", state.secrets().platform_token.as_str()))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap(),
     )
     .await
     .unwrap();
-    assert_eq!(response.status(), 201);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Fills the queue with `--fill` reports and times `--claims` claims.
+async fn claims(state: &AppState, a: &Args, engine: &str) {
+    let keyring = state.platform_keys().keyring();
+    let key = report_key(state);
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    let token = register(state, "bob").await;
+    let msgs = franked::conversation(&keyring, "conv", "sender", "bob", a.context + 1, now);
+    let (_, envelope) = franked::seal(msgs, Reason::Harassment, &key);
+    let app = frankly_server::app(state.clone());
+    let response = tower::ServiceExt::oneshot(
+        app,
+        axum::http::Request::post("/v1/reports")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(envelope))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 202);
     eprintln!("filling the queue with {} reports...", a.fill);
     let at = Instant::now();
     fill(&state.config().database_url(), a.fill).await;

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use frankly_franking::{Commitment, DeliveryContext, MAX_ID_BYTES, PlatformTag, sign_delivery, tag};
+use frankly_franking::{
+    Commitment, DeliveryContext, DeviceKey, Party, PlatformTag, check_id as franking_id, mac_delivery, tag,
+};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
@@ -22,15 +24,14 @@ use crate::{AppState, ServerError};
 
 /// Largest relayed message (ciphertext plus attachments), in bytes.
 pub const MAX_RELAY_BYTES: usize = 16 << 20;
-/// Most recipients of one relayed message.
-pub const MAX_RECIPIENTS: usize = 256;
 /// Most messages returned by one `GET /v1/messages`.
 pub const MAX_FETCH: i64 = 100;
 
 /// Per-key rate limiters.
 #[derive(Debug)]
 pub(crate) struct Limits {
-    reporters: DefaultKeyedRateLimiter<String>,
+    /// Reports per authenticated reporter device, checked before any decryption.
+    pub(crate) reporters: DefaultKeyedRateLimiter<String>,
     logins: DefaultKeyedRateLimiter<String>,
 }
 
@@ -65,6 +66,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/keys", get(keys))
         .route("/v1/frank", post(frank))
         .route("/v1/devices", post(register_device))
+        .route("/v1/conversations", post(create_conversation))
+        .route("/v1/conversations/members", post(add_member))
+        .route("/v1/conversations/devices", get(member_devices))
         .route("/v1/messages", post(send_message).get(fetch_messages))
         .route("/v1/messages/ack", post(ack_messages))
         .route("/v1/appeals", post(file_appeal))
@@ -85,18 +89,16 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
 /// The public keys devices are configured with.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct PublicKeys {
+    /// The id of the report key devices seal to (the envelope header names it).
+    pub report_key_id: u32,
     /// X25519 key that reports are sealed to, hex.
     pub report_public_key: String,
-    /// Ed25519 key that signs delivery contexts, hex.
-    pub delivery_public_key: String,
 }
 
-async fn keys(State(state): State<AppState>) -> Json<PublicKeys> {
-    let s = state.secrets();
-    Json(PublicKeys {
-        report_public_key: hex::encode(s.report_key.public().to_bytes()),
-        delivery_public_key: hex::encode(s.delivery_key.verifying_key().to_bytes()),
-    })
+async fn keys(State(state): State<AppState>) -> Result<Json<PublicKeys>, AppError> {
+    let (id, key) =
+        state.secrets().report_keys.current().ok_or_else(|| ServerError::Internal("no report key".into()))?;
+    Ok(Json(PublicKeys { report_key_id: id, report_public_key: hex::encode(key.public().to_bytes()) }))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -116,80 +118,92 @@ fn require_platform(state: &AppState, headers: &HeaderMap) -> Result<(), ServerE
     }
 }
 
-async fn device_user(state: &AppState, headers: &HeaderMap) -> Result<String, ServerError> {
+/// The device a bearer token belongs to. The token is looked up by its
+/// SHA-256 hash (the server keeps no token), so the comparison leaks nothing.
+pub(crate) async fn device(state: &AppState, headers: &HeaderMap) -> Result<Party, ServerError> {
     let token = bearer(headers).ok_or_else(|| unauthorized("device"))?;
-    let row = sqlx::query("SELECT user_id FROM devices WHERE token_hash = $1")
+    let row = sqlx::query("SELECT user_id, device_id FROM devices WHERE token_hash = $1")
         .bind(crate::auth::device_token_hash(token))
         .fetch_optional(state.db().reader())
         .await?
         .ok_or_else(|| unauthorized("device"))?;
-    Ok(row.try_get("user_id")?)
+    Ok(Party { user_id: row.try_get("user_id")?, device_id: row.try_get("device_id")? })
 }
 
 fn bad_request(code: &'static str, message: impl Into<String>) -> ServerError {
     ServerError::refused(StatusCode::BAD_REQUEST, code, message)
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), ServerError> {
-    if value.is_empty() || value.len() > MAX_ID_BYTES {
-        return Err(bad_request("invalid", format!("{field} must be 1 to {MAX_ID_BYTES} bytes")));
-    }
-    Ok(())
+/// Identifiers follow franking's rule (1 to 256 bytes of UTF-8, no control
+/// characters), so nothing stored can hold a NUL.
+fn check_id(field: &'static str, value: &str) -> Result<(), ServerError> {
+    franking_id(field, value).map_err(|e| bad_request("invalid", e.to_string()))
 }
 
-/// `POST /v1/frank`: a commitment and its delivery context.
+fn device_key(state: &AppState, device: &Party) -> Result<DeviceKey, ServerError> {
+    DeviceKey::derive(&state.secrets().device_master, device).map_err(|e| bad_request("invalid", e.to_string()))
+}
+
+/// A tag and the delivery MAC for one copy.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Franked {
+    /// The tag with its key id.
+    pub tag: PlatformTag,
+    /// HMAC under the recipient device's key over the tag and delivery, hex.
+    pub delivery_mac: String,
+}
+
+async fn tag_copy(
+    state: &AppState,
+    keyring: &frankly_franking::Keyring,
+    commitment: &Commitment,
+    delivery: &DeliveryContext,
+) -> Result<Franked, ServerError> {
+    let t = tag(keyring, commitment, delivery).map_err(|e| bad_request("tag", e.to_string()))?;
+    let mac = mac_delivery(&device_key(state, &delivery.recipient)?, &t, commitment, delivery)
+        .map_err(|e| bad_request("tag", e.to_string()))?;
+    Ok(Franked { tag: t, delivery_mac: hex::encode(mac) })
+}
+
+/// `POST /v1/frank`: for a platform that runs its own relay, a commitment
+/// and the delivery context of one copy, which the platform vouches for
+/// (membership, sequence number, recipient).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FrankRequest {
     /// The commitment, hex.
     pub commitment: Commitment,
-    /// What the delivery service binds.
+    /// What the tag binds.
     pub delivery: DeliveryContext,
-}
-
-/// The platform tag and the delivery signature.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct FrankResponse {
-    /// The tag with its key id.
-    pub tag: PlatformTag,
-    /// Ed25519 over the tag and delivery context, hex.
-    pub delivery_signature: String,
-}
-
-async fn tag_now(
-    state: &AppState,
-    commitment: &Commitment,
-    delivery: &DeliveryContext,
-) -> Result<FrankResponse, ServerError> {
-    let loaded = state.platform_keys().for_tagging(state.db(), crate::now_ms()).await?;
-    let t = tag(loaded.keyring(), commitment, delivery).map_err(|e| bad_request("tag", e.to_string()))?;
-    let signature =
-        sign_delivery(&state.secrets().delivery_key, &t, delivery).map_err(|e| bad_request("tag", e.to_string()))?;
-    Ok(FrankResponse { tag: t, delivery_signature: hex::encode(signature) })
 }
 
 async fn frank(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(req): Json<FrankRequest>,
-) -> Result<Json<FrankResponse>, AppError> {
+) -> Result<Json<Franked>, AppError> {
     require_platform(&state, &headers)?;
-    let out = tag_now(&state, &req.commitment, &req.delivery).await?;
+    let loaded = state.platform_keys().for_tagging(state.db(), crate::now_ms()).await?;
+    let out = tag_copy(&state, loaded.keyring(), &req.commitment, &req.delivery).await?;
     state.metrics().tags.inc();
     Ok(Json(out))
 }
 
-/// `POST /v1/devices`: the platform registers a device for a user.
+/// `POST /v1/devices`: the platform registers a device of a user.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeviceRequest {
-    /// The user the device belongs to (the authenticated sender id).
+    /// The user the device belongs to.
     pub user_id: String,
+    /// The device's id, unique among the user's devices.
+    pub device_id: String,
 }
 
-/// A device's bearer token.
+/// A device's credentials, shown once.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeviceResponse {
-    /// The token, hex; the server keeps only its hash.
+    /// The bearer token, hex; the server keeps only its hash.
     pub token: String,
+    /// The device's delivery-MAC key, hex (derived, not stored).
+    pub device_key: String,
 }
 
 async fn register_device(
@@ -199,63 +213,250 @@ async fn register_device(
 ) -> Result<Json<DeviceResponse>, AppError> {
     require_platform(&state, &headers)?;
     check_id("user_id", &req.user_id)?;
+    check_id("device_id", &req.device_id)?;
     let token = crate::auth::new_token()?;
-    sqlx::query("INSERT INTO devices (token_hash, user_id, created_ms) VALUES ($1, $2, $3)")
-        .bind(crate::auth::device_token_hash(&token))
+    let party = Party::new(&req.user_id, &req.device_id);
+    let key = device_key(&state, &party)?;
+    let inserted = sqlx::query(
+        "INSERT INTO devices (token_hash, user_id, device_id, created_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, device_id) DO NOTHING",
+    )
+    .bind(crate::auth::device_token_hash(&token))
+    .bind(&req.user_id)
+    .bind(&req.device_id)
+    .bind(crate::now_ms())
+    .execute(state.db().writer())
+    .await
+    .map_err(ServerError::from)?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(ServerError::refused(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("device {party} is already registered"),
+        )
+        .into());
+    }
+    Ok(Json(DeviceResponse { token: token.to_string(), device_key: hex::encode(key.as_bytes()) }))
+}
+
+/// `POST /v1/conversations`: the platform creates a conversation with its members.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ConversationRequest {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Its members (users; all their devices take part).
+    pub members: Vec<String>,
+}
+
+/// Most members of one conversation.
+pub const MAX_MEMBERS: usize = 256;
+
+async fn create_conversation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<ConversationRequest>,
+) -> Result<StatusCode, AppError> {
+    require_platform(&state, &headers)?;
+    check_id("conversation_id", &req.conversation_id)?;
+    if req.members.is_empty() || req.members.len() > MAX_MEMBERS {
+        return Err(bad_request("invalid", format!("1 to {MAX_MEMBERS} members")).into());
+    }
+    for m in &req.members {
+        check_id("member", m)?;
+    }
+    let now = crate::now_ms();
+    let mut tx = state.db().writer().begin().await.map_err(ServerError::from)?;
+    let created = sqlx::query(
+        "INSERT INTO conversations (conversation_id, last_sequence, created_ms) VALUES ($1, 0, $2) \
+         ON CONFLICT (conversation_id) DO NOTHING",
+    )
+    .bind(&req.conversation_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(ServerError::from)?
+    .rows_affected();
+    if created == 0 {
+        return Err(ServerError::refused(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("conversation {} exists", req.conversation_id),
+        )
+        .into());
+    }
+    for m in &req.members {
+        sqlx::query(
+            "INSERT INTO members (conversation_id, user_id, joined_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&req.conversation_id)
+        .bind(m)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(ServerError::from)?;
+    }
+    tx.commit().await.map_err(ServerError::from)?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `POST /v1/conversations/members`: the platform adds a member (who sees
+/// messages from the next sequence number on).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct MemberRequest {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The user joining.
+    pub user_id: String,
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<MemberRequest>,
+) -> Result<StatusCode, AppError> {
+    require_platform(&state, &headers)?;
+    check_id("conversation_id", &req.conversation_id)?;
+    check_id("user_id", &req.user_id)?;
+    let exists = sqlx::query("SELECT 1 AS one FROM conversations WHERE conversation_id = $1")
+        .bind(&req.conversation_id)
+        .fetch_optional(state.db().writer())
+        .await
+        .map_err(ServerError::from)?;
+    if exists.is_none() {
+        return Err(not_found(&req.conversation_id).into());
+    }
+    sqlx::query("INSERT INTO members (conversation_id, user_id, joined_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(&req.conversation_id)
         .bind(&req.user_id)
         .bind(crate::now_ms())
         .execute(state.db().writer())
         .await
         .map_err(ServerError::from)?;
-    Ok(Json(DeviceResponse { token: token.to_string() }))
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /v1/messages`: an E2EE message for the relay.
+fn not_found(conversation: &str) -> ServerError {
+    ServerError::refused(StatusCode::NOT_FOUND, "no_conversation", format!("no conversation {conversation:?}"))
+}
+
+/// The devices of a conversation's members, in order.
+async fn devices_of(
+    db: &crate::Db,
+    conversation: &str,
+    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
+) -> Result<Vec<Party>, ServerError> {
+    let _ = db;
+    let rows = sqlx::query(
+        "SELECT d.user_id, d.device_id FROM members m JOIN devices d ON d.user_id = m.user_id \
+         WHERE m.conversation_id = $1 ORDER BY d.user_id, d.device_id",
+    )
+    .bind(conversation)
+    .fetch_all(exec)
+    .await?;
+    rows.iter().map(|r| Ok(Party { user_id: r.try_get("user_id")?, device_id: r.try_get("device_id")? })).collect()
+}
+
+async fn is_member(
+    conversation: &str,
+    user: &str,
+    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
+) -> Result<bool, ServerError> {
+    Ok(sqlx::query("SELECT 1 AS one FROM members WHERE conversation_id = $1 AND user_id = $2")
+        .bind(conversation)
+        .bind(user)
+        .fetch_optional(exec)
+        .await?
+        .is_some())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ConversationQuery {
+    conversation_id: String,
+}
+
+/// `GET /v1/conversations/devices?conversation_id=`: the member devices a
+/// member must encrypt each message for.
+async fn member_devices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ConversationQuery>,
+) -> Result<Json<Vec<Party>>, AppError> {
+    let me = device(&state, &headers).await?;
+    check_id("conversation_id", &q.conversation_id)?;
+    if !is_member(&q.conversation_id, &me.user_id, state.db().reader()).await? {
+        return Err(forbidden(&me, &q.conversation_id).into());
+    }
+    Ok(Json(devices_of(state.db(), &q.conversation_id, state.db().reader()).await?))
+}
+
+fn forbidden(me: &Party, conversation: &str) -> ServerError {
+    ServerError::refused(
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+        format!("{} is not a member of {conversation:?}", me.user_id),
+    )
+}
+
+/// One device's copy of a message.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Copy {
+    /// The recipient device.
+    pub recipient: Party,
+    /// Its E2EE ciphertext, base64.
+    pub ciphertext: String,
+}
+
+/// `POST /v1/messages`: a message for every other device of the
+/// conversation's members.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SendRequest {
     /// The conversation.
     pub conversation_id: String,
-    /// Who gets it.
-    pub recipients: Vec<String>,
-    /// The E2EE ciphertext, base64.
-    pub ciphertext: String,
-    /// Separately encrypted attachments, base64.
+    /// One copy per member device other than the sender's: exactly those.
+    pub copies: Vec<Copy>,
+    /// Separately encrypted attachments, base64 (shared by every copy).
     #[serde(default)]
     pub attachments: Vec<String>,
     /// The franking commitment, hex.
     pub commitment: Commitment,
 }
 
-/// What the relay bound and tagged.
+/// What the relay bound and tagged, for the sender's own copy.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SendResponse {
-    /// The delivery context (sender as authenticated, time, server id).
+    /// The sender's copy's delivery context (sequence number, time, ids).
     pub delivery: DeliveryContext,
-    /// Tag and signature.
-    pub franked: FrankResponse,
+    /// Its tag and delivery MAC.
+    pub franked: Franked,
 }
+
+/// Most copies of one message.
+pub const MAX_COPIES: usize = 1024;
 
 async fn send_message(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(req): Json<SendRequest>,
 ) -> Result<Json<SendResponse>, AppError> {
-    let sender = device_user(&state, &headers).await?;
+    let sender = device(&state, &headers).await?;
     check_id("conversation_id", &req.conversation_id)?;
-    if req.recipients.is_empty() || req.recipients.len() > MAX_RECIPIENTS {
-        return Err(bad_request("invalid", format!("1 to {MAX_RECIPIENTS} recipients")).into());
+    if req.copies.len() > MAX_COPIES {
+        return Err(bad_request("invalid", format!("at most {MAX_COPIES} copies")).into());
     }
-    for r in &req.recipients {
-        check_id("recipient", r)?;
+    let mut copies = Vec::with_capacity(req.copies.len());
+    for (i, c) in req.copies.iter().enumerate() {
+        c.recipient.check().map_err(|e| bad_request("invalid", format!("copy {i}: {e}")))?;
+        let ct = B64.decode(&c.ciphertext).map_err(|e| bad_request("invalid", format!("copy {i} ciphertext: {e}")))?;
+        copies.push((c.recipient.clone(), ct));
     }
-    let ciphertext = B64.decode(&req.ciphertext).map_err(|e| bad_request("invalid", format!("ciphertext: {e}")))?;
     let attachments: Vec<Vec<u8>> = req
         .attachments
         .iter()
         .enumerate()
         .map(|(i, a)| B64.decode(a).map_err(|e| bad_request("invalid", format!("attachment {i}: {e}"))))
         .collect::<Result<_, _>>()?;
-    let size = ciphertext.len() + attachments.iter().map(Vec::len).sum::<usize>();
+    let size = copies.iter().map(|(_, c)| c.len()).max().unwrap_or(0) + attachments.iter().map(Vec::len).sum::<usize>();
     if size > MAX_RELAY_BYTES {
         return Err(ServerError::refused(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -266,52 +467,106 @@ async fn send_message(
     }
     let attachments_blob = serde_json::to_vec(&req.attachments).map_err(|e| ServerError::Internal(e.to_string()))?;
     let timestamp_ms = crate::now_ms();
-    let delivery = DeliveryContext {
-        sender_id: sender,
-        conversation_id: req.conversation_id.clone(),
-        timestamp_ms: u64::try_from(timestamp_ms).unwrap_or(0),
-        server_message_id: hex::encode(crate::secrets::random32()?.get(..16).unwrap_or_default()),
-    };
-    let franked = tag_now(&state, &req.commitment, &delivery).await?;
-    let signature = hex::decode(&franked.delivery_signature).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let loaded = state.platform_keys().for_tagging(state.db(), timestamp_ms).await?;
+    let server_message_id = hex::encode(crate::secrets::random32()?.get(..16).unwrap_or_default());
     let mut tx = state.db().writer().begin().await.map_err(ServerError::from)?;
-    for r in &req.recipients {
-        let waiting: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE recipient = $1")
-            .bind(r)
-            .fetch_one(&mut *tx)
+    // Membership, the copies, and the next sequence number, in one transaction.
+    if !is_member(&req.conversation_id, &sender.user_id, &mut *tx).await? {
+        let exists = sqlx::query("SELECT 1 AS one FROM conversations WHERE conversation_id = $1")
+            .bind(&req.conversation_id)
+            .fetch_optional(&mut *tx)
             .await
-            .and_then(|row| row.try_get("n"))
             .map_err(ServerError::from)?;
+        return Err(if exists.is_some() {
+            forbidden(&sender, &req.conversation_id)
+        } else {
+            not_found(&req.conversation_id)
+        }
+        .into());
+    }
+    let mut expected: Vec<Party> =
+        devices_of(state.db(), &req.conversation_id, &mut *tx).await?.into_iter().filter(|d| *d != sender).collect();
+    expected.sort();
+    let mut given: Vec<Party> = copies.iter().map(|(p, _)| p.clone()).collect();
+    given.sort();
+    if given != expected {
+        let missing: Vec<String> = expected.iter().filter(|d| !given.contains(d)).map(ToString::to_string).collect();
+        let extra: Vec<String> = given.iter().filter(|d| !expected.contains(d)).map(ToString::to_string).collect();
+        return Err(bad_request(
+            "copies",
+            format!(
+                "one copy per member device other than the sender's is needed; missing [{}], not members or repeated [{}]",
+                missing.join(", "),
+                extra.join(", ")
+            ),
+        )
+        .into());
+    }
+    let sequence: i64 = sqlx::query(
+        "UPDATE conversations SET last_sequence = last_sequence + 1 WHERE conversation_id = $1 RETURNING last_sequence",
+    )
+    .bind(&req.conversation_id)
+    .fetch_one(&mut *tx)
+    .await
+    .and_then(|r| r.try_get("last_sequence"))
+    .map_err(ServerError::from)?;
+    let delivery_to = |recipient: &Party| DeliveryContext {
+        conversation_id: req.conversation_id.clone(),
+        sequence: u64::try_from(sequence).unwrap_or(0),
+        sender: sender.clone(),
+        recipient: recipient.clone(),
+        timestamp_ms: u64::try_from(timestamp_ms).unwrap_or(0),
+        server_message_id: server_message_id.clone(),
+    };
+    for (recipient, ciphertext) in &copies {
+        let waiting: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE recipient_user = $1 AND recipient_device = $2")
+                .bind(&recipient.user_id)
+                .bind(&recipient.device_id)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| row.try_get("n"))
+                .map_err(ServerError::from)?;
         if waiting >= state.config().relay_mailbox_limit {
             return Err(ServerError::refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "mailbox_full",
-                format!("{r}'s mailbox holds {waiting} undelivered messages"),
+                format!("{recipient}'s mailbox holds {waiting} undelivered messages"),
             )
             .into());
         }
+        let delivery = delivery_to(recipient);
+        let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &delivery).await?;
+        let mac = hex::decode(&franked.delivery_mac).map_err(|e| ServerError::Internal(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO messages (recipient, server_message_id, sender, conversation, timestamp_ms, ciphertext, \
-             attachments, commitment, key_id, mac, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO messages (recipient_user, recipient_device, conversation, sequence, server_message_id, \
+             sender_user, sender_device, timestamp_ms, ciphertext, attachments, commitment, key_id, mac, delivery_mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
-        .bind(r)
-        .bind(&delivery.server_message_id)
-        .bind(&delivery.sender_id)
-        .bind(&delivery.conversation_id)
+        .bind(&recipient.user_id)
+        .bind(&recipient.device_id)
+        .bind(&req.conversation_id)
+        .bind(sequence)
+        .bind(&server_message_id)
+        .bind(&sender.user_id)
+        .bind(&sender.device_id)
         .bind(timestamp_ms)
         .bind(ciphertext.as_slice())
         .bind(attachments_blob.as_slice())
         .bind(req.commitment.0.to_vec())
         .bind(i64::from(franked.tag.key_id))
         .bind(franked.tag.mac.to_vec())
-        .bind(signature.as_slice())
+        .bind(mac)
         .execute(&mut *tx)
         .await
         .map_err(ServerError::from)?;
     }
+    let own = delivery_to(&sender);
+    let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &own).await?;
     tx.commit().await.map_err(ServerError::from)?;
     state.metrics().relayed.inc();
-    Ok(Json(SendResponse { delivery, franked }))
+    state.metrics().tags.inc_by(u64::try_from(copies.len() + 1).unwrap_or(0));
+    Ok(Json(SendResponse { delivery: own, franked }))
 }
 
 /// `GET /v1/messages?after=ID`.
@@ -322,17 +577,17 @@ struct FetchQuery {
     limit: Option<i64>,
 }
 
-/// One delivered message.
+/// One delivered copy.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Delivered {
-    /// The relay's sequence number for this recipient (use as `after`).
+    /// The relay's mailbox position for this device (use as `after`).
     pub id: i64,
     /// The delivery context.
     pub delivery: DeliveryContext,
     /// The commitment.
     pub commitment: Commitment,
-    /// Tag and signature.
-    pub franked: FrankResponse,
+    /// Tag and delivery MAC.
+    pub franked: Franked,
     /// Ciphertext, base64.
     pub ciphertext: String,
     /// Attachments, base64.
@@ -348,13 +603,15 @@ async fn fetch_messages(
     headers: HeaderMap,
     Query(q): Query<FetchQuery>,
 ) -> Result<Json<Vec<Delivered>>, AppError> {
-    let user = device_user(&state, &headers).await?;
+    let me = device(&state, &headers).await?;
     let limit = q.limit.unwrap_or(MAX_FETCH).clamp(1, MAX_FETCH);
     let rows = sqlx::query(
-        "SELECT id, server_message_id, sender, conversation, timestamp_ms, ciphertext, attachments, commitment, \
-         key_id, mac, signature FROM messages WHERE recipient = $1 AND id > $2 ORDER BY id LIMIT $3",
+        "SELECT id, conversation, sequence, server_message_id, sender_user, sender_device, timestamp_ms, ciphertext, \
+         attachments, commitment, key_id, mac, delivery_mac FROM messages \
+         WHERE recipient_user = $1 AND recipient_device = $2 AND id > $3 ORDER BY id LIMIT $4",
     )
-    .bind(&user)
+    .bind(&me.user_id)
+    .bind(&me.device_id)
     .bind(q.after)
     .bind(limit)
     .fetch_all(state.db().reader())
@@ -362,31 +619,33 @@ async fn fetch_messages(
     .map_err(ServerError::from)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
+        let get_bytes = |c: &str| r.try_get::<Vec<u8>, _>(c).map_err(ServerError::from);
         let attachments: Vec<String> =
-            serde_json::from_slice(&r.try_get::<Vec<u8>, _>("attachments").map_err(ServerError::from)?)
-                .map_err(|e| ServerError::Internal(e.to_string()))?;
+            serde_json::from_slice(&get_bytes("attachments")?).map_err(|e| ServerError::Internal(e.to_string()))?;
         let key_id: i64 = r.try_get("key_id").map_err(ServerError::from)?;
         out.push(Delivered {
             id: r.try_get("id").map_err(ServerError::from)?,
             delivery: DeliveryContext {
-                sender_id: r.try_get("sender").map_err(ServerError::from)?,
                 conversation_id: r.try_get("conversation").map_err(ServerError::from)?,
+                sequence: u64::try_from(r.try_get::<i64, _>("sequence").map_err(ServerError::from)?).unwrap_or(0),
+                sender: Party {
+                    user_id: r.try_get("sender_user").map_err(ServerError::from)?,
+                    device_id: r.try_get("sender_device").map_err(ServerError::from)?,
+                },
+                recipient: me.clone(),
                 timestamp_ms: u64::try_from(r.try_get::<i64, _>("timestamp_ms").map_err(ServerError::from)?)
                     .unwrap_or(0),
                 server_message_id: r.try_get("server_message_id").map_err(ServerError::from)?,
             },
-            commitment: Commitment(array32(
-                &r.try_get::<Vec<u8>, _>("commitment").map_err(ServerError::from)?,
-                "commitment",
-            )?),
-            franked: FrankResponse {
+            commitment: Commitment(array32(&get_bytes("commitment")?, "commitment")?),
+            franked: Franked {
                 tag: PlatformTag {
                     key_id: u32::try_from(key_id).unwrap_or(0),
-                    mac: array32(&r.try_get::<Vec<u8>, _>("mac").map_err(ServerError::from)?, "tag")?,
+                    mac: array32(&get_bytes("mac")?, "tag")?,
                 },
-                delivery_signature: hex::encode(r.try_get::<Vec<u8>, _>("signature").map_err(ServerError::from)?),
+                delivery_mac: hex::encode(get_bytes("delivery_mac")?),
             },
-            ciphertext: B64.encode(r.try_get::<Vec<u8>, _>("ciphertext").map_err(ServerError::from)?),
+            ciphertext: B64.encode(get_bytes("ciphertext")?),
             attachments,
         });
     }
@@ -405,9 +664,10 @@ async fn ack_messages(
     headers: HeaderMap,
     Json(req): Json<AckRequest>,
 ) -> Result<StatusCode, AppError> {
-    let user = device_user(&state, &headers).await?;
-    sqlx::query("DELETE FROM messages WHERE recipient = $1 AND id <= $2")
-        .bind(&user)
+    let me = device(&state, &headers).await?;
+    sqlx::query("DELETE FROM messages WHERE recipient_user = $1 AND recipient_device = $2 AND id <= $3")
+        .bind(&me.user_id)
+        .bind(&me.device_id)
         .bind(req.up_to)
         .execute(state.db().writer())
         .await
@@ -415,16 +675,22 @@ async fn ack_messages(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn post_report(State(state): State<AppState>, body: Bytes) -> Response {
+/// The answer to every report that an authenticated device submitted and
+/// the server could open: the same whether its messages verified, failed,
+/// or repeat an earlier report, so the server is no verification oracle.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Received {
+    /// The report's id, hex.
+    pub report_id: String,
+    /// Always `"received"`.
+    pub status: String,
+}
+
+async fn post_report(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let m = state.metrics();
     m.reports_received.inc();
-    match intake(&state, body).await {
-        Ok(accepted) => {
-            m.reports_accepted.inc();
-            let failed = accepted.messages.iter().filter(|s| *s != "verified").count();
-            m.verification_failures.inc_by(u64::try_from(failed).unwrap_or(0));
-            (StatusCode::CREATED, Json(accepted)).into_response()
-        }
+    match intake(&state, &headers, body).await {
+        Ok(received) => (StatusCode::ACCEPTED, Json(received)).into_response(),
         Err(e) => {
             if let ServerError::Refused { code, .. } = &e {
                 m.refused(code);
@@ -436,26 +702,46 @@ async fn post_report(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn intake(state: &AppState, body: Bytes) -> Result<crate::Accepted, ServerError> {
-    let verifier = state.clone();
-    let keyring = state.platform_keys().keyring();
-    let ready = tokio::task::spawn_blocking(move || {
-        crate::intake::verify(&body, &verifier.secrets().report_key, &keyring, verifier.inner.matcher.as_ref())
-    })
-    .await
-    .map_err(|e| ServerError::Internal(e.to_string()))??;
-    if state.inner.limits.reporters.check_key(&ready.reporter_id().to_owned()).is_err() {
+async fn intake(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Received, ServerError> {
+    // Authenticate, then rate-limit, before any decryption.
+    let reporter = device(state, headers).await?;
+    if state.inner.limits.reporters.check_key(&reporter.to_string()).is_err() {
         return Err(ServerError::refused(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "reporter {} sent more than {} reports in a minute; retry later",
-                ready.reporter_id(),
+                "device {reporter} sent more than {} reports in a minute; retry later",
                 state.config().reports_per_reporter_per_minute
             ),
         ));
     }
-    state.inner.intake.submit(ready).await
+    let verifier = state.clone();
+    let keyring = state.platform_keys().keyring();
+    let now = u64::try_from(crate::now_ms()).unwrap_or(0);
+    let who = reporter.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::intake::verify(
+            &body,
+            &verifier.secrets().report_keys,
+            &keyring,
+            &who,
+            now,
+            verifier.inner.matcher.as_ref(),
+        )
+    })
+    .await
+    .map_err(|e| ServerError::Internal(e.to_string()))??;
+    match outcome {
+        crate::intake::Outcome::Ready(ready) => {
+            let received = state.inner.intake.submit(*ready).await?;
+            state.metrics().reports_accepted.inc();
+            Ok(received)
+        }
+        crate::intake::Outcome::Unverified { report_id } => {
+            state.metrics().reports_unverified.inc();
+            Ok(Received { report_id, status: "received".into() })
+        }
+    }
 }
 
 async fn file_appeal(

@@ -37,15 +37,23 @@ struct Migration {
 
 /// The schema's history. A migration is never edited once released; a change
 /// is a new entry.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "franking v2",
+        sqlite: include_str!("../migrations/sqlite/0002_franking_v2.sql"),
+        postgres: include_str!("../migrations/postgres/0002_franking_v2.sql"),
+    },
+];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

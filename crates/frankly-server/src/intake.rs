@@ -13,28 +13,44 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use frankly_bank::{Matcher, SignalType};
-use frankly_franking::{FrankingError, Keyring};
+use frankly_franking::{FrankingError, Keyring, Ordering, Party};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_report::{Reason, ReplayGuard, ReportError, ServerKeyPair, Verdict, VerifiedReport, open_and_verify};
+use frankly_report::{Reason, ReplayGuard, ReportError, ReportKeyring, Verdict, VerifiedReport, open_and_verify};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ServerError;
+use crate::api::Received;
 use crate::db::Db;
 use crate::queue::{CHILD_SAFETY_QUEUE, Stage};
 
 /// What the server stores for a report: the report as sealed, the verdict
-/// on each message, and the server's own evidence.
+/// on each message, the platform's order of those that verified, and the
+/// server's own evidence.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredReport {
     /// The report as the device sealed it.
     pub report: frankly_report::Report,
-    /// Per message, oldest first: `None` when verified, else the failed check.
-    pub failures: Vec<Option<String>>,
-    /// `None` when the context chain is unbroken, else why not.
-    pub chain_failure: Option<String>,
+    /// Per message, in report order.
+    pub verdicts: Vec<StoredVerdict>,
+    /// The order of the messages whose tags verified (first and last
+    /// sequence number, every omission between), or why they are not in order.
+    pub order: Result<Ordering, String>,
     /// Matches of verified attachments against the server's banks.
     pub server_matches: Vec<ServerMatch>,
+}
+
+/// One message's verdict, as stored and shown.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoredVerdict {
+    /// What the sender sent, delivered to the reporter.
+    Verified,
+    /// Delivered to the reporter (the tag verifies), but refused or not
+    /// kept by the device: content unknown.
+    Unopened,
+    /// Failed the check named.
+    Rejected(String),
 }
 
 /// A verified attachment that matched one of the server's banks.
@@ -52,26 +68,11 @@ pub struct ServerMatch {
     pub distance: u32,
 }
 
-/// The answer to an accepted report.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Accepted {
-    /// The report's id.
-    pub report_id: String,
-    /// The queue it went to.
-    pub queue: String,
-    /// Its priority there.
-    pub priority: i64,
-    /// Per message, oldest first: `"verified"` or the failed check.
-    pub messages: Vec<String>,
-    /// Whether the context chain is unbroken.
-    pub chain_ok: bool,
-}
-
 /// The open report id the database decides about.
 struct Deferred;
 
 impl ReplayGuard for Deferred {
-    fn first_time(&mut self, _id: &str) -> bool {
+    fn first_time(&mut self, _id: &[u8; 16]) -> bool {
         // The unique index on reports.report_id decides, inside the commit.
         true
     }
@@ -84,19 +85,30 @@ pub(crate) fn check_name(e: &FrankingError) -> String {
 
 fn refusal(e: ReportError) -> ServerError {
     use StatusCode as S;
-    let (status, code, index) = match &e {
-        ReportError::NotAnEnvelope => (S::BAD_REQUEST, "not_an_envelope", None),
-        ReportError::UnsupportedVersion(_) => (S::BAD_REQUEST, "unsupported_version", None),
-        ReportError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large", None),
-        ReportError::Decrypt => (S::BAD_REQUEST, "decrypt", None),
-        ReportError::Malformed(_) => (S::BAD_REQUEST, "malformed", None),
-        ReportError::Replay(_) => (S::CONFLICT, "replay", None),
-        ReportError::ReportedMessage { index, .. } => {
-            (S::UNPROCESSABLE_ENTITY, "reported_message_unverified", Some(*index))
-        }
-        _ => (S::BAD_REQUEST, "invalid", None),
+    let (status, code) = match &e {
+        ReportError::NotAnEnvelope => (S::BAD_REQUEST, "not_an_envelope"),
+        ReportError::UnsupportedVersion(_) => (S::BAD_REQUEST, "unsupported_version"),
+        ReportError::UnknownReportKey(_) => (S::BAD_REQUEST, "unknown_report_key"),
+        ReportError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large"),
+        ReportError::Decrypt => (S::BAD_REQUEST, "decrypt"),
+        ReportError::Malformed(_) => (S::BAD_REQUEST, "malformed"),
+        ReportError::ReporterMismatch { .. } => (S::BAD_REQUEST, "reporter_mismatch"),
+        _ => (S::BAD_REQUEST, "invalid"),
     };
-    ServerError::Refused { status, code, message: e.to_string(), message_index: index }
+    ServerError::Refused { status, code, message: e.to_string(), message_index: None }
+}
+
+/// What verification leads to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Verified: commit it.
+    Ready(Box<Ready>),
+    /// The reported message did not verify. Answered exactly like a
+    /// verified report (no oracle), counted, and not queued.
+    Unverified {
+        /// The report's id, hex.
+        report_id: String,
+    },
 }
 
 /// Base priority by reason: child safety first, then imminent harm.
@@ -128,7 +140,7 @@ pub(crate) fn reason_queue(reason: Reason) -> &'static str {
 /// Priority added for a verified bank match; a label naming child safety
 /// also moves the report to the child-safety queue.
 const BANK_MATCH_PRIORITY: i64 = 2000;
-/// Priority added per earlier report of the same sender, up to [`MAX_SENDER_BOOST`].
+/// Priority added per earlier distinct reporter of the same sender, up to [`MAX_SENDER_BOOST`].
 const SENDER_REPORT_PRIORITY: i64 = 50;
 /// Most priority from repeated reports of one sender.
 const MAX_SENDER_BOOST: i64 = 500;
@@ -139,48 +151,56 @@ const MAX_MATCH_ATTACHMENT_BYTES: usize = 32 << 20;
 #[derive(Debug)]
 pub(crate) struct Ready {
     report_id: String,
-    reporter_id: String,
+    reporter: Party,
+    reported_commitment: String,
     reason: Reason,
     sender_id: String,
     conversation_id: String,
     queue: &'static str,
     priority: i64,
-    messages: Vec<String>,
+    messages: i64,
     verified: i64,
-    chain_ok: bool,
+    order_complete: bool,
     server_matches: i64,
     content: Vec<u8>,
 }
 
-impl Ready {
-    pub(crate) fn reporter_id(&self) -> &str {
-        &self.reporter_id
-    }
-}
-
-/// Opens, verifies and prepares a report (CPU only; run it on the blocking pool).
+/// Opens, verifies and prepares a report submitted by the authenticated
+/// device `reporter` (CPU only; run it on the blocking pool). Errors are
+/// refusals of the envelope itself, which say nothing about the messages.
 pub(crate) fn verify(
     envelope: &[u8],
-    key: &ServerKeyPair,
+    keys: &ReportKeyring,
     keyring: &Keyring,
+    reporter: &Party,
+    now_ms: u64,
     matcher: Option<&Matcher>,
-) -> Result<Ready, ServerError> {
-    let verified = open_and_verify(envelope, key, keyring, &mut Deferred).map_err(refusal)?;
-    prepare(verified, matcher)
+) -> Result<Outcome, ServerError> {
+    match open_and_verify(envelope, keys, keyring, reporter, now_ms, &mut Deferred) {
+        Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, matcher)?))),
+        Err(ReportError::ReportedMessage { .. } | ReportError::ReportedUnopened(_)) => {
+            // The id is the one inside the sealed report; recover it for the answer.
+            let report_id = keys.open(envelope, now_ms).map(|(_, r)| r.id_hex()).unwrap_or_default();
+            tracing::info!(reporter = %reporter, "a report whose reported message does not verify was not queued");
+            Ok(Outcome::Unverified { report_id })
+        }
+        Err(e) => Err(refusal(e)),
+    }
 }
 
 fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready, ServerError> {
     let report = verified.report();
     let reported = verified.reported();
-    let failures: Vec<Option<String>> = verified
+    let verdicts: Vec<StoredVerdict> = verified
         .verdicts()
         .iter()
         .map(|v| match v {
-            Verdict::Verified => None,
-            Verdict::Rejected(e) => Some(check_name(e)),
+            Verdict::Verified => StoredVerdict::Verified,
+            Verdict::Unopened => StoredVerdict::Unopened,
+            Verdict::Rejected(e) => StoredVerdict::Rejected(check_name(e)),
         })
         .collect();
-    let chain_failure = verified.chain().as_ref().err().map(check_name);
+    let order = verified.order().clone().map_err(|e| check_name(&e));
     let server_matches = match matcher {
         Some(m) => match_attachments(&verified, m),
         None => Vec::new(),
@@ -191,25 +211,22 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready,
         priority += BANK_MATCH_PRIORITY;
     }
     let queue = if child_match { CHILD_SAFETY_QUEUE } else { reason_queue(report.reason) };
-    let verified_count = failures.iter().filter(|f| f.is_none()).count();
-    let stored = StoredReport {
-        report: report.clone(),
-        failures: failures.clone(),
-        chain_failure: chain_failure.clone(),
-        server_matches,
-    };
+    let verified_count = verdicts.iter().filter(|v| **v == StoredVerdict::Verified).count();
+    let order_complete = order.as_ref().is_ok_and(Ordering::is_complete);
+    let stored = StoredReport { report: report.clone(), verdicts, order, server_matches };
     let content = serde_json::to_vec(&stored).map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(Ready {
-        report_id: report.report_id.clone(),
-        reporter_id: report.reporter_id.clone(),
+        report_id: report.id_hex(),
+        reporter: report.reporter.clone(),
+        reported_commitment: hex::encode(reported.commitment.0),
         reason: report.reason,
-        sender_id: reported.context.sender_id.clone(),
-        conversation_id: reported.context.conversation_id.clone(),
+        sender_id: reported.delivery.sender.user_id.clone(),
+        conversation_id: reported.delivery.conversation_id.clone(),
         queue,
         priority,
-        messages: failures.iter().map(|f| f.clone().unwrap_or_else(|| "verified".into())).collect(),
+        messages: i64::try_from(report.messages.len()).unwrap_or(i64::MAX),
         verified: i64::try_from(verified_count).unwrap_or(i64::MAX),
-        chain_ok: chain_failure.is_none(),
+        order_complete,
         server_matches: i64::try_from(stored.server_matches.len()).unwrap_or(i64::MAX),
         content,
     })
@@ -223,10 +240,8 @@ fn match_attachments(verified: &VerifiedReport, matcher: &Matcher) -> Vec<Server
     let mut pdq = PdqHasher::new();
     let options = DecodeOptions::default();
     for (i, (m, verdict)) in verified.report().messages.iter().zip(verified.verdicts()).enumerate() {
-        if *verdict != Verdict::Verified {
-            continue;
-        }
-        for (j, a) in m.attachments.iter().enumerate() {
+        let (Verdict::Verified, Some(opening)) = (verdict, &m.opening) else { continue };
+        for (j, a) in opening.attachments.iter().enumerate() {
             if a.plaintext.len() > MAX_MATCH_ATTACHMENT_BYTES {
                 continue;
             }
@@ -250,7 +265,7 @@ fn match_attachments(verified: &VerifiedReport, matcher: &Matcher) -> Vec<Server
 
 struct Pending {
     ready: Ready,
-    ack: oneshot::Sender<Result<Accepted, ServerError>>,
+    ack: oneshot::Sender<Result<Received, ServerError>>,
 }
 
 /// The handle of the intake writer.
@@ -293,7 +308,7 @@ impl Intake {
     }
 
     /// Commits a verified report; returns after the commit.
-    pub(crate) async fn submit(&self, ready: Ready) -> Result<Accepted, ServerError> {
+    pub(crate) async fn submit(&self, ready: Ready) -> Result<Received, ServerError> {
         let (ack, done) = oneshot::channel();
         self.tx.try_send(Pending { ready, ack }).map_err(|_| {
             ServerError::refused(StatusCode::SERVICE_UNAVAILABLE, "busy", "intake queue is full; retry shortly")
@@ -302,51 +317,75 @@ impl Intake {
     }
 }
 
-/// Writes a batch in one transaction; per report, `Accepted` or a replay refusal.
-async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Accepted, ServerError>>, ServerError> {
+/// Writes a batch in one transaction. A report of a message this device
+/// already reported, or a replayed envelope, is answered like the first and
+/// not stored again. A sender's other queued reports rise once per distinct
+/// reporter, not per report.
+async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received, ServerError>>, ServerError> {
     let now = crate::now_ms();
     let mut tx = db.writer().begin().await?;
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
         let r = &p.ready;
+        let received = Received { report_id: r.report_id.clone(), status: "received".into() };
         let inserted = sqlx::query(
-            "INSERT INTO reports (report_id, received_ms, reporter_id, reason, sender_id, conversation_id, queue, \
-             stage, priority, status, messages, verified, chain_ok, server_matches, content) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12, $13, $14) \
-             ON CONFLICT (report_id) DO NOTHING RETURNING id",
+            "INSERT INTO reports (report_id, received_ms, reporter_id, reporter_device, reported_commitment, \
+             franking_version, reason, sender_id, conversation_id, queue, stage, priority, status, messages, verified, \
+             chain_ok, server_matches, content) \
+             VALUES ($1, $2, $3, $4, $5, 2, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16) \
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(&r.report_id)
         .bind(now)
-        .bind(&r.reporter_id)
+        .bind(&r.reporter.user_id)
+        .bind(&r.reporter.device_id)
+        .bind(&r.reported_commitment)
         .bind(reason_name(r.reason))
         .bind(&r.sender_id)
         .bind(&r.conversation_id)
         .bind(r.queue)
         .bind(Stage::Review.as_str())
         .bind(r.priority)
-        .bind(i64::try_from(r.messages.len()).unwrap_or(i64::MAX))
+        .bind(r.messages)
         .bind(r.verified)
-        .bind(i64::from(r.chain_ok))
+        .bind(i64::from(r.order_complete))
         .bind(r.server_matches)
         .bind(r.content.as_slice())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = inserted else {
-            out.push(Err(refusal(ReportError::Replay(r.report_id.clone()))));
+            out.push(Ok(received));
             continue;
         };
         let id: i64 = row.try_get("id")?;
-        let count: i64 = sqlx::query(
-            "INSERT INTO senders (sender_id, reports) VALUES ($1, 1) ON CONFLICT (sender_id) \
-             DO UPDATE SET reports = senders.reports + 1 RETURNING reports",
-        )
-        .bind(&r.sender_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("reports")?;
-        let mut priority = r.priority;
+        let new_reporter =
+            sqlx::query("INSERT INTO sender_reporters (sender_id, reporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&r.sender_id)
+                .bind(&r.reporter.user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        let count: i64 = if new_reporter {
+            sqlx::query(
+                "INSERT INTO senders (sender_id, reports) VALUES ($1, 1) ON CONFLICT (sender_id) \
+                 DO UPDATE SET reports = senders.reports + 1 RETURNING reports",
+            )
+            .bind(&r.sender_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("reports")?
+        } else {
+            sqlx::query("SELECT reports FROM senders WHERE sender_id = $1")
+                .bind(&r.sender_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get("reports"))
+                .transpose()?
+                .unwrap_or(1)
+        };
         if count > 1 {
-            priority += ((count - 1) * SENDER_REPORT_PRIORITY).min(MAX_SENDER_BOOST);
+            let priority = r.priority + ((count - 1) * SENDER_REPORT_PRIORITY).min(MAX_SENDER_BOOST);
             sqlx::query("UPDATE reports SET priority = $1 WHERE id = $2")
                 .bind(priority)
                 .bind(id)
@@ -364,13 +403,7 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Accepted,
             .execute(&mut *tx)
             .await?;
         }
-        out.push(Ok(Accepted {
-            report_id: r.report_id.clone(),
-            queue: r.queue.to_string(),
-            priority,
-            messages: r.messages.clone(),
-            chain_ok: r.chain_ok,
-        }));
+        out.push(Ok(received));
     }
     tx.commit().await?;
     Ok(out)

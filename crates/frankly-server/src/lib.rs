@@ -11,14 +11,21 @@
 //! audit chain) lives in the database, so instances are interchangeable
 //! behind a load balancer.
 //!
-//! - **Tagging and relay** (`/v1/frank`, `/v1/devices`, `/v1/messages`): the
-//!   platform's half of franking. The relay stores opaque ciphertext with its
-//!   commitment, tags it with the current platform key, signs the delivery
-//!   context, and forwards it. It never sees a plaintext.
-//! - **Intake** (`/v1/reports`): sealed reports are opened, every franked
-//!   message verified, verified attachments matched against the server's
-//!   signed banks, and the report committed before the answer (group commit,
-//!   see [`intake`](crate::intake)). Errors name the message and the check.
+//! - **Tagging and relay** (`/v1/devices`, `/v1/conversations`,
+//!   `/v1/messages`, `/v1/frank`): the platform's half of franking v2. It
+//!   knows each conversation's members and accepts a message only from a
+//!   member device, with one E2EE copy for every other member device; it
+//!   numbers the message in the conversation, tags each copy (and the
+//!   sender's own) for its recipient device with the current platform key,
+//!   MACs each delivery under that device's key, and forwards the copies.
+//!   It never sees a plaintext.
+//! - **Intake** (`/v1/reports`): only an authenticated device may report
+//!   (401 otherwise, before any decryption), rate-limited per device. Sealed
+//!   reports are opened, every message checked as the reporter's own copy,
+//!   verified attachments matched against the server's signed banks, and
+//!   the report committed before the answer (group commit, see
+//!   [`intake`](crate::intake)). Every opened report gets the same answer,
+//!   verified or not, so the server is no verification oracle.
 //! - **Review** (the HTML pages): queues by category and priority, claims
 //!   with leases, decisions with the DSA statement-of-reasons fields,
 //!   escalation and appeals; media blurred and grayscale by default.
@@ -31,8 +38,8 @@
 //! - **Operations**: `/healthz` and Prometheus `/metrics`.
 //!
 //! What the server holds: the report key (to open reports), the platform tag
-//! keys (to tag and verify), the delivery signing key, and what users
-//! reported. It never holds a franking key of an unreported message, nor any
+//! keys (to tag and verify), the master secret from which device delivery
+//! keys are derived, and what users reported. It never holds a franking key of an unreported message, nor any
 //! scanning result that a device did not put in a report.
 
 mod api;
@@ -53,20 +60,20 @@ use std::sync::Arc;
 use frankly_bank::Matcher;
 
 pub use api::{
-    AckRequest, Delivered, DeviceRequest, DeviceResponse, FrankRequest, FrankResponse, MAX_FETCH, MAX_RECIPIENTS,
-    MAX_RELAY_BYTES, PublicKeys, SendRequest, SendResponse,
+    AckRequest, ConversationRequest, Copy, Delivered, DeviceRequest, DeviceResponse, FrankRequest, Franked, MAX_COPIES,
+    MAX_FETCH, MAX_MEMBERS, MAX_RELAY_BYTES, MemberRequest, PublicKeys, Received, SendRequest, SendResponse,
 };
 pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
-pub use intake::{Accepted, ServerMatch, StoredReport};
+pub use intake::{ServerMatch, StoredReport, StoredVerdict};
 pub use metrics::Metrics;
 pub use platform_keys::PlatformKeys;
 pub use queue::{
     APPEALS_QUEUE, Action, AppealInput, CHILD_SAFETY_QUEUE, DecisionInput, ESCALATED_QUEUE, Ground, QUEUES,
 };
-pub use secrets::{DELIVERY_KEY_FILE, PLATFORM_TOKEN_FILE, REPORT_KEY_FILE, Secrets};
+pub use secrets::{DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, REPORT_KEY_FILE, REPORT_KEY_ID, Secrets};
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {

@@ -24,8 +24,9 @@ pub struct Metrics {
     pub reports_accepted: Counter,
     /// Reports refused, by code.
     pub reports_refused: Family<Labels, Counter>,
-    /// Messages in accepted reports that failed verification (context).
-    pub verification_failures: Counter,
+    /// Reports whose reported message did not verify: answered like any
+    /// other (no oracle) and not queued.
+    pub reports_unverified: Counter,
     /// Intake transactions committed.
     pub intake_batches: Counter,
     /// Decisions, by action.
@@ -34,7 +35,7 @@ pub struct Metrics {
     pub decision_latency: Histogram,
     /// Messages relayed.
     pub relayed: Counter,
-    /// Tags made by `/v1/frank`.
+    /// Tags made (one per delivered copy).
     pub tags: Counter,
     /// Reports per queue and status.
     queue_depth: Family<Labels, Gauge>,
@@ -48,7 +49,7 @@ impl Metrics {
             reports_received: Counter::default(),
             reports_accepted: Counter::default(),
             reports_refused: Family::default(),
-            verification_failures: Counter::default(),
+            reports_unverified: Counter::default(),
             intake_batches: Counter::default(),
             decisions: Family::default(),
             decision_latency: Histogram::new([1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 259200.0]),
@@ -58,12 +59,16 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("reports_received", "Report envelopes received", m.reports_received.clone());
-        registry.register("reports_accepted", "Reports verified and committed", m.reports_accepted.clone());
+        registry.register(
+            "reports_accepted",
+            "Reports verified (a repeat of a report is answered alike and stored once)",
+            m.reports_accepted.clone(),
+        );
         registry.register("reports_refused", "Reports refused, by reason", m.reports_refused.clone());
         registry.register(
-            "message_verification_failures",
-            "Context messages of accepted reports that failed franking verification",
-            m.verification_failures.clone(),
+            "reports_unverified",
+            "Reports whose reported message did not verify (answered like any other, not queued)",
+            m.reports_unverified.clone(),
         );
         registry.register("intake_batches", "Intake transactions committed", m.intake_batches.clone());
         registry.register("decisions", "Moderator decisions, by action", m.decisions.clone());

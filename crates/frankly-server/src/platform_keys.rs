@@ -1,16 +1,17 @@
 //! The platform's franking tag keys, kept in the database so that every
 //! instance tags and verifies with the same keyring.
 //!
-//! A key tags for `key_rotation_hours`, then the next key takes over; tags
-//! made with it are accepted until `key_retention_days` after its active
-//! period ends, then its secret is deleted, so a message older than that can
+//! A key tags for `key_rotation_hours` (its tagging period), then the next
+//! key takes over; its tags verify until `key_retention_days` after the
+//! tagging period ends (its retention), but only for timestamps inside the
+//! tagging period; then its secret is deleted, so a message older than that can
 //! no longer be reported (a bound on how long anyone can prove what a sender
 //! said). Instances racing to rotate insert the same next id; the database
 //! keeps one.
 
 use std::sync::{Arc, RwLock};
 
-use frankly_franking::{Keyring, PlatformKey};
+use frankly_franking::{KeyWindow, Keyring, PlatformKey};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
@@ -113,12 +114,14 @@ impl PlatformKeys {
             let until: i64 = row.try_get("active_until_ms")?;
             let accept: i64 = row.try_get("accept_until_ms")?;
             let id = u32::try_from(id).map_err(|_| ServerError::Internal(format!("platform key id {id}")))?;
-            loaded.keyring.insert(PlatformKey::new(
-                id,
-                bytes,
-                u64::try_from(from).unwrap_or(0),
-                u64::try_from(accept).unwrap_or(0),
-            ));
+            let window = KeyWindow {
+                tag_from_ms: u64::try_from(from).unwrap_or(0),
+                tag_until_ms: u64::try_from(until).unwrap_or(0),
+                verify_until_ms: u64::try_from(accept).unwrap_or(0),
+            };
+            let key = PlatformKey::new(id, bytes, window)
+                .map_err(|e| ServerError::Internal(format!("platform key {id}: {e}")))?;
+            loaded.keyring.insert(key);
             loaded.current_until_ms = loaded.current_until_ms.max(until);
         }
         if let Ok(mut state) = self.state.write() {

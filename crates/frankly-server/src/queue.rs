@@ -431,9 +431,7 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
         audit::record(db, &user.username, "view-denied", &format!("report:{id}"), &report_row.queue).await?;
         return Err(forbidden());
     }
-    let content: Vec<u8> = r.try_get("content")?;
-    let stored: StoredReport =
-        serde_json::from_slice(&content).map_err(|e| ServerError::Internal(format!("stored report {id}: {e}")))?;
+    let stored = stored_report(id, &r.try_get::<Vec<u8>, _>("content")?)?;
     let decisions = sqlx::query(
         "SELECT d.id, d.appeal, u.username, d.action, d.restriction, d.facts, d.automated, d.ground, \
          d.ground_reference, d.redress, d.decided_ms FROM decisions d JOIN users u ON u.id = d.moderator \
@@ -720,16 +718,28 @@ pub async fn media(db: &Db, user: &User, id: i64, message: usize, attachment: us
         audit::record(db, &user.username, "media-denied", &format!("report:{id}"), &queue).await?;
         return Err(forbidden());
     }
-    let stored: StoredReport = serde_json::from_slice(&r.try_get::<Vec<u8>, _>("content")?)
-        .map_err(|e| ServerError::Internal(format!("stored report {id}: {e}")))?;
+    let stored = stored_report(id, &r.try_get::<Vec<u8>, _>("content")?)?;
     let bytes = stored
         .report
         .messages
         .get(message)
-        .and_then(|m| m.attachments.get(attachment))
+        .and_then(|m| m.opening.as_ref())
+        .and_then(|o| o.attachments.get(attachment))
         .map(|a| a.plaintext.clone())
         .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no such attachment"))?;
     audit::record(db, &user.username, "view-media", &format!("report:{id}"), &format!("{message}/{attachment}"))
         .await?;
     Ok(bytes)
+}
+
+/// Parses a stored report. Reports stored by franking v1 (schema 1) stay
+/// in the database and the audit log, but this build does not show them.
+fn stored_report(id: i64, content: &[u8]) -> Result<StoredReport, ServerError> {
+    serde_json::from_slice(content).map_err(|e| {
+        ServerError::refused(
+            StatusCode::GONE,
+            "unreadable",
+            format!("report {id} cannot be shown by this build (stored by franking v1, or damaged: {e})"),
+        )
+    })
 }

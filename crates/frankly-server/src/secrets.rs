@@ -1,23 +1,25 @@
 //! Key files in the data directory, made on first start: the report key
-//! (HPKE), the delivery signing key (Ed25519) and the platform API token.
+//! (HPKE input keying material for RFC 9180 `DeriveKeyPair`, report key id
+//! 1), the device master secret (delivery-MAC keys are derived from it per
+//! device) and the platform API token.
 //! Files are written with mode 0600 and read back zeroized; their contents are
 //! never logged.
 
 use std::io::Write;
 use std::path::Path;
 
-use frankly_franking::SigningKey;
-use frankly_report::ServerKeyPair;
+use frankly_report::{ReportKeyring, ServerKeyPair};
 use zeroize::Zeroizing;
 
 use crate::ServerError;
 
 /// The server's long-lived secrets.
 pub struct Secrets {
-    /// Opens sealed reports.
-    pub report_key: ServerKeyPair,
-    /// Signs delivery contexts on the relay.
-    pub delivery_key: SigningKey,
+    /// Opens sealed reports, by report key id.
+    pub report_keys: ReportKeyring,
+    /// Device delivery-MAC keys are derived from it
+    /// (`frankly_franking::DeviceKey::derive`).
+    pub device_master: Zeroizing<[u8; 32]>,
     /// The bearer token of the platform (for `/v1/frank`, device
     /// registration and appeals), as hex.
     pub platform_token: Zeroizing<String>,
@@ -29,10 +31,12 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Names of the key files.
+/// Names of the key files: the report key's input keying material.
 pub const REPORT_KEY_FILE: &str = "report-key.secret";
-/// The delivery signing key file.
-pub const DELIVERY_KEY_FILE: &str = "delivery-key.secret";
+/// The id of the report key in [`REPORT_KEY_FILE`].
+pub const REPORT_KEY_ID: u32 = 1;
+/// The device master secret file.
+pub const DEVICE_MASTER_FILE: &str = "device-master.secret";
 /// The platform token file.
 pub const PLATFORM_TOKEN_FILE: &str = "platform-token.secret";
 
@@ -80,12 +84,10 @@ impl Secrets {
         std::fs::create_dir_all(dir)
             .map_err(|e| ServerError::Config(format!("cannot create data directory {}: {e}", dir.display())))?;
         let report = load_or_create(dir, REPORT_KEY_FILE)?;
-        let delivery = load_or_create(dir, DELIVERY_KEY_FILE)?;
+        let device_master = load_or_create(dir, DEVICE_MASTER_FILE)?;
         let token = load_or_create(dir, PLATFORM_TOKEN_FILE)?;
-        Ok(Secrets {
-            report_key: ServerKeyPair::derive(report.as_ref()),
-            delivery_key: SigningKey::from_bytes(&delivery),
-            platform_token: Zeroizing::new(hex::encode(token.as_ref())),
-        })
+        let mut report_keys = ReportKeyring::new();
+        report_keys.insert(REPORT_KEY_ID, ServerKeyPair::derive(report.as_ref()), u64::MAX);
+        Ok(Secrets { report_keys, device_master, platform_token: Zeroizing::new(hex::encode(token.as_ref())) })
     }
 }

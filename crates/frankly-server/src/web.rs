@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{self, LOGIN_CSRF_COOKIE, Role, SESSION_COOKIE, Session, User};
 use crate::queue::{self, Action, DecisionInput, Ground};
-use crate::{AppState, ServerError, audit};
+use crate::{AppState, ServerError, StoredVerdict, audit};
 
 /// The content security policy of every page: no inline script or style,
 /// nothing from elsewhere, no framing.
@@ -293,9 +293,12 @@ async fn claim(
 struct MessageView {
     index: usize,
     sender: String,
+    by_reporter: bool,
     time: String,
     sequence: u64,
     failure: Option<String>,
+    unopened: bool,
+    omitted_before: Option<u64>,
     reported: bool,
     text: String,
     attachments: Vec<AttachmentView>,
@@ -315,7 +318,9 @@ struct ReportPage<'a> {
     csrf: &'a str,
     row: queue::ReportRow,
     received: String,
-    chain_failure: Option<String>,
+    order: String,
+    order_ok: bool,
+    reporter: String,
     note: String,
     messages: Vec<MessageView>,
     evidence: Vec<String>,
@@ -362,28 +367,40 @@ async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i6
     let user = authed.user();
     let view = queue::view(state.db(), user, id).await?;
     let report = &view.stored.report;
-    let last = report.messages.len().saturating_sub(1);
+    let reporter = &report.reporter;
+    let gaps = view.stored.order.as_ref().map(|o| o.gaps.clone()).unwrap_or_default();
     let messages = report
         .messages
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let body = frankly_franking::Body::decode(&m.body);
-            let (text, types): (String, Vec<(String, Vec<u8>)>) = match body {
-                Ok(b) => (b.text, b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect()),
-                Err(e) => (format!("[not a frankly message body ({e}); {} bytes]", m.body.len()), Vec::new()),
+            let (text, types): (String, Vec<(String, Vec<u8>)>) = match &m.opening {
+                None => ("[refused on the reporter's device: delivered, content unknown]".to_string(), Vec::new()),
+                Some(o) => match frankly_franking::Body::decode(&o.body) {
+                    Ok(b) => (b.text, b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect()),
+                    Err(e) => (format!("[not a frankly message body ({e}); {} bytes]", o.body.len()), Vec::new()),
+                },
             };
+            let verdict = view.stored.verdicts.get(i);
+            let omitted_before = gaps.iter().find(|g| g.before == m.delivery.sequence).map(|g| g.missing);
             MessageView {
                 index: i,
-                sender: m.context.sender_id.clone(),
+                sender: m.delivery.sender.to_string(),
+                by_reporter: m.delivery.sender.user_id == reporter.user_id,
                 time: utc(i64::try_from(m.delivery.timestamp_ms).unwrap_or(0)),
-                sequence: m.context.sequence,
-                failure: view.stored.failures.get(i).cloned().flatten(),
-                reported: i == last,
+                sequence: m.delivery.sequence,
+                failure: match verdict {
+                    Some(StoredVerdict::Rejected(why)) => Some(why.clone()),
+                    _ => None,
+                },
+                unopened: verdict == Some(&StoredVerdict::Unopened),
+                omitted_before,
+                reported: i == report.reported as usize,
                 text,
                 attachments: m
-                    .attachments
+                    .opening
                     .iter()
+                    .flat_map(|o| o.attachments.iter())
                     .enumerate()
                     .map(|(j, a)| AttachmentView {
                         index: j,
@@ -444,7 +461,19 @@ async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i6
         user,
         csrf: &authed.session.csrf,
         received: utc(view.row.received_ms),
-        chain_failure: view.stored.chain_failure.clone(),
+        order: match &view.stored.order {
+            Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted between", o.first, o.last),
+            Ok(o) => format!(
+                "sequence {} to {}; {} message(s) omitted between, in {} place(s)",
+                o.first,
+                o.last,
+                o.gaps.iter().map(|g| g.missing).sum::<u64>(),
+                o.gaps.len()
+            ),
+            Err(why) => format!("not in the platform's order: {why}"),
+        },
+        order_ok: view.stored.order.as_ref().is_ok_and(frankly_franking::Ordering::is_complete),
+        reporter: reporter.to_string(),
         note: report.note.clone(),
         messages,
         automated: !view.stored.server_matches.is_empty() || !report.evidence.is_empty(),

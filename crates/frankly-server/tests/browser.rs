@@ -122,8 +122,8 @@ async fn moderator_reviews_a_report_in_chromium() {
     let now = u64::try_from(frankly_server::now_ms()).unwrap();
     let mut msgs = conversation(&h.keyring(), "conv", "mallory", "bob", 4, now);
     with_image(&h.keyring(), &mut msgs, &common::photo(), now + 10);
-    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
-    assert_eq!(h.post_report(envelope).await.0, axum::http::StatusCode::CREATED);
+    let (_, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, axum::http::StatusCode::ACCEPTED);
     for (name, role) in [("mia", Role::Moderator), ("ada", Role::Admin)] {
         frankly_server::create_user(h.state.db(), "test", name, "a long test password", role).await.unwrap();
     }

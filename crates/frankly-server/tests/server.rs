@@ -8,9 +8,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::franked::{conversation, seal, with_image};
+use common::franked::{conversation, device, seal, with_image};
 use common::{Engine, Harness, location};
-use frankly_franking::{Commitment, verify_delivery, verify_tag};
+use frankly_franking::{Commitment, DeviceKey, Party, verify_delivery, verify_tag};
 use frankly_report::Reason;
 use frankly_server::Role;
 
@@ -43,8 +43,9 @@ macro_rules! on_both {
 
 on_both!(
     honest_report_is_verified_queued_and_counted,
-    replayed_report_is_refused,
-    invalid_reports_name_the_failed_check,
+    replays_and_re_reports_are_answered_alike_and_stored_once,
+    invalid_reports_are_refused_without_an_oracle,
+    a_report_needs_a_device_credential_before_anything_is_opened,
     context_failures_are_kept_with_their_verdict,
     child_safety_reports_go_to_their_own_queue_and_repeat_senders_rise,
     claims_never_double_assign_and_leases_expire,
@@ -53,120 +54,182 @@ on_both!(
     authorization_is_checked_on_every_route,
     every_form_needs_its_csrf_token,
     audit_log_is_append_only_and_verifies,
-    relay_tags_and_signs_deliveries,
+    relay_tags_each_copy_for_members_only,
     tagging_needs_the_platform_token,
     health_and_metrics,
 );
 
 async fn report(h: &Harness, reporter: &str, reason: Reason, context: usize) -> (String, Vec<u8>) {
     let msgs = conversation(&h.keyring(), "conv-1", "mallory", reporter, context + 1, now_ms());
-    seal(msgs, reporter, reason, &h.server_key())
+    seal(msgs, reason, &h.server_key())
+}
+
+async fn queued(h: &Harness) -> usize {
+    h.stored().await.len()
 }
 
 async fn honest_report_is_verified_queued_and_counted(h: Harness) {
     let (id, envelope) = report(&h, "bob", Reason::Harassment, 5).await;
     let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["report_id"], id.as_str());
-    assert_eq!(body["queue"], "harassment");
-    assert_eq!(body["chain_ok"], true);
-    assert_eq!(body["messages"].as_array().unwrap().len(), 6);
-    assert!(body["messages"].as_array().unwrap().iter().all(|m| m == "verified"));
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, serde_json::json!({ "report_id": id, "status": "received" }));
+    let stored = h.stored().await;
+    assert_eq!(stored.len(), 1);
+    let (_, queue, _, content) = &stored[0];
+    assert_eq!(queue, "harassment");
+    assert!(content.verdicts.iter().all(|v| *v == frankly_server::StoredVerdict::Verified));
+    let order = content.order.as_ref().unwrap();
+    assert_eq!((order.first, order.last, order.is_complete()), (1, 6, true));
+    assert_eq!(content.report.reporter, device("bob"));
     let (_, _, metrics) = h.get("/metrics", None).await;
     assert!(metrics.contains("frankly_reports_accepted_total 1"), "{metrics}");
     assert!(metrics.contains("frankly_queue_depth{queue=\"harassment\",status=\"queued\"} 1"), "{metrics}");
 }
 
-async fn replayed_report_is_refused(h: Harness) {
-    let (_, envelope) = report(&h, "bob", Reason::Spam, 1).await;
-    assert_eq!(h.post_report(envelope.clone()).await.0, StatusCode::CREATED);
-    let (status, body) = h.post_report(envelope.clone()).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"], "replay");
+/// Issue 15, failure 5: one message could be re-reported without limit.
+async fn replays_and_re_reports_are_answered_alike_and_stored_once(h: Harness) {
+    let msgs = conversation(&h.keyring(), "conv-1", "mallory", "bob", 2, now_ms());
+    let (id, envelope) = seal(msgs.clone(), Reason::Spam, &h.server_key());
+    let (status, first) = h.post_report(envelope.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.post_report(envelope.clone()).await, (StatusCode::ACCEPTED, first), "the same answer again");
+    // A fresh report (new id) of the same message by the same device.
+    let (other_id, again) = seal(msgs, Reason::Harassment, &h.server_key());
+    assert_ne!(id, other_id);
+    assert_eq!(h.post_report(again).await.0, StatusCode::ACCEPTED);
     // A second instance on the same database (or the same one restarted)
-    // refuses it too: the database remembers, not the process.
+    // dedups too: the database remembers, not the process.
     let second = frankly_server::app(h.another_instance().await);
-    let again = tower::ServiceExt::oneshot(second, Request::post("/v1/reports").body(Body::from(envelope)).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let token = h.token(&device("bob")).await;
+    let req = Request::post("/v1/reports").header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let answer = tower::ServiceExt::oneshot(second, req.body(Body::from(envelope)).unwrap()).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    assert_eq!(queued(&h).await, 1, "one message, one reporter, one report");
 }
 
-async fn invalid_reports_name_the_failed_check(h: Harness) {
+/// Issue 15, failure 6: the server answered per message "verified" or the
+/// failed check, to anyone. Now: a credential first, and one answer for
+/// every report it opens.
+async fn invalid_reports_are_refused_without_an_oracle(h: Harness) {
     let (status, body) = h.post_report(b"not an envelope".to_vec()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("not_an_envelope")));
-
     let other = frankly_report::ServerKeyPair::generate().unwrap();
     let msgs = conversation(&h.keyring(), "c", "mallory", "bob", 2, now_ms());
-    let (_, envelope) = seal(msgs, "bob", Reason::Spam, other.public());
-    let (status, body) = h.post_report(envelope).await;
+    let (_, envelope) = seal(msgs, Reason::Spam, &(1, other.public().clone()));
+    let token = h.token(&device("bob")).await;
+    let (status, body) = h.post_report_with(Some(&token), envelope).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("decrypt")));
 
-    // The reporter edits the reported message.
-    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 6, now_ms());
-    msgs[5].body = frankly_franking::Body { text: "something worse".into(), attachments: vec![] }.encode().unwrap();
-    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
-    let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "reported_message_unverified");
-    assert_eq!(body["message_index"], 5);
-    assert!(body["message"].as_str().unwrap().contains("commitment does not match"), "{body}");
-
-    // A tag from a platform key the server does not have.
+    // Genuine openings and three kinds of forgery get byte-identical answers
+    // (but for the report id); only the genuine one is queued.
+    let genuine = conversation(&h.keyring(), "c", "mallory", "bob", 3, now_ms());
+    let mut edited = conversation(&h.keyring(), "c", "mallory", "bob", 3, now_ms());
+    edited[2].opening.as_mut().unwrap().body =
+        frankly_franking::Body { text: "worse".into(), attachments: vec![] }.encode().unwrap();
     let mut foreign = frankly_franking::Keyring::new();
-    foreign.insert(frankly_franking::PlatformKey::new(77, [7; 32], 0, u64::MAX));
-    let msgs = conversation(&foreign, "c", "mallory", "bob", 1, now_ms());
-    let (_, envelope) = seal(msgs, "bob", Reason::Spam, &h.server_key());
-    let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body["message"].as_str().unwrap().contains("unknown platform key id 77"), "{body}");
+    let w = frankly_franking::KeyWindow { tag_from_ms: 0, tag_until_ms: u64::MAX - 1, verify_until_ms: u64::MAX };
+    foreign.insert(frankly_franking::PlatformKey::new(77, [7; 32], w).unwrap());
+    let unknown_key = conversation(&foreign, "c", "mallory", "bob", 1, now_ms());
+    let mut moved = conversation(&h.keyring(), "c", "mallory", "bob", 1, now_ms());
+    moved[0].delivery.timestamp_ms = T0 + 5;
+    let mut answers = Vec::new();
+    for msgs in [genuine, edited, unknown_key, moved] {
+        let (id, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
+        let (status, body) = h.post_report(envelope).await;
+        answers.push((status, body.to_string().replace(&id, "ID")));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(queued(&h).await, 1);
+    let (_, _, metrics) = h.get("/metrics", None).await;
+    assert!(metrics.contains("frankly_reports_unverified_total 3"), "{metrics}");
+}
 
-    // A delivery timestamp moved before the platform key's window.
-    let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 1, now_ms());
-    msgs[0].delivery.timestamp_ms = T0 + 5;
-    let (_, envelope) = seal(msgs, "bob", Reason::Spam, &h.server_key());
-    let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body["message"].as_str().unwrap().contains("is not valid at 5"), "{body}");
+/// An outsider holding leaked openings (bob's copies) learns nothing: no
+/// credential, 401 before any decryption; their own credential, copies
+/// addressed to another device, the same answer as anyone's.
+async fn a_report_needs_a_device_credential_before_anything_is_opened(h: Harness) {
+    let leaked = conversation(&h.keyring(), "c", "mallory", "bob", 2, now_ms());
+    let (_, envelope) = seal(leaked.clone(), Reason::Harassment, &h.server_key());
+    for token in [None, Some("00"), Some("not a token")] {
+        let (status, body) = h.post_report_with(token, envelope.clone()).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    }
+    let (_, _, metrics) = h.get("/metrics", None).await;
+    assert!(!metrics.contains("frankly_reports_unverified_total 1"), "nothing was opened");
+    // eve seals bob's leaked copies as her own report.
+    let eve = Party::new("eve", "phone");
+    let report = frankly_report::Report::new(&eve, Reason::Other, "", leaked, 1).unwrap();
+    let (kid, key) = h.server_key();
+    let envelope = frankly_report::seal_report(&report, kid, &key).unwrap();
+    let token = h.token(&eve).await;
+    let (status, body) = h.post_report_with(Some(&token), envelope).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::ACCEPTED, Some("received")));
+    assert_eq!(queued(&h).await, 0);
 }
 
 async fn context_failures_are_kept_with_their_verdict(h: Harness) {
     let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 6, now_ms());
     // A context message edited by the reporter: the report is accepted (the
     // reported message verifies) but that message is marked.
-    msgs[2].body = frankly_franking::Body { text: "edited".into(), attachments: vec![] }.encode().unwrap();
-    // And a dropped context message breaks the chain.
+    msgs[2].opening.as_mut().unwrap().body =
+        frankly_franking::Body { text: "edited".into(), attachments: vec![] }.encode().unwrap();
+    // And a dropped context message shows as an omission.
     msgs.remove(3);
-    let (_, envelope) = seal(msgs, "bob", Reason::Harassment, &h.server_key());
+    let (_, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
     let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let verdicts = body["messages"].as_array().unwrap();
-    assert!(verdicts[2].as_str().unwrap().contains("commitment does not match"), "{body}");
-    assert_eq!(verdicts[4], "verified");
-    assert_eq!(body["chain_ok"], false);
-    let (_, _, metrics) = h.get("/metrics", None).await;
-    assert!(metrics.contains("frankly_message_verification_failures_total 1"), "{metrics}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = h.stored().await;
+    let content = &stored[0].3;
+    assert!(
+        matches!(&content.verdicts[2], frankly_server::StoredVerdict::Rejected(why) if why.contains("commitment does not match"))
+    );
+    assert_eq!(content.verdicts[4], frankly_server::StoredVerdict::Verified);
+    let gaps = &content.order.as_ref().unwrap().gaps;
+    assert_eq!(gaps, &[frankly_franking::Gap { after: 2, before: 5, missing: 2 }]);
 }
 
+/// Issue 15, failure 5: each report raised the sender's other reports; now
+/// only a new reporter does.
 async fn child_safety_reports_go_to_their_own_queue_and_repeat_senders_rise(h: Harness) {
     let (_, envelope) = report(&h, "bob", Reason::ChildSafety, 0).await;
-    let (status, body) = h.post_report(envelope).await;
-    assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(body["queue"], "child-safety");
-    assert_eq!(body["priority"], 1000);
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
+    let stored = h.stored().await;
+    assert_eq!((stored[0].1.as_str(), stored[0].2), ("child-safety", 1000));
     let mut priorities = Vec::new();
     for reporter in ["carol", "dave", "erin"] {
         let (_, envelope) = report(&h, reporter, Reason::Spam, 0).await;
-        let (_, body) = h.post_report(envelope).await;
-        priorities.push(body["priority"].as_i64().unwrap());
+        h.post_report(envelope).await;
+        priorities.push(h.stored().await.last().unwrap().2);
     }
-    // mallory was reported before (child safety), so each spam report rises.
-    assert_eq!(priorities, vec![150, 200, 250]);
+    // bob reports three more of mallory's messages: no further rise.
+    for seq in 2..5u64 {
+        let mut msgs = conversation(&h.keyring(), &format!("conv-{seq}"), "mallory", "bob", 1, now_ms());
+        msgs[0].delivery.sequence = seq;
+        let m = &msgs[0];
+        let fresh = common::franked::franked(
+            &h.keyring(),
+            &m.delivery.conversation_id,
+            &device("mallory"),
+            &device("bob"),
+            b"spam".to_vec(),
+            seq,
+            now_ms(),
+        );
+        let (_, envelope) = seal(vec![fresh], Reason::Spam, &h.server_key());
+        h.post_report(envelope).await;
+    }
+    // mallory was reported before (child safety), so each new reporter's
+    // spam report rises (and the queued ones rise with it); bob's further
+    // reports count once: nothing rises past 250.
+    assert_eq!(priorities, [150, 200, 250]);
+    let after: Vec<i64> = h.stored().await.iter().skip(1).map(|r| r.2).collect();
+    assert_eq!(after.len(), 6);
+    assert!(after.iter().all(|p| *p == 250), "{after:?}");
 }
 
 async fn claims_never_double_assign_and_leases_expire(h: Harness) {
     let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
-    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
     let a = h.sign_in("ann", Role::Moderator).await;
     let b = h.sign_in("ben", Role::Moderator).await;
     let (status, headers, _) = h.post_form("/queues/harassment/claim", Some(&a.cookie), &[("csrf", &a.csrf)]).await;
@@ -182,7 +245,7 @@ async fn claims_never_double_assign_and_leases_expire(h: Harness) {
     // A lease that expires returns the job: a server with 1-second leases.
     let short = Harness::start(engine_of(&h), |c| c.lease_seconds = 1).await.unwrap();
     let (_, envelope) = report(&short, "bob", Reason::Harassment, 0).await;
-    assert_eq!(short.post_report(envelope).await.0, StatusCode::CREATED);
+    assert_eq!(short.post_report(envelope).await.0, StatusCode::ACCEPTED);
     let a = short.sign_in("ann", Role::Moderator).await;
     let b = short.sign_in("ben", Role::Moderator).await;
     let (_, first, _) = short.post_form("/queues/harassment/claim", Some(&a.cookie), &[("csrf", &a.csrf)]).await;
@@ -283,8 +346,8 @@ async fn appeals_return_to_review_by_another_moderator(h: Harness) {
 async fn authorization_is_checked_on_every_route(h: Harness) {
     let mut msgs = conversation(&h.keyring(), "c", "mallory", "bob", 2, now_ms());
     with_image(&h.keyring(), &mut msgs, &common::photo(), now_ms());
-    let (_, envelope) = seal(msgs, "bob", Reason::ChildSafety, &h.server_key());
-    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+    let (_, envelope) = seal(msgs, Reason::ChildSafety, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
     let (_, envelope) = report(&h, "bob", Reason::Harassment, 0).await;
     h.post_report(envelope).await;
     let cs = h.sign_in("cass", Role::ChildSafety).await;
@@ -405,92 +468,151 @@ async fn audit_log_is_append_only_and_verifies(h: Harness) {
     assert_eq!(err.to_string(), "audit log does not verify: entry 3 was altered: its hash does not match");
 }
 
-async fn relay_tags_and_signs_deliveries(h: Harness) {
-    let token = h.platform_token();
-    let register = |user: &str| {
-        Request::post("/v1/devices")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(serde_json::json!({ "user_id": user }).to_string()))
-            .unwrap()
-    };
-    let alice: serde_json::Value = serde_json::from_slice(&h.request(register("alice")).await.2).unwrap();
-    let bob: serde_json::Value = serde_json::from_slice(&h.request(register("bob")).await.2).unwrap();
-    let commitment = Commitment([9; 32]);
-    let send = serde_json::json!({
-        "conversation_id": "c1", "recipients": ["bob"], "ciphertext": "aGVsbG8=",
-        "attachments": ["AAEC"], "commitment": hex::encode(commitment.0),
-    });
-    let (status, _, body) = h
+async fn post_json(h: &Harness, path: &str, auth: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    let (status, _, answer) = h
         .request(
-            Request::post("/v1/messages")
-                .header(header::AUTHORIZATION, format!("Bearer {}", alice["token"].as_str().unwrap()))
+            Request::post(path)
+                .header(header::AUTHORIZATION, format!("Bearer {auth}"))
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(send.to_string()))
+                .body(Body::from(body.to_string()))
                 .unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    let bob_auth = format!("Bearer {}", bob["token"].as_str().unwrap());
-    let (status, _, body) = h
+    (status, serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
+}
+
+async fn get_json(h: &Harness, path: &str, auth: &str) -> (StatusCode, serde_json::Value) {
+    let (status, _, answer) = h
         .request(
-            Request::get("/v1/messages?after=0").header(header::AUTHORIZATION, &bob_auth).body(Body::empty()).unwrap(),
+            Request::get(path).header(header::AUTHORIZATION, format!("Bearer {auth}")).body(Body::empty()).unwrap(),
         )
         .await;
+    (status, serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
+}
+
+/// Issue 15, failure 5: the relay tagged any conversation and recipients
+/// the sender named. Now it tags only for members, one copy per member
+/// device, each tag bound to its recipient, and numbers messages.
+async fn relay_tags_each_copy_for_members_only(h: Harness) {
+    let platform = h.platform_token();
+    let mut devices = std::collections::HashMap::new();
+    for (user, dev) in [("alice", "phone"), ("bob", "phone"), ("bob", "laptop"), ("mallory", "phone")] {
+        let (status, v) =
+            post_json(&h, "/v1/devices", &platform, serde_json::json!({"user_id": user, "device_id": dev})).await;
+        assert_eq!(status, StatusCode::OK);
+        devices.insert(
+            format!("{user}/{dev}"),
+            (v["token"].as_str().unwrap().to_owned(), v["device_key"].as_str().unwrap().to_owned()),
+        );
+    }
+    let (status, _) =
+        post_json(&h, "/v1/devices", &platform, serde_json::json!({"user_id": "bob", "device_id": "phone"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a device registers once");
+    let (status, _) = post_json(
+        &h,
+        "/v1/conversations",
+        &platform,
+        serde_json::json!({"conversation_id": "c1", "members": ["alice", "bob"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let alice = &devices["alice/phone"].0;
+    let (status, listed) = get_json(&h, "/v1/conversations/devices?conversation_id=c1", alice).await;
     assert_eq!(status, StatusCode::OK);
-    let delivered: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
-    assert_eq!(delivered.len(), 1);
-    let d = &delivered[0];
-    assert_eq!(d["delivery"]["sender_id"], "alice", "the sender is the authenticated device's user");
-    assert_eq!(d["ciphertext"], "aGVsbG8=");
-    let delivery: frankly_franking::DeliveryContext = serde_json::from_value(d["delivery"].clone()).unwrap();
-    let tag: frankly_franking::PlatformTag = serde_json::from_value(d["franked"]["tag"].clone()).unwrap();
-    verify_tag(&h.keyring(), &tag, &commitment, &delivery).unwrap();
-    let signature: [u8; 64] =
-        hex::decode(d["franked"]["delivery_signature"].as_str().unwrap()).unwrap().try_into().unwrap();
-    let (_, _, keys) = h.get("/v1/keys", None).await;
-    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
-    let vk: [u8; 32] = hex::decode(keys["delivery_public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
-    let vk = frankly_franking::VerifyingKey::from_bytes(&vk).unwrap();
-    verify_delivery(&vk, &tag, &delivery, &signature).unwrap();
-    // A relay that altered the sender is caught by the signature.
-    let mut altered = delivery.clone();
-    altered.sender_id = "carol".into();
-    assert!(verify_delivery(&vk, &tag, &altered, &signature).is_err());
-    // Alice cannot read Bob's mailbox with her token; nobody can without one.
-    let (status, _, body) = h
-        .request(
-            Request::get("/v1/messages?after=0")
-                .header(header::AUTHORIZATION, format!("Bearer {}", alice["token"].as_str().unwrap()))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"[]".as_slice()));
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    let commitment = Commitment([9; 32]);
+    let copy = |user: &str, dev: &str| serde_json::json!({"recipient": {"user_id": user, "device_id": dev}, "ciphertext": "aGVsbG8="});
+    let send = |copies: Vec<serde_json::Value>, conv: &str| {
+        serde_json::json!({
+            "conversation_id": conv, "copies": copies, "attachments": ["AAEC"], "commitment": hex::encode(commitment.0),
+        })
+    };
+    // A missing copy (bob's laptop), a non-member's copy, a stranger sender, an unknown conversation.
+    let (status, body) = post_json(&h, "/v1/messages", alice, send(vec![copy("bob", "phone")], "c1")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("copies")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("bob/laptop"), "{body}");
+    let (status, _) = post_json(
+        &h,
+        "/v1/messages",
+        alice,
+        send(vec![copy("bob", "phone"), copy("bob", "laptop"), copy("mallory", "phone")], "c1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) =
+        post_json(&h, "/v1/messages", &devices["mallory/phone"].0, send(vec![copy("alice", "phone")], "c1")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("not_a_member")));
+    let (status, _) = post_json(&h, "/v1/messages", alice, send(vec![], "nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Issue 16, failure 2: a NUL in an id is a clear 400, not a 500.
+    let (status, body) = post_json(&h, "/v1/messages", alice, send(vec![], "c1\u{0}")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")), "{body}");
+    // The honest send: numbered 1, then 2.
+    for expected in [1u64, 2] {
+        let (status, own) =
+            post_json(&h, "/v1/messages", alice, send(vec![copy("bob", "phone"), copy("bob", "laptop")], "c1")).await;
+        assert_eq!(status, StatusCode::OK, "{own}");
+        let d: frankly_franking::DeliveryContext = serde_json::from_value(own["delivery"].clone()).unwrap();
+        assert_eq!(
+            (d.sequence, &d.sender, &d.recipient),
+            (expected, &Party::new("alice", "phone"), &Party::new("alice", "phone"))
+        );
+    }
+    let master_key = |name: &str| DeviceKey::from_bytes(hex::decode(&devices[name].1).unwrap().try_into().unwrap());
+    for name in ["bob/phone", "bob/laptop"] {
+        let (status, delivered) = get_json(&h, "/v1/messages?after=0", &devices[name].0).await;
+        assert_eq!(status, StatusCode::OK);
+        let delivered = delivered.as_array().unwrap();
+        assert_eq!(delivered.len(), 2, "{name}");
+        for (i, copy) in delivered.iter().enumerate() {
+            let delivery: frankly_franking::DeliveryContext = serde_json::from_value(copy["delivery"].clone()).unwrap();
+            assert_eq!(delivery.recipient.to_string(), name);
+            assert_eq!(delivery.sequence, i as u64 + 1);
+            let tag: frankly_franking::PlatformTag = serde_json::from_value(copy["franked"]["tag"].clone()).unwrap();
+            verify_tag(&h.keyring(), &tag, &commitment, &delivery, now_ms()).unwrap();
+            let mac: [u8; 32] =
+                hex::decode(copy["franked"]["delivery_mac"].as_str().unwrap()).unwrap().try_into().unwrap();
+            verify_delivery(&master_key(name), &tag, &commitment, &delivery, &mac).unwrap();
+            // A relay that altered the sender is caught by the MAC; the other device's key does not verify it.
+            let mut altered = delivery.clone();
+            altered.sender = Party::new("carol", "phone");
+            assert!(verify_delivery(&master_key(name), &tag, &commitment, &altered, &mac).is_err());
+            let other = if name == "bob/phone" { "bob/laptop" } else { "bob/phone" };
+            assert!(verify_delivery(&master_key(other), &tag, &commitment, &delivery, &mac).is_err());
+        }
+    }
+    // A late joiner sees from the next message on.
+    let (status, _) = post_json(
+        &h,
+        "/v1/conversations/members",
+        &platform,
+        serde_json::json!({"conversation_id": "c1", "user_id": "mallory"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let all = vec![copy("bob", "phone"), copy("bob", "laptop"), copy("mallory", "phone")];
+    let (status, own) = post_json(&h, "/v1/messages", alice, send(all, "c1")).await;
+    assert_eq!((status, own["delivery"]["sequence"].as_u64()), (StatusCode::OK, Some(3)));
+    let (_, got) = get_json(&h, "/v1/messages?after=0", &devices["mallory/phone"].0).await;
+    assert_eq!(got.as_array().unwrap().len(), 1);
+    // alice cannot read bob's mailbox with her token; nobody can without one.
+    let (_, mine) = get_json(&h, "/v1/messages?after=0", alice).await;
+    assert_eq!(mine, serde_json::json!([]));
     let (status, _, _) = h.request(Request::get("/v1/messages").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Acknowledged messages are deleted.
-    let ack = serde_json::json!({"up_to": d["id"]});
-    let (status, _, _) = h
-        .request(
-            Request::post("/v1/messages/ack")
-                .header(header::AUTHORIZATION, &bob_auth)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(ack.to_string()))
-                .unwrap(),
-        )
-        .await;
+    // Acknowledged messages are deleted, per device.
+    let bob_phone = &devices["bob/phone"].0;
+    let (status, _) = post_json(&h, "/v1/messages/ack", bob_phone, serde_json::json!({"up_to": i64::MAX})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, _, body) = h
-        .request(Request::get("/v1/messages").header(header::AUTHORIZATION, &bob_auth).body(Body::empty()).unwrap())
-        .await;
-    assert_eq!(body, b"[]");
+    assert_eq!(get_json(&h, "/v1/messages", bob_phone).await.1, serde_json::json!([]));
+    assert_eq!(get_json(&h, "/v1/messages", &devices["bob/laptop"].0).await.1.as_array().unwrap().len(), 3);
 }
 
 async fn tagging_needs_the_platform_token(h: Harness) {
     let req = serde_json::json!({
         "commitment": hex::encode([1u8; 32]),
-        "delivery": {"sender_id": "alice", "conversation_id": "c", "timestamp_ms": now_ms(), "server_message_id": "s1"},
+        "delivery": {"conversation_id": "c", "sequence": 1, "sender": {"user_id": "alice", "device_id": "p"},
+                     "recipient": {"user_id": "bob", "device_id": "p"}, "timestamp_ms": now_ms(), "server_message_id": "s1"},
     });
     let post = |auth: Option<String>| {
         let mut r = Request::post("/v1/frank").header(header::CONTENT_TYPE, "application/json");
@@ -506,7 +628,7 @@ async fn tagging_needs_the_platform_token(h: Harness) {
     let out: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let tag: frankly_franking::PlatformTag = serde_json::from_value(out["tag"].clone()).unwrap();
     let delivery: frankly_franking::DeliveryContext = serde_json::from_value(req["delivery"].clone()).unwrap();
-    verify_tag(&h.keyring(), &tag, &Commitment([1; 32]), &delivery).unwrap();
+    verify_tag(&h.keyring(), &tag, &Commitment([1; 32]), &delivery, now_ms()).unwrap();
 }
 
 async fn health_and_metrics(h: Harness) {
@@ -520,8 +642,7 @@ async fn health_and_metrics(h: Harness) {
     assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/openmetrics-text"));
     for line in [
         "frankly_reports_received_total 3",
-        "frankly_reports_accepted_total 1",
-        "frankly_reports_refused_total{reason=\"replay\"} 1",
+        "frankly_reports_accepted_total 2",
         "frankly_reports_refused_total{reason=\"not_an_envelope\"} 1",
         "frankly_queue_depth{queue=\"spam\",status=\"queued\"} 1",
     ] {
@@ -532,13 +653,13 @@ async fn health_and_metrics(h: Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reporters_are_rate_limited() {
     let h = Harness::start(Engine::Sqlite, |c| c.reports_per_reporter_per_minute = 2).await.unwrap();
-    for expected in [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS] {
+    for expected in [StatusCode::ACCEPTED, StatusCode::ACCEPTED, StatusCode::TOO_MANY_REQUESTS] {
         let (_, envelope) = report(&h, "bob", Reason::Spam, 0).await;
         let (status, body) = h.post_report(envelope).await;
         assert_eq!(status, expected, "{body}");
     }
     let (_, envelope) = report(&h, "carol", Reason::Spam, 0).await;
-    assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED, "other reporters are not affected");
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED, "other reporters are not affected");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,7 +690,7 @@ async fn concurrent_claims_on_postgres_never_double_assign() {
     const REPORTS: usize = 120;
     for i in 0..REPORTS {
         let (_, envelope) = report(&h, &format!("reporter{i}"), Reason::Harassment, 0).await;
-        assert_eq!(h.post_report(envelope).await.0, StatusCode::CREATED);
+        assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
     }
     let instances = [h.state.clone(), h.another_instance().await, h.another_instance().await];
     let mut moderators = Vec::new();

@@ -1,53 +1,72 @@
 //! Franked conversations and sealed reports, as devices and the platform
-//! would make them (shared by the tests and the load generator).
+//! would make them (shared by the tests and the load generator): each
+//! message numbered in the conversation and tagged for the reporter's
+//! device, as the relay does.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use frankly_franking::{Commitment, DeliveryContext, FrankingKey, Keyring, MessageContext, commit, tag};
-use frankly_report::{Reason, Report, ReportedAttachment, ReportedMessage, ServerPublicKey, seal_report};
+use frankly_franking::{DeliveryContext, FrankingKey, Keyring, MessageContext, Party, commit, tag};
+use frankly_report::{
+    KeyBytes, Opening, Reason, Report, ReportedAttachment, ReportedMessage, ServerPublicKey, seal_report,
+};
 
-/// A conversation of `n` messages alternating between `a` and `b` in
-/// conversation `conv`, franked and tagged with `keyring` at `t0_ms`.
-pub fn conversation(keyring: &Keyring, conv: &str, a: &str, b: &str, n: usize, t0_ms: u64) -> Vec<ReportedMessage> {
-    let mut out: Vec<ReportedMessage> = Vec::new();
-    let mut previous: Option<Commitment> = None;
-    for i in 0..n {
-        let sender = if i % 2 == 0 { a } else { b };
-        let key = FrankingKey::generate().unwrap();
-        let context = MessageContext {
-            conversation_id: conv.into(),
-            sender_id: sender.into(),
-            message_id: format!("m{i}"),
-            sequence: (i / 2) as u64,
-            previous,
-        };
-        let body = frankly_franking::Body { text: format!("message {i} from {sender}"), attachments: Vec::new() }
-            .encode()
-            .unwrap();
-        out.push(franked(keyring, key, context, body, t0_ms + i as u64, i));
-        previous = Some(out[i].commitment);
-    }
-    out
+/// A device of `user` (its only one in these tests).
+pub fn device(user: &str) -> Party {
+    Party::new(user, "phone")
 }
 
-/// One franked message with the platform's tag.
+/// The reporter's copies of a conversation of `n` messages alternating
+/// between `a` and `reporter`, numbered 1 to `n`, franked and tagged with
+/// `keyring` at `t0_ms`.
+pub fn conversation(
+    keyring: &Keyring,
+    conv: &str,
+    a: &str,
+    reporter: &str,
+    n: usize,
+    t0_ms: u64,
+) -> Vec<ReportedMessage> {
+    (0..n)
+        .map(|i| {
+            let sender = if i % 2 == 0 { a } else { reporter };
+            let body = frankly_franking::Body { text: format!("message {i} from {sender}"), attachments: Vec::new() }
+                .encode()
+                .unwrap();
+            franked(keyring, conv, &device(sender), &device(reporter), body, i as u64 + 1, t0_ms + i as u64)
+        })
+        .collect()
+}
+
+/// One franked message: `recipient`'s copy, with the platform's tag.
 pub fn franked(
     keyring: &Keyring,
-    key: FrankingKey,
-    context: MessageContext,
+    conv: &str,
+    sender: &Party,
+    recipient: &Party,
     body: Vec<u8>,
+    sequence: u64,
     timestamp_ms: u64,
-    i: usize,
 ) -> ReportedMessage {
+    let key = FrankingKey::generate().unwrap();
+    let message_id = format!("m{sequence}");
+    let context =
+        MessageContext { conversation_id: conv.into(), sender: sender.clone(), message_id: message_id.clone() };
     let commitment = commit(&key, &context, &body).unwrap();
     let delivery = DeliveryContext {
-        sender_id: context.sender_id.clone(),
-        conversation_id: context.conversation_id.clone(),
+        conversation_id: conv.into(),
+        sequence,
+        sender: sender.clone(),
+        recipient: recipient.clone(),
         timestamp_ms,
-        server_message_id: format!("s{i}-{}", hex::encode(&commitment.0[..4])),
+        server_message_id: format!("s{sequence}-{}", hex::encode(&commitment.0[..4])),
     };
     let tag = tag(keyring, &commitment, &delivery).unwrap();
-    ReportedMessage { body, franking_key: (&key).into(), commitment, context, delivery, tag, attachments: Vec::new() }
+    ReportedMessage {
+        commitment,
+        delivery,
+        tag,
+        opening: Some(Opening { franking_key: KeyBytes::from(&key), message_id, body, attachments: Vec::new() }),
+    }
 }
 
 /// Replaces the last message of `messages` with one from its sender that
@@ -61,20 +80,19 @@ pub fn with_image(keyring: &Keyring, messages: &mut [ReportedMessage], image: &[
     }
     .encode()
     .unwrap();
-    let context = messages[last].context.clone();
-    let mut m = franked(keyring, FrankingKey::generate().unwrap(), context, body, t_ms, last);
-    m.attachments = vec![ReportedAttachment { reference: reference.to_bytes().to_vec(), plaintext: image.to_vec() }];
+    let d = messages[last].delivery.clone();
+    let mut m = franked(keyring, &d.conversation_id, &d.sender, &d.recipient, body, d.sequence, t_ms);
+    if let Some(o) = m.opening.as_mut() {
+        o.attachments = vec![ReportedAttachment { reference: reference.to_bytes(), plaintext: image.to_vec() }];
+    }
     messages[last] = m;
 }
 
-/// Seals a report of the last message with the rest as context.
-pub fn seal(
-    mut messages: Vec<ReportedMessage>,
-    reporter: &str,
-    reason: Reason,
-    server: &ServerPublicKey,
-) -> (String, Vec<u8>) {
-    let reported = messages.pop().unwrap();
-    let report = Report::new(reporter, reason, "please look at this", messages, reported).unwrap();
-    (report.report_id.clone(), seal_report(&report, server).unwrap())
+/// Seals a report of the last message with the rest as context, by the
+/// recipient of the copies.
+pub fn seal(messages: Vec<ReportedMessage>, reason: Reason, server: &(u32, ServerPublicKey)) -> (String, Vec<u8>) {
+    let reporter = messages[0].delivery.recipient.clone();
+    let reported = messages.len() - 1;
+    let report = Report::new(&reporter, reason, "please look at this", messages, reported).unwrap();
+    (report.id_hex(), seal_report(&report, server.0, &server.1).unwrap())
 }

@@ -21,6 +21,8 @@ pub struct Harness {
     pub state: AppState,
     pub app: Router,
     pub dir: tempfile::TempDir,
+    /// Device tokens by device, registered on first use.
+    tokens: tokio::sync::Mutex<std::collections::HashMap<frankly_franking::Party, String>>,
 }
 
 /// Which database a test runs on.
@@ -42,7 +44,7 @@ impl Harness {
         tweak(&mut config);
         let state = AppState::open(config, None).await.unwrap();
         let app = frankly_server::app(state.clone());
-        Some(Harness { state, app, dir })
+        Some(Harness { state, app, dir, tokens: Default::default() })
     }
 
     /// A second instance on the same database and data directory (another
@@ -55,8 +57,32 @@ impl Harness {
         self.state.platform_keys().keyring()
     }
 
-    pub fn server_key(&self) -> frankly_report::ServerPublicKey {
-        self.state.secrets().report_key.public().clone()
+    pub fn server_key(&self) -> (u32, frankly_report::ServerPublicKey) {
+        let (id, key) = self.state.secrets().report_keys.current().unwrap();
+        (id, key.public().clone())
+    }
+
+    /// The bearer token of `device`, registering it with the platform first.
+    pub async fn token(&self, device: &frankly_franking::Party) -> String {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(device) {
+            return t.clone();
+        }
+        let body = serde_json::json!({ "user_id": device.user_id, "device_id": device.device_id });
+        let (status, _, answer) = self
+            .request(
+                Request::post("/v1/devices")
+                    .header(header::AUTHORIZATION, format!("Bearer {}", self.platform_token()))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        tokens.insert(device.clone(), token.clone());
+        token
     }
 
     pub fn platform_token(&self) -> String {
@@ -71,9 +97,46 @@ impl Harness {
         (status, headers, body)
     }
 
+    /// Posts a report with the credential of the device it names (the
+    /// harness can read the envelope; a device cannot read another's), or
+    /// of a test device for envelopes that do not open.
     pub async fn post_report(&self, envelope: Vec<u8>) -> (StatusCode, serde_json::Value) {
-        let (status, _, body) = self.request(Request::post("/v1/reports").body(Body::from(envelope)).unwrap()).await;
+        let reporter = match self.state.secrets().report_keys.open(&envelope, 0) {
+            Ok((_, report)) => report.reporter,
+            Err(_) => frankly_franking::Party::new("tester", "phone"),
+        };
+        let token = self.token(&reporter).await;
+        self.post_report_with(Some(&token), envelope).await
+    }
+
+    /// Posts a report with `token` (or none).
+    pub async fn post_report_with(&self, token: Option<&str>, envelope: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::post("/v1/reports");
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let (status, _, body) = self.request(req.body(Body::from(envelope)).unwrap()).await;
         (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The stored reports, oldest first: (row id, queue, priority, content).
+    pub async fn stored(&self) -> Vec<(i64, String, i64, frankly_server::StoredReport)> {
+        use sqlx::Row;
+        let pool = sqlx::AnyPool::connect(&self.state.config().database_url()).await.unwrap();
+        let rows =
+            sqlx::query("SELECT id, queue, priority, content FROM reports ORDER BY id").fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter()
+            .map(|r| {
+                let content: Vec<u8> = r.try_get("content").unwrap();
+                (
+                    r.try_get("id").unwrap(),
+                    r.try_get("queue").unwrap(),
+                    r.try_get("priority").unwrap(),
+                    serde_json::from_slice(&content).unwrap(),
+                )
+            })
+            .collect()
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> (StatusCode, axum::http::HeaderMap, String) {
