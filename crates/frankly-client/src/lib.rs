@@ -26,6 +26,10 @@
 //! the sealed report a user chooses to send, selected by commitment: the
 //! only thing that leaves the device with content in it.
 //!
+//! A [`DeviceState`] holds what must survive an app restart (conversation
+//! states, kept report material, loaded bundle versions), persisted as an
+//! encrypted, versioned pickle.
+//!
 //! Building the scanner checks that the policy can do its job: it must be
 //! written for the audience, its settings must exist, and every model and
 //! label its rules read must be loaded (a rule about a missing model would
@@ -35,6 +39,7 @@ mod hooks;
 mod message;
 mod reporter;
 mod scanner;
+mod state;
 
 pub use hooks::{ConversationState, FrankedMessage, Incoming, Outgoing, RECENT_MESSAGES};
 pub use message::{
@@ -45,6 +50,7 @@ pub use reporter::{
     MAX_STRANGER_CONVERSATIONS, Reporter,
 };
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
+pub use state::{DeviceState, LoadedBundle, MAX_STATE_BYTES, STATE_VERSION, StateError};
 
 use frankly_policy::Audience;
 

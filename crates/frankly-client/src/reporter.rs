@@ -28,12 +28,14 @@ pub const DEFAULT_MAX_CONVERSATION_BYTES: usize = 32 << 20;
 /// Default byte budget of everything kept.
 pub const DEFAULT_MAX_KEPT_BYTES: usize = 256 << 20;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Kept {
     message: ReportedMessage,
     evidence: Vec<Evidence>,
     bytes: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Conversation {
     /// With a contact, or the user wrote in it: evicted last.
     priority: bool,
@@ -51,7 +53,9 @@ struct Conversation {
 /// evict what is kept of other conversations: budgets are per conversation,
 /// stranger conversations are capped per stranger and in all, and
 /// conversations with contacts (or in which the user wrote) are evicted
-/// last. Franking keys are zeroized when forgotten.
+/// last. Franking keys are zeroized when forgotten. It is part of the
+/// persisted [`crate::DeviceState`].
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Reporter {
     me: Party,
     keep: usize,

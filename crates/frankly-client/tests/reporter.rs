@@ -267,3 +267,56 @@ fn memory_is_bounded_by_count_and_bytes() {
     assert_eq!(bob.reporter.kept("ab"), 1);
     assert!(Reporter::new(&bob.me, 0).is_err());
 }
+
+/// Issue 15, "persisted device state": kept material and conversation
+/// states survive a restart; a wrong key or a damaged file is a clear error.
+#[test]
+fn device_state_survives_a_restart_and_refuses_a_wrong_key_or_damage() {
+    use frankly_client::{DeviceState, LoadedBundle, StateError};
+    let s = scanner();
+    let mut net = Net::default();
+    let (mut alice, mut bob) = (Phone::new("alice", "phone"), Phone::new("bob", "laptop"));
+    for p in [&alice, &bob] {
+        net.join("ab", &p.me);
+    }
+    let c = send(&s, &mut net, &mut alice, "ab", "a1", &Message::text("you idiot"));
+    receive(&s, &mut net, &mut bob);
+    let mut state = DeviceState::new(std::mem::replace(&mut bob.reporter, Reporter::new(&bob.me, 1).unwrap()));
+    state.conversations = std::mem::take(&mut bob.states);
+    state.bundles.insert("bank:demo".into(), LoadedBundle { version: 7, digest: [3; 32] });
+    let key = [0x42u8; 32];
+    let pickle = state.pickle(&key).unwrap();
+    // The app restarts.
+    let restored = DeviceState::unpickle(&pickle, &key).unwrap();
+    assert_eq!(restored.reporter.kept("ab"), 1);
+    assert_eq!(restored.conversations["ab"].last_received, 1);
+    assert_eq!(restored.bundles["bank:demo"].version, 7);
+    bob.reporter = restored.reporter;
+    bob.states = restored.conversations;
+    report(&bob, "ab", &c, 0, 0);
+    // The replayed copy is still refused after the restart.
+    net.post(
+        "ab",
+        &alice.me,
+        &s.prepare_outgoing(
+            &frankly_client::ConversationState::new("ab", &alice.me),
+            "a1",
+            &Message::text("you idiot"),
+            Default::default(),
+        )
+        .unwrap()
+        .franked
+        .unwrap(),
+    );
+    assert!(receive(&s, &mut net, &mut bob)[0].is_err(), "a reused message id is refused after the restart");
+    assert_eq!(DeviceState::unpickle(&pickle, &[0x43; 32]).unwrap_err(), StateError::Decrypt);
+    let mut flipped = pickle.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(DeviceState::unpickle(&flipped, &key).unwrap_err(), StateError::Decrypt);
+    assert_eq!(DeviceState::unpickle(&pickle[..pickle.len() / 2], &key).unwrap_err(), StateError::Decrypt);
+    assert_eq!(DeviceState::unpickle(b"FDS", &key).unwrap_err(), StateError::NotAState);
+    let mut v2 = pickle.clone();
+    v2[5] = 2;
+    assert_eq!(DeviceState::unpickle(&v2, &key).unwrap_err(), StateError::UnsupportedVersion(2));
+}

@@ -287,7 +287,13 @@ fn report_case(
                 Ok(o) => {
                     json!({"first": o.first, "last": o.last, "gaps": o.gaps.iter().map(|g| json!({"after": g.after, "before": g.before, "missing": g.missing})).collect::<Vec<_>>()})
                 }
-                Err(FrankingError::OutOfOrder { .. }) => json!({"error": "out-of-order"}),
+                Err(
+                    FrankingError::OutOfOrder { .. }
+                    | FrankingError::OrderConversation { .. }
+                    | FrankingError::OrderRecipient { .. },
+                ) => {
+                    json!({"error": "out-of-order"})
+                }
                 Err(e) => panic!("{name}: order {e}"),
             };
             (format!("valid/{name}.json"), v)
@@ -459,6 +465,33 @@ fn cases() -> Vec<(String, Value)> {
         2,
     );
 
+    // Boundaries of the key windows and the clock.
+    let mut edge = dialogue(&bob);
+    edge[2] = msg("dm", 3, &alice, &bob, "exactly 5 minutes ahead", NOW + 300_000);
+    valid(
+        "timestamp-at-skew-limit",
+        "a timestamp exactly MAX_CLOCK_SKEW_MS (300000 ms) ahead of now still verifies",
+        report(&bob, edge, 2, 14),
+        2,
+    );
+    let mut last_ms = dialogue(&bob);
+    last_ms[0] = msg("dm", 1, &alice, &bob, "the last millisecond key 1 tags", NOW - DAY - 1);
+    assert_eq!(last_ms[0].tag.key_id, 1);
+    valid(
+        "last-millisecond-of-a-tagging-period",
+        "tag_until_ms is exclusive: key 1 tags at tag_until_ms - 1, key 2 from tag_until_ms",
+        report(&bob, last_ms, 2, 15),
+        2,
+    );
+    let mut elsewhere_conv = dialogue(&bob);
+    elsewhere_conv[0] = msg("other", 1, &alice, &bob, "from another conversation", t);
+    valid(
+        "context-from-another-conversation",
+        "a verified copy from another conversation of the same reporter: the order is refused (out-of-order covers other conversations and recipients too)",
+        report(&bob, elsewhere_conv, 2, 16),
+        2,
+    );
+
     // Invalid envelopes and reports.
     let r = report(&bob, dialogue(&bob), 2, 20);
     let good = seal(&r, 2);
@@ -550,6 +583,32 @@ fn cases() -> Vec<(String, Value)> {
     renumbered.messages[2].delivery.sequence = 9;
     invalid("reported-sequence-edited", "the reporter renumbers the reported message", seal(&renumbered, 2), &bob, NOW);
     invalid("retention-ended", "verified after the platform key's retention", good.clone(), &bob, NOW + 92 * DAY);
+    invalid(
+        "retention-ends-exactly",
+        "verified at exactly verify_until_ms of the reported message's key",
+        good.clone(),
+        &bob,
+        NOW + 91 * DAY,
+    );
+    let mut past_skew = r.clone();
+    past_skew.messages[2] = msg("dm", 3, &alice, &bob, "one millisecond too far ahead", NOW + 300_001);
+    invalid("timestamp-past-skew-limit", "a timestamp 300001 ms ahead of now", seal(&past_skew, 2), &bob, NOW);
+    invalid(
+        "report-key-window-ends-exactly",
+        "sealed to report key 1 and opened at exactly its open_until_ms",
+        seal(&r, 1),
+        &bob,
+        NOW + DAY,
+    );
+    let mut tiny = header(2, 2);
+    tiny.extend_from_slice(&[0u8; 47]);
+    invalid(
+        "envelope-too-short",
+        "a valid header followed by 47 bytes: shorter than header + enc + AEAD tag (62 bytes)",
+        tiny,
+        &bob,
+        NOW,
+    );
     let mut ahead = r.clone();
     ahead.messages[2] = msg("dm", 3, &alice, &bob, "from the future", NOW + HOUR);
     invalid("future-timestamp", "a timestamp an hour ahead of the verifier's clock", seal(&ahead, 2), &bob, NOW);
@@ -614,6 +673,15 @@ fn cases() -> Vec<(String, Value)> {
         "device_master": hex::encode(master), "device": party_json(&bob), "device_key": hex::encode(key.as_bytes()),
         "key_id": m.tag.key_id, "tag": hex::encode(m.tag.mac), "commitment": hex::encode(m.commitment.0),
         "delivery": hex::encode(m.delivery.encode().unwrap()), "mac": hex::encode(mac),
+    })));
+    let mut bad = mac;
+    bad[0] ^= 1;
+    assert!(frankly_franking::verify_delivery(&key, &m.tag, &m.commitment, &m.delivery, &bad).is_err());
+    out.push(("invalid/delivery-mac-altered.json".into(), json!({
+        "name": "delivery-mac-altered", "description": "the same copy with one bit of its MAC flipped", "kind": "delivery-mac", "expected": "invalid", "reason": "delivery-mac",
+        "device_master": hex::encode(master), "device": party_json(&bob), "device_key": hex::encode(key.as_bytes()),
+        "key_id": m.tag.key_id, "tag": hex::encode(m.tag.mac), "commitment": hex::encode(m.commitment.0),
+        "delivery": hex::encode(m.delivery.encode().unwrap()), "mac": hex::encode(bad),
     })));
     let sizes: Vec<Value> = [0usize, 1, 2, 3, 9, 100, 1000, 4096, 65_537, 1_000_000, 16 << 20, 32 << 20]
         .iter()
