@@ -186,6 +186,18 @@ async fn context_failures_are_kept_with_their_verdict(h: Harness) {
     assert_eq!(content.verdicts[4], frankly_server::StoredVerdict::Verified);
     let gaps = &content.order.as_ref().unwrap().gaps;
     assert_eq!(gaps, &[frankly_franking::Gap { after: 2, before: 5, missing: 2 }]);
+    // The review page shows both sides in order, the reporter's own
+    // messages marked, the failed one, and where the omission is.
+    let m = h.sign_in("mo", Role::Moderator).await;
+    let url = claim(&h, &m, "harassment").await;
+    let (status, _, page) = h.get(&url, Some(&m.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle:?} not on the page:\n{page}"));
+    assert!(at("sequence 1") < at("sequence 2") && at("sequence 2") < at("2 message(s) omitted here"));
+    assert!(at("2 message(s) omitted here") < at("sequence 5") && at("sequence 5") < at("sequence 6"));
+    assert!(page.contains("<strong>bob/phone</strong> <span class=\"tag\">the reporter</span>"), "{page}");
+    assert!(page.contains("not verified: commitment does not match"), "{page}");
+    assert!(page.contains("sequence 1 to 6; 2 message(s) omitted between, in 1 place(s)"), "{page}");
 }
 
 /// Issue 15, failure 5: each report raised the sender's other reports; now
