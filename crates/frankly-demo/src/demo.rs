@@ -452,7 +452,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     receive(&mut n, &mut summary, &directory, &mut bob).await?;
 
     // 5. The first report.
-    n.step("bob reports mallory's picture, with the two messages before it as context")?;
+    n.step("bob reports mallory's picture, with the two messages before it and the one after as context")?;
     let t = Instant::now();
     let note = "a stranger keeps insulting me";
     let picture_c = image_sent.commitment.ok_or_else(|| DemoError::Setup("the picture was not sent".into()))?;

@@ -211,7 +211,7 @@ impl Messenger {
         message: &Message,
     ) -> Result<Sent, DemoError> {
         self.sent += 1;
-        let message_id = format!("{}-{}-{}", self.me.user_id, self.me.device_id, self.sent);
+        let message_id = format!("{}/{}/{}", self.me.user_id, self.me.device_id, self.sent);
         let peers = self.peers(conversation).await?;
         let all_contacts = peers.iter().all(|p| p.user_id == self.me.user_id || self.contacts.contains(&p.user_id));
         let facts = Facts { sender_is_contact: Some(all_contacts), first_message_from_sender: None };
