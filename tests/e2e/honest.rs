@@ -207,7 +207,8 @@ async fn a_group_with_a_late_joiner_and_a_two_device_user_reports_in_order() {
         assert!(v.stored.order.as_ref().unwrap().is_complete(), "{:?}", v.stored.order);
         assert!(v.stored.verdicts.iter().all(|x| *x == frankly_server::StoredVerdict::Verified));
     }
-    // The review UI shows them in order, with the reporter's own messages marked.
+    // The review page renders from this view (its HTML, with the order and
+    // the reporter's messages marked, is tested in frankly-server's tests).
     let db = w.platform.state().db();
     let page = frankly_server::queue::view(db, &w.viewer, views[0].row.id).await.unwrap();
     assert_eq!(page.stored.report.messages.len(), 6);

@@ -3,17 +3,19 @@
 //! construction.
 //!
 //! Sending: [`Scanner::prepare_outgoing`] scans the message first; if the
-//! policy blocks it, nothing is franked and the chain does not move.
-//! Otherwise it encodes the body, commits to it under a fresh franking key
-//! with the conversation's chain context, and returns the plaintext for the
-//! E2EE layer and the commitment to authenticate as associated data (or, for
-//! protocols without associated data, to carry beside the ciphertext and
-//! compare after decryption).
+//! policy blocks it, nothing is franked and the conversation state does not
+//! change. Otherwise it encodes the body, commits to it under a fresh
+//! franking key with the conversation, this device and the message id, and
+//! returns the plaintext for the E2EE layer and the commitment to
+//! authenticate as associated data (or, for protocols without associated
+//! data, to carry beside the ciphertext and compare after decryption).
 //!
-//! Receiving: [`Scanner::accept_incoming`] first checks the franking (the
-//! commitment opens, the committed sender is the authenticated peer, the
-//! conversation is the one it arrived in); a message that fails is refused
-//! and never shown, so everything shown can be reported. Then it scans.
+//! Receiving: [`Scanner::accept_incoming`] first checks the delivery against
+//! the [`ConversationState`] (this device, this conversation, the next
+//! sequence number, a new commitment and message id) and the franking (the
+//! delivered sender is the authenticated peer, the commitment opens); a
+//! message that fails is refused and never shown, so everything shown can be
+//! reported. Then it scans.
 
 use std::collections::VecDeque;
 
@@ -106,8 +108,9 @@ impl ConversationState {
     }
 
     /// Records the platform's answer to a message this device sent: the
-    /// copy must name this device as sender and recipient, this
-    /// conversation and the franked commitment.
+    /// copy must name this device as sender and recipient and this
+    /// conversation (the caller has checked its delivery MAC over the
+    /// franked commitment).
     pub fn record_sent(&mut self, sent: &FrankedMessage, delivery: &DeliveryContext) -> Result<(), FrankingError> {
         if delivery.conversation_id != self.conversation_id
             || delivery.sender != self.me

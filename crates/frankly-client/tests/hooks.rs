@@ -134,8 +134,6 @@ fn replays_repeats_and_reused_message_ids_are_refused() {
     renumbered.delivery.sequence = 9;
     assert!(matches!(accept(&mut bob, &renumbered).unwrap_err(), ClientError::Franking(FrankingError::Duplicate(_))));
     // mallory's modified client reuses the benign message's id for abuse.
-    let mut state = mallory.state("conv-1").clone();
-    state.last_received = 0;
     let reused = s
         .prepare_outgoing(
             &ConversationState::new("conv-1", &mallory.me),

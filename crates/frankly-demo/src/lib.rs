@@ -47,7 +47,7 @@ pub enum DemoError {
     /// The on-device module refused (franking check, policy, report).
     #[error("{0}")]
     Client(#[from] frankly_client::ClientError),
-    /// A franking check failed on the device (delivery signature).
+    /// A franking check failed on the device (delivery MAC).
     #[error("franking: {0}")]
     Franking(#[from] frankly_franking::FrankingError),
     /// The server refused a request, with its code and message.

@@ -1,6 +1,6 @@
 //! A simulated messenger app on one device: what a real app does around
 //! frankly, in order. Sending: scan, frank, encrypt (Olm), hand to the
-//! relay. Receiving: check the relay's delivery signature, decrypt, check the
+//! relay. Receiving: check the relay's delivery MAC, decrypt, check the
 //! commitment, scan, keep the franking material for a possible report.
 //! Reporting: seal the chosen message and its context to the moderation
 //! server.

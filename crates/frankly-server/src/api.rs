@@ -153,7 +153,7 @@ pub struct Franked {
     pub delivery_mac: String,
 }
 
-async fn tag_copy(
+fn tag_copy(
     state: &AppState,
     keyring: &frankly_franking::Keyring,
     commitment: &Commitment,
@@ -183,7 +183,7 @@ async fn frank(
 ) -> Result<Json<Franked>, AppError> {
     require_platform(&state, &headers)?;
     let loaded = state.platform_keys().for_tagging(state.db(), crate::now_ms()).await?;
-    let out = tag_copy(&state, loaded.keyring(), &req.commitment, &req.delivery).await?;
+    let out = tag_copy(&state, loaded.keyring(), &req.commitment, &req.delivery)?;
     state.metrics().tags.inc();
     Ok(Json(out))
 }
@@ -342,11 +342,9 @@ fn not_found(conversation: &str) -> ServerError {
 
 /// The devices of a conversation's members, in order.
 async fn devices_of(
-    db: &crate::Db,
     conversation: &str,
     exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
 ) -> Result<Vec<Party>, ServerError> {
-    let _ = db;
     let rows = sqlx::query(
         "SELECT d.user_id, d.device_id FROM members m JOIN devices d ON d.user_id = m.user_id \
          WHERE m.conversation_id = $1 ORDER BY d.user_id, d.device_id",
@@ -387,7 +385,7 @@ async fn member_devices(
     if !is_member(&q.conversation_id, &me.user_id, state.db().reader()).await? {
         return Err(forbidden(&me, &q.conversation_id).into());
     }
-    Ok(Json(devices_of(state.db(), &q.conversation_id, state.db().reader()).await?))
+    Ok(Json(devices_of(&q.conversation_id, state.db().reader()).await?))
 }
 
 fn forbidden(me: &Party, conversation: &str) -> ServerError {
@@ -485,7 +483,7 @@ async fn send_message(
         .into());
     }
     let mut expected: Vec<Party> =
-        devices_of(state.db(), &req.conversation_id, &mut *tx).await?.into_iter().filter(|d| *d != sender).collect();
+        devices_of(&req.conversation_id, &mut *tx).await?.into_iter().filter(|d| *d != sender).collect();
     expected.sort();
     let mut given: Vec<Party> = copies.iter().map(|(p, _)| p.clone()).collect();
     given.sort();
@@ -536,7 +534,7 @@ async fn send_message(
             .into());
         }
         let delivery = delivery_to(recipient);
-        let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &delivery).await?;
+        let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &delivery)?;
         let mac = hex::decode(&franked.delivery_mac).map_err(|e| ServerError::Internal(e.to_string()))?;
         sqlx::query(
             "INSERT INTO messages (recipient_user, recipient_device, conversation, sequence, server_message_id, \
@@ -562,7 +560,7 @@ async fn send_message(
         .map_err(ServerError::from)?;
     }
     let own = delivery_to(&sender);
-    let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &own).await?;
+    let franked = tag_copy(&state, loaded.keyring(), &req.commitment, &own)?;
     tx.commit().await.map_err(ServerError::from)?;
     state.metrics().relayed.inc();
     state.metrics().tags.inc_by(u64::try_from(copies.len() + 1).unwrap_or(0));
@@ -705,7 +703,9 @@ async fn post_report(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn intake(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Received, ServerError> {
     // Authenticate, then rate-limit, before any decryption.
     let reporter = device(state, headers).await?;
-    if state.inner.limits.reporters.check_key(&reporter.to_string()).is_err() {
+    // Ids hold no control characters, so this key names one device only
+    // ("a/b" + "c" and "a" + "b/c" differ).
+    if state.inner.limits.reporters.check_key(&format!("{}\u{1f}{}", reporter.user_id, reporter.device_id)).is_err() {
         return Err(ServerError::refused(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use frankly_bank::{Matcher, SignalType};
 use frankly_franking::{FrankingError, Keyring, Ordering, Party};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_report::{Reason, ReplayGuard, ReportError, ReportKeyring, Verdict, VerifiedReport, open_and_verify};
+use frankly_report::{Reason, ReplayGuard, ReportError, ReportKeyring, Verdict, VerifiedReport, verify_report};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -176,11 +176,11 @@ pub(crate) fn verify(
     now_ms: u64,
     matcher: Option<&Matcher>,
 ) -> Result<Outcome, ServerError> {
-    match open_and_verify(envelope, keys, keyring, reporter, now_ms, &mut Deferred) {
+    let (key_id, report) = keys.open(envelope, now_ms).map_err(refusal)?;
+    let report_id = report.id_hex();
+    match verify_report(report, key_id, keyring, reporter, now_ms, &mut Deferred) {
         Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, matcher)?))),
         Err(ReportError::ReportedMessage { .. } | ReportError::ReportedUnopened(_)) => {
-            // The id is the one inside the sealed report; recover it for the answer.
-            let report_id = keys.open(envelope, now_ms).map(|(_, r)| r.id_hex()).unwrap_or_default();
             tracing::info!(reporter = %reporter, "a report whose reported message does not verify was not queued");
             Ok(Outcome::Unverified { report_id })
         }
