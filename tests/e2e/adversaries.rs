@@ -7,8 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use frankly_client::{ClientError, Message};
 use frankly_demo::{DemoError, E2eeError};
 use frankly_franking::{
-    AttachmentRef, Body, DeviceKey, FrankingError, MessageContext, Party, frank_plaintext, mac_delivery,
-    tag as platform_tag,
+    AttachmentRef, Body, FrankingError, MessageContext, Party, frank_plaintext, mac_delivery, tag as platform_tag,
 };
 use frankly_report::{Reason, seal_report};
 use frankly_server::{Copy, SendRequest, SendResponse, StoredVerdict};
@@ -205,7 +204,7 @@ async fn a_relay_that_alters_a_delivery_is_caught() {
     let mut lied = delivered[0].clone_for_test();
     lied.delivery.sender = Party::new("mallory", "phone");
     lied.franked.tag = platform_tag(&state.platform_keys().keyring(), &lied.commitment, &lied.delivery).unwrap();
-    let key = DeviceKey::derive(&state.secrets().device_master, &Party::new("bob", "phone")).unwrap();
+    let key = state.secrets().device_key(&Party::new("bob", "phone")).unwrap();
     lied.franked.delivery_mac =
         hex::encode(mac_delivery(&key, &lied.franked.tag, &lied.commitment, &lied.delivery).unwrap());
     let outcome = w.bob.open(&w.directory, &lied);

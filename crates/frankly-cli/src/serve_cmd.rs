@@ -73,12 +73,28 @@ enum AdminCommand {
         #[command(flatten)]
         options: ServerOptions,
     },
+    /// Replace the report key devices seal to now (after a suspected leak,
+    /// say). The old key keeps opening reports for `report_key_grace_days`;
+    /// running instances serve the new key within a minute.
+    RotateReportKey {
+        #[command(flatten)]
+        options: ServerOptions,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AuditCommand {
-    /// Recompute the audit log's hash chain and report the first break.
+    /// Recompute the audit log's hash chain and report the first break;
+    /// with `--checkpoints`, also check that no entry a signed checkpoint
+    /// vouches for was removed from the end.
     Verify {
+        /// A copy of the server's audit checkpoint file (one JSON object a line).
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+        /// The audit public key (64 hex digits); default: `audit-signing.public`
+        /// in the data directory. Use a copy kept where the server cannot change it.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
         #[command(flatten)]
         options: ServerOptions,
     },
@@ -104,6 +120,12 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         Some(ServeCommand::Admin(AdminCommand::CreateUser { username, role, options })) => {
             create_user(options, username, role)
+        }
+        Some(ServeCommand::Admin(AdminCommand::RotateReportKey { options })) => {
+            let config = options.config()?;
+            let id = runtime()?.block_on(frankly_server::rotate_report_key(&config))?;
+            out(&format!("report key {id} is current"))?;
+            Ok(ExitCode::SUCCESS)
         }
         None => serve(args),
     }
@@ -164,13 +186,47 @@ fn create_user(options: &ServerOptions, username: &str, role: &str) -> anyhow::R
 }
 
 pub(crate) fn audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { options } = command;
+    let AuditCommand::Verify { checkpoints, public_key, options } = command;
     let config = options.config()?;
+    let checkpoints = match checkpoints {
+        None => None,
+        Some(path) => {
+            let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+            anyhow::ensure!(
+                size <= frankly_server::audit::MAX_CHECKPOINT_FILE_BYTES,
+                "{} is {size} bytes (limit {})",
+                path.display(),
+                frankly_server::audit::MAX_CHECKPOINT_FILE_BYTES
+            );
+            let key_path =
+                public_key.clone().unwrap_or_else(|| config.data_dir.join(frankly_server::AUDIT_PUBLIC_KEY_FILE));
+            let key_text =
+                std::fs::read_to_string(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?;
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(key_text.trim(), &mut bytes)
+                .with_context(|| format!("{} must hold 64 hex digits", key_path.display()))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .with_context(|| format!("{} is not an Ed25519 public key", key_path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some((text, key))
+        }
+    };
     runtime()?.block_on(async move {
         let db = Db::connect(&config.database_url(), 2).await?;
-        match frankly_server::audit::verify(&db).await {
-            Ok(check) => {
-                out(&format!("audit log verified: {} entries, head {}", check.entries, check.head))?;
+        let outcome = match &checkpoints {
+            None => frankly_server::audit::verify(&db)
+                .await
+                .map(|check| format!("audit log verified: {} entries, head {}", check.entries, check.head)),
+            Some((text, key)) => frankly_server::audit::verify_checkpoints(&db, text, key).await.map(|check| {
+                format!(
+                    "audit log verified: {} entries, head {}; {} checkpoints, the newest vouches for entry {}",
+                    check.chain.entries, check.chain.head, check.checkpoints, check.latest
+                )
+            }),
+        };
+        match outcome {
+            Ok(line) => {
+                out(&line)?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(frankly_server::ServerError::AuditChain(why)) => {

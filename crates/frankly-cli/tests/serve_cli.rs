@@ -123,14 +123,19 @@ fn first_start_bootstrap_and_audit_verify() {
     let data = dir.path().join("data");
     let (mut child, address) = start(&data);
     assert_eq!(http(address, "GET", "/healthz", None, b"").unwrap().0, 200);
-    for file in ["frankly.db", "report-key.secret", "device-master.secret", "platform-token.secret"] {
+    let files = ["frankly.db", "tag-keys.chain", "report-keys.chain", "device-master.secret", "platform-token.secret"];
+    for file in files {
         assert!(data.join(file).exists(), "{file} created on first start");
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("report-key.secret")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700, "data directory");
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{} (SQLite's -wal and -shm included)", entry.path().display());
+        }
     }
     let out = frankly()
         .args(["serve", "admin", "create-user", "--username", "root", "--role", "admin", "--data-dir"])
@@ -151,12 +156,23 @@ fn first_start_bootstrap_and_audit_verify() {
     let verify = frankly().args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
     assert!(verify.status.success());
     assert!(String::from_utf8_lossy(&verify.stdout).starts_with("audit log verified: 1 entries, head "));
+    // The keys survive a restart: same report key.
+    let before = http(address, "GET", "/v1/keys", None, b"").unwrap().1;
     child.kill().unwrap();
     child.wait().unwrap();
-    // The keys survive a restart: same report key.
-    let before = std::fs::read(data.join("report-key.secret")).unwrap();
-    let (mut child, _) = start(&data);
-    assert_eq!(std::fs::read(data.join("report-key.secret")).unwrap(), before);
+    let (mut child, address) = start(&data);
+    let after = http(address, "GET", "/v1/keys", None, b"").unwrap().1;
+    assert_eq!(after, before);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Rotating the report key by hand: devices get key 2 after a restart.
+    let rotate = frankly().args(["serve", "admin", "rotate-report-key", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(rotate.status.success(), "{}", String::from_utf8_lossy(&rotate.stderr));
+    assert!(String::from_utf8_lossy(&rotate.stdout).contains("report key 2 is current"), "{:?}", rotate);
+    let (mut child, address) = start(&data);
+    let keys: serde_json::Value =
+        serde_json::from_slice(&http(address, "GET", "/v1/keys", None, b"").unwrap().1).unwrap();
+    assert_eq!(keys["report_key_id"], 2);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -83,7 +83,7 @@ impl Platform {
 
     /// The token with which the platform registers devices.
     pub fn platform_token(&self) -> Zeroizing<String> {
-        self.state.secrets().platform_token.clone()
+        Zeroizing::new(self.state.secrets().platform_token().to_owned())
     }
 
     /// Creates `conversation` with `members` (users), as the platform's

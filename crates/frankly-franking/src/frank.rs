@@ -30,6 +30,7 @@ pub struct PlatformTag {
 /// their devices. Each device has its own E2EE sessions, its own copy of
 /// every message and its own tags.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Party {
     /// The user (account).
     pub user_id: String,
@@ -106,6 +107,7 @@ impl MessageContext {
 /// number in it, the device the copy is delivered to, the time and the
 /// platform's message id. It never sees the body.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryContext {
     /// The conversation, whose membership the platform knows.
     pub conversation_id: String,

@@ -158,8 +158,8 @@ async fn main() {
 }
 
 fn report_key(state: &AppState) -> (u32, frankly_report::ServerPublicKey) {
-    let (id, key) = state.secrets().report_keys.current().unwrap();
-    (id, key.public().clone())
+    let (id, key) = state.report_keys().keyring().current().map(|(i, k)| (i, k.public().clone())).unwrap();
+    (id, key)
 }
 
 /// Registers `user`'s device `phone` with the platform; returns its token.
@@ -168,7 +168,7 @@ async fn register(state: &AppState, user: &str) -> String {
     let response = tower::ServiceExt::oneshot(
         frankly_server::app(state.clone()),
         axum::http::Request::post("/v1/devices")
-            .header("authorization", format!("Bearer {}", state.secrets().platform_token.as_str()))
+            .header("authorization", format!("Bearer {}", state.secrets().platform_token()))
             .header("content-type", "application/json")
             .body(axum::body::Body::from(body))
             .unwrap(),

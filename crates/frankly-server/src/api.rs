@@ -2,11 +2,13 @@
 //! intake and appeals.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,13 +19,15 @@ use frankly_franking::{
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::Row;
-use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
 use crate::{AppState, ServerError};
 
 /// Largest relayed message (ciphertext plus attachments), in bytes.
 pub const MAX_RELAY_BYTES: usize = 16 << 20;
+/// Largest `POST /v1/messages` body: the copies and attachments in base64
+/// (4/3 of their size) inside JSON.
+pub const MAX_SEND_REQUEST_BYTES: usize = MAX_RELAY_BYTES * 2;
 /// Most messages returned by one `GET /v1/messages`.
 pub const MAX_FETCH: i64 = 100;
 
@@ -32,30 +36,18 @@ pub const MAX_FETCH: i64 = 100;
 pub(crate) struct Limits {
     /// Reports per authenticated reporter device, checked before any decryption.
     pub(crate) reporters: DefaultKeyedRateLimiter<String>,
-    logins: DefaultKeyedRateLimiter<String>,
 }
-
-/// Login attempts per username per minute.
-const LOGINS_PER_MINUTE: u32 = 10;
 
 impl Limits {
     pub(crate) fn new(config: &crate::Config) -> Limits {
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-        Limits {
-            reporters: RateLimiter::keyed(per_minute(config.reports_per_reporter_per_minute)),
-            logins: RateLimiter::keyed(per_minute(LOGINS_PER_MINUTE)),
-        }
+        Limits { reporters: RateLimiter::keyed(per_minute(config.reports_per_reporter_per_minute)) }
     }
 
     /// Drops state for keys idle long enough to be back at full quota, so
     /// memory follows the active keys only.
     pub(crate) fn forget_idle(&self) {
         self.reporters.retain_recent();
-        self.logins.retain_recent();
-    }
-
-    pub(crate) fn login_allowed(&self, username: &str) -> bool {
-        self.logins.check_key(&username.to_owned()).is_ok()
     }
 }
 
@@ -72,8 +64,64 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/messages", post(send_message).get(fetch_messages))
         .route("/v1/messages/ack", post(ack_messages))
         .route("/v1/appeals", post(file_appeal))
-        .route("/v1/reports", post(post_report).layer(DefaultBodyLimit::max(frankly_report::MAX_ENVELOPE_BYTES)))
-        .layer(DefaultBodyLimit::max(MAX_RELAY_BYTES * 2))
+        .route("/v1/reports", post(post_report))
+}
+
+/// The platform's credential, checked from the headers before the body is
+/// read (an extractor that runs before any body extractor).
+pub(crate) struct Platform;
+
+impl FromRequestParts<AppState> for Platform {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        require_platform(state, &parts.headers)?;
+        Ok(Platform)
+    }
+}
+
+/// The device a bearer token belongs to, checked before the body is read.
+pub(crate) struct Device(pub(crate) Party);
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(Device(device(state, &parts.headers).await?))
+    }
+}
+
+/// A JSON body: read through the guard (limit, deadline, budget), then
+/// parsed. Every request type refuses unknown fields. Errors are the API's
+/// JSON: 400 `invalid` naming what is wrong, 413 `too_large`, 408 `timeout`,
+/// 503 `busy`.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Body::from_request(req, state).await?.0;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| AppError(bad_request("invalid", format!("request body: {e}"))))
+    }
+}
+
+/// A raw body, read through the guard, with the guard's errors as JSON.
+pub(crate) struct Body(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        Bytes::from_request(req, state).await.map(Body).map_err(|e| {
+            AppError(match crate::guard::BodyError::find(&e) {
+                Some(b) => b.refusal(),
+                None => bad_request("invalid", format!("request body: {e}")),
+            })
+        })
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<&'static str, AppError> {
@@ -96,8 +144,8 @@ pub struct PublicKeys {
 }
 
 async fn keys(State(state): State<AppState>) -> Result<Json<PublicKeys>, AppError> {
-    let (id, key) =
-        state.secrets().report_keys.current().ok_or_else(|| ServerError::Internal("no report key".into()))?;
+    let keyring = state.report_keys().keyring();
+    let (id, key) = keyring.current().ok_or_else(|| ServerError::Internal("no report key".into()))?;
     Ok(Json(PublicKeys { report_key_id: id, report_public_key: hex::encode(key.public().to_bytes()) }))
 }
 
@@ -111,11 +159,7 @@ fn unauthorized(what: &str) -> ServerError {
 
 fn require_platform(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
     let given = bearer(headers).ok_or_else(|| unauthorized("platform"))?;
-    if bool::from(given.as_bytes().ct_eq(state.secrets().platform_token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(unauthorized("platform"))
-    }
+    if state.secrets().is_platform_token(given) { Ok(()) } else { Err(unauthorized("platform")) }
 }
 
 /// The device a bearer token belongs to. The token is looked up by its
@@ -141,7 +185,7 @@ fn check_id(field: &'static str, value: &str) -> Result<(), ServerError> {
 }
 
 fn device_key(state: &AppState, device: &Party) -> Result<DeviceKey, ServerError> {
-    DeviceKey::derive(&state.secrets().device_master, device).map_err(|e| bad_request("invalid", e.to_string()))
+    state.secrets().device_key(device).map_err(|e| bad_request("invalid", e.to_string()))
 }
 
 /// A tag and the delivery MAC for one copy.
@@ -169,6 +213,7 @@ fn tag_copy(
 /// and the delivery context of one copy, which the platform vouches for
 /// (membership, sequence number, recipient).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FrankRequest {
     /// The commitment, hex.
     pub commitment: Commitment,
@@ -178,10 +223,9 @@ pub struct FrankRequest {
 
 async fn frank(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<FrankRequest>,
+    _: Platform,
+    ApiJson(req): ApiJson<FrankRequest>,
 ) -> Result<Json<Franked>, AppError> {
-    require_platform(&state, &headers)?;
     let loaded = state.platform_keys().for_tagging(state.db(), crate::now_ms()).await?;
     let out = tag_copy(&state, loaded.keyring(), &req.commitment, &req.delivery)?;
     state.metrics().tags.inc();
@@ -190,6 +234,7 @@ async fn frank(
 
 /// `POST /v1/devices`: the platform registers a device of a user.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceRequest {
     /// The user the device belongs to.
     pub user_id: String,
@@ -208,10 +253,9 @@ pub struct DeviceResponse {
 
 async fn register_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<DeviceRequest>,
+    _: Platform,
+    ApiJson(req): ApiJson<DeviceRequest>,
 ) -> Result<Json<DeviceResponse>, AppError> {
-    require_platform(&state, &headers)?;
     check_id("user_id", &req.user_id)?;
     check_id("device_id", &req.device_id)?;
     let token = crate::auth::new_token()?;
@@ -242,6 +286,7 @@ async fn register_device(
 
 /// `POST /v1/conversations`: the platform creates a conversation with its members.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConversationRequest {
     /// The conversation.
     pub conversation_id: String,
@@ -254,10 +299,9 @@ pub const MAX_MEMBERS: usize = 256;
 
 async fn create_conversation(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<ConversationRequest>,
+    _: Platform,
+    ApiJson(req): ApiJson<ConversationRequest>,
 ) -> Result<StatusCode, AppError> {
-    require_platform(&state, &headers)?;
     check_id("conversation_id", &req.conversation_id)?;
     if req.members.is_empty() || req.members.len() > MAX_MEMBERS {
         return Err(bad_request("invalid", format!("1 to {MAX_MEMBERS} members")).into());
@@ -303,6 +347,7 @@ async fn create_conversation(
 /// `POST /v1/conversations/members`: the platform adds a member (who sees
 /// messages from the next sequence number on).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemberRequest {
     /// The conversation.
     pub conversation_id: String,
@@ -312,10 +357,9 @@ pub struct MemberRequest {
 
 async fn add_member(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<MemberRequest>,
+    _: Platform,
+    ApiJson(req): ApiJson<MemberRequest>,
 ) -> Result<StatusCode, AppError> {
-    require_platform(&state, &headers)?;
     check_id("conversation_id", &req.conversation_id)?;
     check_id("user_id", &req.user_id)?;
     let exists = sqlx::query("SELECT 1 AS one FROM conversations WHERE conversation_id = $1")
@@ -377,10 +421,9 @@ struct ConversationQuery {
 /// member must encrypt each message for.
 async fn member_devices(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Device(me): Device,
     Query(q): Query<ConversationQuery>,
 ) -> Result<Json<Vec<Party>>, AppError> {
-    let me = device(&state, &headers).await?;
     check_id("conversation_id", &q.conversation_id)?;
     if !is_member(&q.conversation_id, &me.user_id, state.db().reader()).await? {
         return Err(forbidden(&me, &q.conversation_id).into());
@@ -398,6 +441,7 @@ fn forbidden(me: &Party, conversation: &str) -> ServerError {
 
 /// One device's copy of a message.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Copy {
     /// The recipient device.
     pub recipient: Party,
@@ -408,6 +452,7 @@ pub struct Copy {
 /// `POST /v1/messages`: a message for every other device of the
 /// conversation's members.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// The conversation.
     pub conversation_id: String,
@@ -434,10 +479,9 @@ pub const MAX_COPIES: usize = 1024;
 
 async fn send_message(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<SendRequest>,
+    Device(sender): Device,
+    ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Json<SendResponse>, AppError> {
-    let sender = device(&state, &headers).await?;
     check_id("conversation_id", &req.conversation_id)?;
     if req.copies.len() > MAX_COPIES {
         return Err(bad_request("invalid", format!("at most {MAX_COPIES} copies")).into());
@@ -598,10 +642,9 @@ fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], ServerError> {
 
 async fn fetch_messages(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Device(me): Device,
     Query(q): Query<FetchQuery>,
 ) -> Result<Json<Vec<Delivered>>, AppError> {
-    let me = device(&state, &headers).await?;
     let limit = q.limit.unwrap_or(MAX_FETCH).clamp(1, MAX_FETCH);
     let rows = sqlx::query(
         "SELECT id, conversation, sequence, server_message_id, sender_user, sender_device, timestamp_ms, ciphertext, \
@@ -652,6 +695,7 @@ async fn fetch_messages(
 
 /// `POST /v1/messages/ack`: drop delivered messages up to an id.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// The last id the device has stored.
     pub up_to: i64,
@@ -659,10 +703,9 @@ pub struct AckRequest {
 
 async fn ack_messages(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<AckRequest>,
+    Device(me): Device,
+    ApiJson(req): ApiJson<AckRequest>,
 ) -> Result<StatusCode, AppError> {
-    let me = device(&state, &headers).await?;
     sqlx::query("DELETE FROM messages WHERE recipient_user = $1 AND recipient_device = $2 AND id <= $3")
         .bind(&me.user_id)
         .bind(&me.device_id)
@@ -684,10 +727,10 @@ pub struct Received {
     pub status: String,
 }
 
-async fn post_report(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_report(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let m = state.metrics();
     m.reports_received.inc();
-    match intake(&state, &headers, body).await {
+    match intake(&state, req).await {
         Ok(received) => (StatusCode::ACCEPTED, Json(received)).into_response(),
         Err(e) => {
             if let ServerError::Refused { code, .. } = &e {
@@ -700,9 +743,11 @@ async fn post_report(State(state): State<AppState>, headers: HeaderMap, body: By
     }
 }
 
-async fn intake(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Received, ServerError> {
-    // Authenticate, then rate-limit, before any decryption.
-    let reporter = device(state, headers).await?;
+async fn intake(state: &AppState, req: axum::extract::Request) -> Result<Received, ServerError> {
+    // Authenticate and rate-limit from the headers, before the body is read
+    // (so only a registered device can hold a share of the body budget) and
+    // before any decryption.
+    let reporter = device(state, req.headers()).await?;
     // Ids hold no control characters, so this key names one device only
     // ("a/b" + "c" and "a" + "b/c" differ).
     if state.inner.limits.reporters.check_key(&format!("{}\u{1f}{}", reporter.user_id, reporter.device_id)).is_err() {
@@ -715,19 +760,38 @@ async fn intake(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Re
             ),
         ));
     }
+    let body = Body::from_request(req, state).await.map_err(|e| e.0)?.0;
     let verifier = state.clone();
     let keyring = state.platform_keys().keyring();
+    let report_keys = state.report_keys().keyring();
     let now = u64::try_from(crate::now_ms()).unwrap_or(0);
     let who = reporter.clone();
+    // At most `intake_concurrency` reports are opened at once, so the
+    // blocking pool and memory stay bounded however many devices post.
+    let slot = tokio::time::timeout(crate::guard::BUDGET_WAIT, Arc::clone(&state.inner.intake_slots).acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            ServerError::refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many reports are being opened; retry shortly",
+            )
+        })?;
+    let max_pixels = state.config().max_decode_pixels;
     let outcome = tokio::task::spawn_blocking(move || {
-        crate::intake::verify(
+        let outcome = crate::intake::verify(
             &body,
-            &verifier.secrets().report_keys,
+            &report_keys,
             &keyring,
             &who,
             now,
             verifier.inner.matcher.as_ref(),
-        )
+            max_pixels,
+        );
+        drop(slot);
+        outcome
     })
     .await
     .map_err(|e| ServerError::Internal(e.to_string()))??;
@@ -746,10 +810,9 @@ async fn intake(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Re
 
 async fn file_appeal(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<crate::AppealInput>,
+    _: Platform,
+    ApiJson(req): ApiJson<crate::AppealInput>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
-    require_platform(&state, &headers)?;
     let id = crate::queue::appeal(state.db(), &req).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "appeal": id }))))
 }

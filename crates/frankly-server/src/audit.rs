@@ -6,7 +6,9 @@
 //! Appends happen inside the transaction of the action they record, so an
 //! action and its entry commit together. The database refuses `UPDATE` and
 //! `DELETE` on the table (triggers), and [`verify`] recomputes the chain, so
-//! an edit made by going around the server is found.
+//! an edit made by going around the server is found. The chain alone cannot
+//! show that its newest entries were removed, so the server also signs its
+//! head in [`Checkpoint`]s kept outside the database.
 
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
@@ -180,6 +182,133 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, ServerError> {
         }
     }
     Ok(ChainCheck { entries: expected_seq - 1, head: if expected_seq > 1 { hex::encode(prev) } else { String::new() } })
+}
+
+/// A signed statement of the audit log's newest entry. The server writes
+/// one to its checkpoint file (append-only, one JSON object a line) and to
+/// its log whenever the log has grown, every 30 s; whoever keeps a copy can
+/// later show that entries were removed from the end, which the chain alone
+/// cannot (`frankly audit verify --checkpoints FILE`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The newest entry's position.
+    pub seq: i64,
+    /// Its hash, hex.
+    pub head: String,
+    /// When the checkpoint was made, Unix milliseconds.
+    pub at_ms: i64,
+    /// Ed25519 over `"frankly audit checkpoint v1\0" || u64be(seq) || head || u64be(at_ms)`, hex.
+    pub signature: String,
+}
+
+const CHECKPOINT_DOMAIN: &[u8] = b"frankly audit checkpoint v1\0";
+/// Largest checkpoint file `verify_checkpoints` reads.
+pub const MAX_CHECKPOINT_FILE_BYTES: u64 = 256 << 20;
+
+fn checkpoint_message(seq: i64, head: &[u8], at_ms: i64) -> Vec<u8> {
+    let mut m = CHECKPOINT_DOMAIN.to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(head);
+    m.extend_from_slice(&at_ms.to_be_bytes());
+    m
+}
+
+/// Appends a checkpoint of the current head to `path` (created 0600) and
+/// logs it, if the log grew past `*last_seq`.
+pub(crate) async fn write_checkpoint(
+    db: &Db,
+    key: &ed25519_dalek::SigningKey,
+    path: &std::path::Path,
+    last_seq: &std::sync::atomic::AtomicI64,
+) -> Result<Option<Checkpoint>, ServerError> {
+    use ed25519_dalek::Signer;
+    use std::io::Write;
+    let Some(row) =
+        sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(db.reader()).await?
+    else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get("seq")?;
+    if seq <= last_seq.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let head: Vec<u8> = row.try_get("hash")?;
+    let at_ms = crate::now_ms();
+    let signature = key.sign(&checkpoint_message(seq, &head, at_ms));
+    let checkpoint = Checkpoint { seq, head: hex::encode(&head), at_ms, signature: hex::encode(signature.to_bytes()) };
+    let line = serde_json::to_string(&checkpoint).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let io = |e: std::io::Error| ServerError::Config(format!("cannot append to {}: {e}", path.display()));
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(format!("{line}\n").as_bytes()).and_then(|()| file.sync_data()).map_err(io)?;
+    last_seq.store(seq, std::sync::atomic::Ordering::SeqCst);
+    tracing::info!(seq, head = %checkpoint.head, signature = %checkpoint.signature, "audit checkpoint");
+    Ok(Some(checkpoint))
+}
+
+/// What checking the log against checkpoints found.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CheckpointCheck {
+    /// The chain.
+    pub chain: ChainCheck,
+    /// Checkpoints read (all signed by the key).
+    pub checkpoints: usize,
+    /// The newest entry a checkpoint vouches for.
+    pub latest: i64,
+}
+
+/// Verifies the chain, then every checkpoint's signature under `public`,
+/// then that the log still holds the newest checkpointed entry with the
+/// hash the checkpoint states (which, the chain being whole, vouches for
+/// every entry before it). Removing the newest entries fails here.
+pub async fn verify_checkpoints(
+    db: &Db,
+    checkpoints: &str,
+    public: &ed25519_dalek::VerifyingKey,
+) -> Result<CheckpointCheck, ServerError> {
+    let chain = verify(db).await?;
+    let mut newest: Option<Checkpoint> = None;
+    let mut count = 0usize;
+    for (n, line) in checkpoints.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |why: String| ServerError::AuditChain(format!("checkpoint on line {}: {why}", n + 1));
+        let cp: Checkpoint = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let mut head = [0u8; 32];
+        hex::decode_to_slice(&cp.head, &mut head).map_err(|_| bad("head is not 64 hex digits".into()))?;
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(&cp.signature, &mut sig).map_err(|_| bad("signature is not 128 hex digits".into()))?;
+        public
+            .verify_strict(&checkpoint_message(cp.seq, &head, cp.at_ms), &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| bad("not signed by this server's audit key".into()))?;
+        count += 1;
+        if newest.as_ref().is_none_or(|c| cp.seq > c.seq) {
+            newest = Some(cp);
+        }
+    }
+    let Some(newest) = newest else {
+        return Ok(CheckpointCheck { chain, checkpoints: 0, latest: 0 });
+    };
+    if newest.seq > chain.entries {
+        return Err(ServerError::AuditChain(format!(
+            "the log ends at entry {}, but a checkpoint made at {} (Unix ms) vouches for entry {}: the newest entries were removed",
+            chain.entries, newest.at_ms, newest.seq
+        )));
+    }
+    let stored: Vec<u8> = sqlx::query("SELECT hash FROM audit WHERE seq = $1")
+        .bind(newest.seq)
+        .fetch_one(db.reader())
+        .await?
+        .try_get("hash")?;
+    if hex::encode(stored) != newest.head {
+        return Err(ServerError::AuditChain(format!(
+            "entry {} is not the one its checkpoint vouches for: the log was rewritten",
+            newest.seq
+        )));
+    }
+    Ok(CheckpointCheck { chain, checkpoints: count, latest: newest.seq })
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //!   SHA-256, so a database leak does not hand out sessions.
 //! - Every session has a CSRF token that each form carries and each POST
 //!   handler checks in constant time; the login form, which precedes any
-//!   session, uses a double-submit cookie.
+//!   session, carries a token the server signed (`crate::login`) that must
+//!   also equal its cookie. With `secure_cookies`, cookie names have the
+//!   `__Host-` prefix, so a sibling domain cannot set them.
 //! - Roles decide what a user sees: [`Role::can_see`] is the one place the
 //!   queue rules live, and every route goes through it.
 
@@ -31,9 +33,9 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest username.
 pub(crate) const MAX_USERNAME_BYTES: usize = 64;
-/// The session cookie.
+/// The session cookie (`__Host-frankly_session` when `secure_cookies` is on).
 pub(crate) const SESSION_COOKIE: &str = "frankly_session";
-/// The login form's double-submit CSRF cookie.
+/// The login form's CSRF cookie (`__Host-` prefixed likewise).
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "frankly_login_csrf";
 
 /// What a user may do.
@@ -156,13 +158,24 @@ fn verify_password(password: &str, stored: &str) -> bool {
     }
 }
 
-/// Checks a new username and password.
+/// Folds a username as typed to the stored form: usernames are ASCII and
+/// case-insensitive, stored in lower case (`MOD1` signs in as `mod1`).
+pub fn fold_username(username: &str) -> String {
+    username.to_ascii_lowercase()
+}
+
+/// Whether `username` (folded) is a name an account can have: 1 to
+/// [`MAX_USERNAME_BYTES`] lower-case letters, digits, `-`, `_` and `.`.
+pub(crate) fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.len() <= MAX_USERNAME_BYTES
+        && username.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Checks a new (folded) username and password.
 fn check_new_user(username: &str, password: &str) -> Result<(), ServerError> {
     let bad = |m: String| Err(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_user", m));
-    if username.is_empty()
-        || username.len() > MAX_USERNAME_BYTES
-        || !username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
+    if !valid_username(username) {
         return bad(format!("usernames are 1 to {MAX_USERNAME_BYTES} characters of letters, digits, '-', '_' and '.'"));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -176,6 +189,7 @@ fn check_new_user(username: &str, password: &str) -> Result<(), ServerError> {
 
 /// Creates a user (refusing a taken name), recorded in the audit log.
 pub async fn create_user(db: &Db, actor: &str, username: &str, password: &str, role: Role) -> Result<i64, ServerError> {
+    let username = &fold_username(username);
     check_new_user(username, password)?;
     let password = Zeroizing::new(password.to_owned());
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -230,6 +244,10 @@ pub(crate) async fn login(
     password: &str,
     hours: u64,
 ) -> Result<Zeroizing<String>, ServerError> {
+    if !valid_username(username) {
+        // No account can have this name: refused without a password hash.
+        return Err(ServerError::refused(StatusCode::UNAUTHORIZED, "login", "wrong username or password"));
+    }
     let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1")
         .bind(username)
         .fetch_optional(db.reader())
@@ -247,7 +265,6 @@ pub(crate) async fn login(
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))?;
     if !ok || disabled {
-        crate::audit::record(db, username, "login-failed", &format!("user:{username}"), "").await?;
         return Err(ServerError::refused(StatusCode::UNAUTHORIZED, "login", "wrong username or password"));
     }
     let token = new_token()?;

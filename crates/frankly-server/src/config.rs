@@ -21,6 +21,9 @@ pub struct Config {
     pub max_connections: u32,
     /// Mark cookies `Secure` (set when TLS terminates in front of the server).
     pub secure_cookies: bool,
+    /// Take the client address for sign-in limits from the last
+    /// `X-Forwarded-For` hop (set it only behind a proxy that adds one).
+    pub trust_forwarded_for: bool,
     /// How long a moderator holds a claimed report before it returns to the queue.
     pub lease_seconds: u64,
     /// How long a moderator session lasts.
@@ -30,12 +33,39 @@ pub struct Config {
     /// How long after rotation tags made with an old key are still accepted
     /// (the oldest reportable message).
     pub key_retention_days: u64,
+    /// Where the key chain files are (`tag-keys.chain`, `report-keys.chain`);
+    /// default: the data directory. Keep them out of database backups: a
+    /// backup plus the chain as it was would undo key destruction.
+    pub key_dir: Option<PathBuf>,
+    /// How often the report key devices seal to is replaced.
+    pub report_key_rotation_days: u64,
+    /// How long a replaced report key still opens reports.
+    pub report_key_grace_days: u64,
+    /// The audit checkpoint file (append-only; default
+    /// `data_dir/audit-checkpoints.jsonl`). Ship it, or the log lines, off
+    /// the machine: a copy the server cannot change is what shows truncation.
+    pub audit_checkpoints: Option<PathBuf>,
     /// Reports accepted per reporter per minute.
     pub reports_per_reporter_per_minute: u32,
     /// Most reports committed in one transaction by the intake writer.
     pub intake_batch: usize,
     /// Reports waiting for the intake writer before new ones get 503.
     pub intake_queue: usize,
+    /// Most open HTTP connections (lowered at start to leave 256 file
+    /// descriptors of the process's limit free).
+    pub max_http_connections: usize,
+    /// Time for a request's headers to arrive, and for an idle keep-alive
+    /// connection to send its next request.
+    pub header_timeout_seconds: u64,
+    /// Time for a request's whole body to arrive.
+    pub body_timeout_seconds: u64,
+    /// Bytes all unfinished request bodies may hold together.
+    pub max_inflight_body_bytes: usize,
+    /// Reports opened and verified at once (HPKE, parsing, image decoding).
+    pub intake_concurrency: usize,
+    /// Largest attachment image the server decodes for bank matching, in
+    /// pixels.
+    pub max_decode_pixels: u64,
     /// Messages waiting for one recipient on the relay.
     pub relay_mailbox_limit: i64,
     /// Signed bank bundles the server matches verified attachments against.
@@ -52,13 +82,24 @@ impl Default for Config {
             database_url: None,
             max_connections: 8,
             secure_cookies: false,
+            trust_forwarded_for: false,
             lease_seconds: 15 * 60,
             session_hours: 12,
             key_rotation_hours: 24 * 7,
             key_retention_days: 90,
+            key_dir: None,
+            report_key_rotation_days: 30,
+            report_key_grace_days: 14,
+            audit_checkpoints: None,
             reports_per_reporter_per_minute: 30,
             intake_batch: 512,
             intake_queue: 8192,
+            max_http_connections: 4096,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 120,
+            max_inflight_body_bytes: 256 << 20,
+            intake_concurrency: 2,
+            max_decode_pixels: 50_000_000,
             relay_mailbox_limit: 10_000,
             banks: Vec::new(),
             bank_public_key: None,
@@ -93,11 +134,14 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `FRANKLY_DATA_DIR`, `FRANKLY_DATABASE_URL`, `FRANKLY_LISTEN`
-    /// and `FRANKLY_SECURE_COOKIES`.
+    /// Applies `FRANKLY_DATA_DIR`, `FRANKLY_KEY_DIR`, `FRANKLY_DATABASE_URL`,
+    /// `FRANKLY_LISTEN` and `FRANKLY_SECURE_COOKIES`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ServerError> {
         if let Some(dir) = var("FRANKLY_DATA_DIR") {
             self.data_dir = dir.into();
+        }
+        if let Some(dir) = var("FRANKLY_KEY_DIR") {
+            self.key_dir = Some(dir.into());
         }
         if let Some(url) = var("FRANKLY_DATABASE_URL") {
             self.database_url = Some(url);
@@ -116,6 +160,16 @@ impl Config {
         self.database_url.clone().unwrap_or_else(|| crate::db::Db::sqlite_url(&self.data_dir))
     }
 
+    /// The audit checkpoint file in effect.
+    pub fn audit_checkpoints(&self) -> PathBuf {
+        self.audit_checkpoints.clone().unwrap_or_else(|| self.data_dir.join("audit-checkpoints.jsonl"))
+    }
+
+    /// The directory of the key chain files in effect.
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir.clone().unwrap_or_else(|| self.data_dir.clone())
+    }
+
     /// Refuses values that cannot work.
     pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |m: &str| Err(ServerError::Config(m.to_string()));
@@ -125,8 +179,20 @@ impl Config {
         if self.key_rotation_hours == 0 {
             return bad("key_rotation_hours must be positive");
         }
+        if self.report_key_rotation_days == 0 {
+            return bad("report_key_rotation_days must be positive");
+        }
         if self.intake_batch == 0 || self.intake_queue == 0 {
             return bad("intake_batch and intake_queue must be positive");
+        }
+        if self.max_http_connections == 0 || self.header_timeout_seconds == 0 || self.body_timeout_seconds == 0 {
+            return bad("max_http_connections, header_timeout_seconds and body_timeout_seconds must be positive");
+        }
+        if self.max_inflight_body_bytes < frankly_report::MAX_ENVELOPE_BYTES {
+            return bad("max_inflight_body_bytes must hold at least one report envelope (32 MiB)");
+        }
+        if self.intake_concurrency == 0 {
+            return bad("intake_concurrency must be positive");
         }
         if self.reports_per_reporter_per_minute == 0 {
             return bad("reports_per_reporter_per_minute must be positive");

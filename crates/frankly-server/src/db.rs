@@ -50,10 +50,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_franking_v2.sql"),
         postgres: include_str!("../migrations/postgres/0002_franking_v2.sql"),
     },
+    Migration {
+        version: 3,
+        name: "wrapped keys",
+        sqlite: include_str!("../migrations/sqlite/0003_wrapped_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0003_wrapped_keys.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).
@@ -83,6 +89,9 @@ impl Db {
                 url.split(':').next().unwrap_or_default()
             )));
         };
+        if backend == Backend::Sqlite {
+            private_sqlite_files(url)?;
+        }
         let options =
             AnyConnectOptions::from_str(url).map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
         let pool = |max: u32| {
@@ -120,7 +129,7 @@ impl Db {
         Ok(db)
     }
 
-    /// The SQLite URL for a file in `dir`, created on first use.
+    /// The SQLite URL for a file in `dir`, created on first use (mode 0600).
     pub fn sqlite_url(dir: &Path) -> String {
         format!("sqlite://{}?mode=rwc", dir.join("frankly.db").display())
     }
@@ -178,4 +187,43 @@ impl Db {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Makes the SQLite database file before SQLite does, with mode 0600 (SQLite
+/// gives its `-wal` and `-shm` files the database file's mode), and narrows
+/// the mode of a database, WAL or shared-memory file others can read, with a
+/// warning: they hold the wrapped keys and every reported plaintext.
+fn private_sqlite_files(url: &str) -> Result<(), ServerError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let path = Path::new(path);
+    let io = |e: std::io::Error| ServerError::Config(format!("cannot create {}: {e}", path.display()));
+    if !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), mode = format!("{:o}", mode & 0o777), "narrowed to 0600: the database holds secrets");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use frankly_bank::{Matcher, SignalType};
 use frankly_franking::{FrankingError, Keyring, Ordering, Party};
-use frankly_hash::{DecodeOptions, PdqHasher, decode};
+use frankly_hash::{DecodeLimits, DecodeOptions, PdqHasher, decode};
 use frankly_report::{Reason, ReplayGuard, ReportError, ReportKeyring, Verdict, VerifiedReport, verify_report};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -175,11 +175,12 @@ pub(crate) fn verify(
     reporter: &Party,
     now_ms: u64,
     matcher: Option<&Matcher>,
+    max_decode_pixels: u64,
 ) -> Result<Outcome, ServerError> {
     let (key_id, report) = keys.open(envelope, now_ms).map_err(refusal)?;
     let report_id = report.id_hex();
     match verify_report(report, key_id, keyring, reporter, now_ms, &mut Deferred) {
-        Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, matcher)?))),
+        Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, matcher, max_decode_pixels)?))),
         Err(ReportError::ReportedMessage { .. } | ReportError::ReportedUnopened(_)) => {
             tracing::info!(reporter = %reporter, "a report whose reported message does not verify was not queued");
             Ok(Outcome::Unverified { report_id })
@@ -188,7 +189,7 @@ pub(crate) fn verify(
     }
 }
 
-fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready, ServerError> {
+fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>, max_decode_pixels: u64) -> Result<Ready, ServerError> {
     let report = verified.report();
     let reported = verified.reported();
     let verdicts: Vec<StoredVerdict> = verified
@@ -202,7 +203,7 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready,
         .collect();
     let order = verified.order().clone().map_err(|e| check_name(&e));
     let server_matches = match matcher {
-        Some(m) => match_attachments(&verified, m),
+        Some(m) => match_attachments(&verified, m, max_decode_pixels),
         None => Vec::new(),
     };
     let child_match = server_matches.iter().any(|m| m.labels.iter().any(|l| l.contains("child") || l == "csam"));
@@ -232,13 +233,22 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>) -> Result<Ready,
     })
 }
 
-/// PDQ-hashes every verified attachment that decodes as an image and
-/// queries the banks. Undecodable attachments are skipped (the moderator
-/// still sees them).
-fn match_attachments(verified: &VerifiedReport, matcher: &Matcher) -> Vec<ServerMatch> {
+/// PDQ-hashes every verified attachment that decodes as an image of at
+/// most `max_decode_pixels` (the `max_decode_pixels` setting; the decoder
+/// may allocate 8 bytes a pixel) and queries the banks. Undecodable
+/// attachments are skipped (the moderator still sees them).
+fn match_attachments(verified: &VerifiedReport, matcher: &Matcher, max_decode_pixels: u64) -> Vec<ServerMatch> {
     let mut out = Vec::new();
     let mut pdq = PdqHasher::new();
-    let options = DecodeOptions::default();
+    let options = DecodeOptions {
+        limits: DecodeLimits {
+            max_pixels: max_decode_pixels,
+            max_alloc: max_decode_pixels.saturating_mul(8),
+            max_file_bytes: MAX_MATCH_ATTACHMENT_BYTES as u64,
+            ..DecodeLimits::default()
+        },
+        ..DecodeOptions::default()
+    };
     for (i, (m, verdict)) in verified.report().messages.iter().zip(verified.verdicts()).enumerate() {
         let (Verdict::Verified, Some(opening)) = (verdict, &m.opening) else { continue };
         for (j, a) in opening.attachments.iter().enumerate() {
@@ -296,9 +306,22 @@ impl Intake {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, reports = pending.len(), "intake commit failed");
+                        // One bad report must not fail its neighbours: the
+                        // batch rolled back, so commit each on its own and
+                        // answer only the one that fails with its error.
+                        tracing::warn!(error = %e, reports = pending.len(), "intake batch failed; committing one by one");
                         for p in pending.drain(..) {
-                            let _ = p.ack.send(Err(ServerError::Internal(format!("commit failed: {e}"))));
+                            let one = commit_batch(&db, std::slice::from_ref(&p)).await;
+                            let answer = match one {
+                                Ok(mut results) => results
+                                    .pop()
+                                    .unwrap_or_else(|| Err(ServerError::Internal("commit returned no result".into()))),
+                                Err(e) => {
+                                    tracing::error!(error = %e, report_id = %p.ready.report_id, "report commit failed");
+                                    Err(ServerError::Internal(format!("commit failed: {e}")))
+                                }
+                            };
+                            let _ = p.ack.send(answer);
                         }
                     }
                 }

@@ -48,10 +48,14 @@ mod auth;
 mod config;
 mod db;
 mod error;
+pub mod guard;
 mod intake;
+mod keychain;
+mod login;
 mod metrics;
 mod platform_keys;
 pub mod queue;
+mod report_keys;
 mod secrets;
 mod web;
 
@@ -61,19 +65,23 @@ use frankly_bank::Matcher;
 
 pub use api::{
     AckRequest, ConversationRequest, Copy, Delivered, DeviceRequest, DeviceResponse, FrankRequest, Franked, MAX_COPIES,
-    MAX_FETCH, MAX_MEMBERS, MAX_RELAY_BYTES, MemberRequest, PublicKeys, Received, SendRequest, SendResponse,
+    MAX_FETCH, MAX_MEMBERS, MAX_RELAY_BYTES, MAX_SEND_REQUEST_BYTES, MemberRequest, PublicKeys, Received, SendRequest,
+    SendResponse,
 };
-pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user};
+pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
 pub use intake::{ServerMatch, StoredReport, StoredVerdict};
+pub use keychain::MAX_ADVANCE;
+pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
 pub use metrics::Metrics;
-pub use platform_keys::PlatformKeys;
+pub use platform_keys::{PlatformKeys, TAG_BACKDATE_MS, TAG_CHAIN_FILE};
 pub use queue::{
     APPEALS_QUEUE, Action, AppealInput, CHILD_SAFETY_QUEUE, DecisionInput, ESCALATED_QUEUE, Ground, QUEUES,
 };
-pub use secrets::{DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, REPORT_KEY_FILE, REPORT_KEY_ID, Secrets};
+pub use report_keys::{LEGACY_REPORT_KEY_FILE, REPORT_CHAIN_FILE, ReportKeys};
+pub use secrets::{AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, Secrets};
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -94,10 +102,15 @@ struct Inner {
     db: Db,
     secrets: Secrets,
     keys: PlatformKeys,
+    report_keys: ReportKeys,
     matcher: Option<Matcher>,
     metrics: Arc<Metrics>,
     intake: intake::Intake,
     limits: api::Limits,
+    body_budget: guard::BodyBudget,
+    intake_slots: Arc<tokio::sync::Semaphore>,
+    login: login::LoginGuard,
+    checkpointed: std::sync::atomic::AtomicI64,
 }
 
 impl AppState {
@@ -108,11 +121,40 @@ impl AppState {
         config.validate()?;
         let secrets = Secrets::load_or_create(&config.data_dir)?;
         let db = Db::connect(&config.database_url(), config.max_connections).await?;
-        let keys = PlatformKeys::load(&db, config.key_rotation_hours, config.key_retention_days).await?;
+        let key_dir = config.key_dir();
+        secrets::private_dir(&key_dir)?;
+        let keys = PlatformKeys::load(&db, &key_dir, config.key_rotation_hours, config.key_retention_days).await?;
+        let report_keys = ReportKeys::load(
+            &db,
+            &config.data_dir,
+            &key_dir,
+            config.report_key_rotation_days,
+            config.report_key_grace_days,
+        )
+        .await?;
         let metrics = Arc::new(Metrics::new());
         let intake = intake::Intake::start(db.clone(), config.intake_batch, config.intake_queue, Arc::clone(&metrics));
         let limits = api::Limits::new(&config);
-        Ok(AppState { inner: Arc::new(Inner { config, db, secrets, keys, matcher, metrics, intake, limits }) })
+        let body_budget = guard::BodyBudget::new(config.max_inflight_body_bytes);
+        let intake_slots = Arc::new(tokio::sync::Semaphore::new(config.intake_concurrency));
+        let login = login::LoginGuard::new(secrets.login_form_key());
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                db,
+                secrets,
+                keys,
+                report_keys,
+                matcher,
+                metrics,
+                intake,
+                limits,
+                body_budget,
+                intake_slots,
+                login,
+                checkpointed: std::sync::atomic::AtomicI64::new(0),
+            }),
+        })
     }
 
     /// The database.
@@ -135,19 +177,31 @@ impl AppState {
         &self.inner.keys
     }
 
+    /// The report keys.
+    pub fn report_keys(&self) -> &ReportKeys {
+        &self.inner.report_keys
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 }
 
-/// The router of every role, for `axum::serve` or for tests in-process.
+/// The router of every role, for [`serve`] or for tests in-process. Every
+/// route's body goes through [`guard::guard_body`]; axum's own body limit
+/// is off, so the guard's table is the only one.
 pub fn app(state: AppState) -> axum::Router {
-    api::routes().merge(web::routes()).with_state(state)
+    api::routes()
+        .merge(web::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard_body))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
 }
 
-/// Binds `config.listen` and serves until `shutdown` resolves, running
-/// lease expiry and key rotation in the background.
+/// Serves `listener` until `shutdown` resolves, with the connection cap and
+/// timeouts of [`guard`], running lease expiry and key rotation in the
+/// background.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -165,18 +219,63 @@ pub async fn serve(
             if let Err(e) = background.platform_keys().rotate_if_due(background.db(), now).await {
                 tracing::warn!(error = %e, "key rotation failed");
             }
+            if let Err(e) = background.report_keys().rotate(background.db(), now, false).await {
+                tracing::warn!(error = %e, "report key rotation failed");
+            }
             background.inner.limits.forget_idle();
+            let inner = &background.inner;
+            let checkpoints = inner.config.audit_checkpoints();
+            if let Err(e) =
+                audit::write_checkpoint(&inner.db, inner.secrets.audit_key(), &checkpoints, &inner.checkpointed).await
+            {
+                tracing::warn!(error = %e, "audit checkpoint failed");
+            }
+            if let Err(e) = login::flush(&background.inner.login, background.db(), now).await {
+                tracing::warn!(error = %e, "writing sign-in failure summaries failed");
+            }
         }
     });
-    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServerError::Internal(format!("server: {e}")));
+    let metrics = Arc::clone(&state.inner.metrics);
+    let config = state.config().clone();
+    let result = guard::serve_connections(listener, app(state), &config, metrics, shutdown).await;
     chores.abort();
     result
 }
 
+/// Replaces the current report key now (`frankly serve admin
+/// rotate-report-key`); returns the new key's id.
+pub async fn rotate_report_key(config: &Config) -> Result<u32, ServerError> {
+    config.validate()?;
+    secrets::private_dir(&config.data_dir)?;
+    let key_dir = config.key_dir();
+    secrets::private_dir(&key_dir)?;
+    let db = Db::connect(&config.database_url(), 2).await?;
+    let keys = ReportKeys::load(
+        &db,
+        &config.data_dir,
+        &key_dir,
+        config.report_key_rotation_days,
+        config.report_key_grace_days,
+    )
+    .await?;
+    keys.rotate(&db, now_ms(), true).await?;
+    keys.keyring().current().map(|(id, _)| id).ok_or_else(|| ServerError::Internal("no report key".into()))
+}
+
 impl AppState {
+    /// Writes an audit checkpoint now if the log grew since the last one
+    /// (the chores do this every 30 s).
+    pub async fn checkpoint_audit(&self) -> Result<Option<audit::Checkpoint>, ServerError> {
+        let inner = &self.inner;
+        audit::write_checkpoint(
+            &inner.db,
+            inner.secrets.audit_key(),
+            &inner.config.audit_checkpoints(),
+            &inner.checkpointed,
+        )
+        .await
+    }
+
     /// How many accounts exist (the CLI says how to make the first).
     pub async fn user_count(&self) -> Result<i64, ServerError> {
         use sqlx::Row;

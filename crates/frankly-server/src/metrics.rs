@@ -37,6 +37,12 @@ pub struct Metrics {
     pub relayed: Counter,
     /// Tags made (one per delivered copy).
     pub tags: Counter,
+    /// Failed sign-ins.
+    pub login_failures: Counter,
+    /// Connections closed at once because the connection cap was reached.
+    pub connections_refused: Counter,
+    /// Requests refused before their handler ran (body too large), by code.
+    pub requests_refused: Family<Labels, Counter>,
     /// Reports per queue and status.
     queue_depth: Family<Labels, Gauge>,
 }
@@ -55,6 +61,9 @@ impl Metrics {
             decision_latency: Histogram::new([1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 259200.0]),
             relayed: Counter::default(),
             tags: Counter::default(),
+            login_failures: Counter::default(),
+            connections_refused: Counter::default(),
+            requests_refused: Family::default(),
             queue_depth: Family::default(),
             registry: Registry::default(),
         };
@@ -79,6 +88,17 @@ impl Metrics {
         );
         registry.register("relayed_messages", "Messages stored by the relay", m.relayed.clone());
         registry.register("platform_tags", "Platform tags made by /v1/frank", m.tags.clone());
+        registry.register("login_failures", "Failed sign-ins", m.login_failures.clone());
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because max_http_connections was reached",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "requests_refused",
+            "Requests refused before their handler ran, by reason",
+            m.requests_refused.clone(),
+        );
         registry.register("queue_depth", "Reports per queue and status", m.queue_depth.clone());
         Metrics { registry, ..m }
     }
@@ -86,6 +106,11 @@ impl Metrics {
     /// Counts a refusal.
     pub(crate) fn refused(&self, code: &str) {
         self.reports_refused.get_or_create(&vec![("reason".to_string(), code.to_string())]).inc();
+    }
+
+    /// Counts a request refused before its handler.
+    pub(crate) fn request_refused(&self, code: &str) {
+        self.requests_refused.get_or_create(&vec![("reason".to_string(), code.to_string())]).inc();
     }
 
     /// Counts a decision.

@@ -622,6 +622,7 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
 
 /// An appeal as the platform submits it.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppealInput {
     /// The device's report id.
     pub report_id: String,

@@ -104,7 +104,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A cookie's name on the wire: `__Host-` prefixed when cookies are
+/// `Secure`, so only this host, over TLS, can set it.
+fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.config().secure_cookies { format!("__Host-{name}") } else { name.to_owned() }
+}
+
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let name = cookie_name(state, name);
     let secure = if state.config().secure_cookies { "; Secure" } else { "" };
     let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"))
@@ -121,7 +128,7 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(token) = cookie(&parts.headers, &cookie_name(state, SESSION_COOKIE)) else {
             return Err(Redirect::to("/login").into_response());
         };
         match auth::session(state.db(), token).await {
@@ -165,9 +172,17 @@ async fn login_page(State(state): State<AppState>) -> Result<Response, WebError>
 }
 
 fn login_form(state: &AppState, error: Option<&str>, status: StatusCode) -> Result<Response, WebError> {
-    let csrf = auth::new_token()?;
+    let csrf = state.inner.login.form_token(crate::now_ms())?;
     let html = render(&LoginPage { csrf: &csrf, error })?;
-    Ok((status, [(header::SET_COOKIE, set_cookie(state, LOGIN_CSRF_COOKIE, &csrf, Some(3600)))], html).into_response())
+    Ok((
+        status,
+        [(
+            header::SET_COOKIE,
+            set_cookie(state, LOGIN_CSRF_COOKIE, &csrf, Some(crate::login::LOGIN_FORM_MS as u64 / 1000)),
+        )],
+        html,
+    )
+        .into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -180,33 +195,75 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), form.csrf.as_bytes())) {
+    let now = crate::now_ms();
+    // The form's token must be one this server signed, and equal its cookie.
+    let expected = cookie(&headers, &cookie_name(&state, LOGIN_CSRF_COOKIE)).unwrap_or_default();
+    let guard = &state.inner.login;
+    if expected.is_empty()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), form.csrf.as_bytes()))
+        || !guard.form_token_valid(&form.csrf, now)
+    {
         return Err(WebError(ServerError::refused(
             StatusCode::FORBIDDEN,
             "csrf",
             "the sign-in form expired or came from elsewhere: reload the page and try again",
         )));
     }
-    if !state.inner.limits.login_allowed(&form.username) {
+    if !guard.address_allowed(client_address(&state, peer.map(|p| p.0.0), &headers), now) {
         return login_form(
             &state,
-            Some("too many attempts for this user: wait a minute"),
+            Some("too many sign-in attempts from your address: wait a minute"),
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    match auth::login(state.db(), &form.username, &form.password, state.config().session_hours).await {
+    let username = auth::fold_username(&form.username);
+    // Names no account can have share one entry, so random names cannot
+    // grow the tables or the audit log.
+    let key = if auth::valid_username(&username) { username.clone() } else { "(invalid username)".to_owned() };
+    let delay = guard.delay(&key, now);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match auth::login(state.db(), &username, &form.password, state.config().session_hours).await {
         Ok(token) => {
+            guard.succeeded(&key);
             let age = state.config().session_hours.saturating_mul(3600);
             Ok(([(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, Some(age)))], Redirect::to("/"))
                 .into_response())
         }
-        Err(ServerError::Refused { status, message, .. }) => login_form(&state, Some(&message), status),
+        Err(ServerError::Refused { status, message, .. }) => {
+            crate::login::record_failure(guard, state.db(), state.metrics(), &key, now).await?;
+            login_form(&state, Some(&message), status)
+        }
         Err(e) => Err(WebError(e)),
     }
+}
+
+/// The client's address for the per-address sign-in limit: the TCP peer, or
+/// with `trust_forwarded_for` the last `X-Forwarded-For` hop (the one the
+/// proxy in front of the server added).
+fn client_address(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<std::net::IpAddr> {
+    if state.config().trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|a| a.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|p| p.ip())
 }
 
 async fn logout(

@@ -49,7 +49,7 @@ async fn browser() -> Option<(Driver, Client)> {
         find("chromedriver", &["/usr/bin/chromedriver"]),
         find("chromium", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
     ) else {
-        eprintln!("NOTICE: chromedriver or chromium not installed: skipping the browser test");
+        common::missing("chromedriver or chromium not installed");
         return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

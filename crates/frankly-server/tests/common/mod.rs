@@ -58,8 +58,8 @@ impl Harness {
     }
 
     pub fn server_key(&self) -> (u32, frankly_report::ServerPublicKey) {
-        let (id, key) = self.state.secrets().report_keys.current().unwrap();
-        (id, key.public().clone())
+        let (id, key) = self.state.report_keys().keyring().current().map(|(i, k)| (i, k.public().clone())).unwrap();
+        (id, key)
     }
 
     /// The bearer token of `device`, registering it with the platform first.
@@ -86,7 +86,7 @@ impl Harness {
     }
 
     pub fn platform_token(&self) -> String {
-        self.state.secrets().platform_token.to_string()
+        self.state.secrets().platform_token().to_string()
     }
 
     pub async fn request(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -101,7 +101,7 @@ impl Harness {
     /// harness can read the envelope; a device cannot read another's), or
     /// of a test device for envelopes that do not open.
     pub async fn post_report(&self, envelope: Vec<u8>) -> (StatusCode, serde_json::Value) {
-        let reporter = match self.state.secrets().report_keys.open(&envelope, 0) {
+        let reporter = match self.state.report_keys().keyring().open(&envelope, 0) {
             Ok((_, report)) => report.reporter,
             Err(_) => frankly_franking::Party::new("tester", "phone"),
         };
@@ -263,7 +263,7 @@ fn start_cluster() -> Option<Cluster> {
         return Some(Cluster { base_url: url.trim_end_matches('/').to_string(), _dir: None });
     }
     let (Some(initdb), Some(postgres)) = (pg_bin("initdb"), pg_bin("postgres")) else {
-        eprintln!("NOTICE: PostgreSQL binaries (initdb, postgres) not found: skipping the PostgreSQL run");
+        missing("PostgreSQL binaries (initdb, postgres) not found");
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -289,7 +289,7 @@ fn start_cluster() -> Option<Cluster> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("NOTICE: initdb failed: skipping the PostgreSQL run");
+        missing("initdb failed");
         return None;
     }
     let port = free_port();
@@ -314,8 +314,20 @@ fn start_cluster() -> Option<Cluster> {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    eprintln!("NOTICE: postgres did not start: skipping the PostgreSQL run");
+    missing("postgres did not start");
     None
+}
+
+/// A service or tool a test needs is missing. With
+/// `FRANKLY_REQUIRE_SERVICES=1` (set by `.ci/run`) that fails the test;
+/// otherwise the test prints a notice and skips (a developer machine without
+/// PostgreSQL or Chromium).
+pub fn missing(what: &str) {
+    assert!(
+        std::env::var_os("FRANKLY_REQUIRE_SERVICES").is_none_or(|v| v != "1"),
+        "{what}, and FRANKLY_REQUIRE_SERVICES=1 makes a missing service a failure"
+    );
+    eprintln!("NOTICE: {what}: skipping");
 }
 
 /// A new empty database on the test cluster.
