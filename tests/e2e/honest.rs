@@ -207,11 +207,63 @@ async fn a_group_with_a_late_joiner_and_a_two_device_user_reports_in_order() {
         assert!(v.stored.order.as_ref().unwrap().is_complete(), "{:?}", v.stored.order);
         assert!(v.stored.verdicts.iter().all(|x| *x == frankly_server::StoredVerdict::Verified));
     }
-    // The review page renders from this view (its HTML, with the order and
-    // the reporter's messages marked, is tested in frankly-server's tests).
-    let db = w.platform.state().db();
-    let page = frankly_server::queue::view(db, &w.viewer, views[0].row.id).await.unwrap();
-    assert_eq!(page.stored.report.messages.len(), 6);
+    // The review page, over HTTP as a moderator sees it: all six in the
+    // platform's order, every one verified, bob's own marked as the reporter's.
+    let page = review_page(w.platform.url(), views[0].row.id).await;
+    let senders: Vec<&str> =
+        page.split("<div class=\"meta\"><strong>").skip(1).map(|m| &m[..m.find("</strong>").unwrap()]).collect();
+    assert_eq!(senders, ["alice/phone", "carol/phone", "bob/laptop", "mallory/phone", "bob/phone", "dave/phone"]);
+    let sequences: Vec<&str> =
+        page.split(" · sequence ").skip(1).map(|m| m.split_whitespace().next().unwrap()).collect();
+    assert_eq!(sequences, ["1", "2", "3", "4", "5", "6"]);
+    assert_eq!(page.matches("<span class=\"verdict ok\">verified</span>").count(), 6);
+    assert_eq!(page.matches("<span class=\"tag\">the reporter</span>").count(), 2, "bob's phone and laptop");
+    assert!(!page.contains("omitted here"), "no gap");
+}
+
+/// One HTTP/1.1 exchange over a new connection.
+async fn http(address: &str, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).unwrap() + start.len();
+    &text[from..from + text[from..].find(end).unwrap()]
+}
+
+/// Signs in as the world's admin through the login form and fetches the
+/// review page of report `id`.
+async fn review_page(url: &str, id: i64) -> String {
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let login = http(address, "GET /login HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n".into()).await;
+    let csrf = between(&login, "name=\"csrf\" value=\"", "\"").to_owned();
+    let at = login.to_ascii_lowercase().find("set-cookie: ").unwrap();
+    let cookie = between(&login[at..], ": ", ";").to_owned();
+    let form = format!("csrf={csrf}&username=viewer&password=a+long+test+password");
+    let signed_in = http(
+        address,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    let at = signed_in.to_ascii_lowercase().find("set-cookie: ").unwrap();
+    let session = between(&signed_in[at..], ": ", ";").to_owned();
+    let page = http(
+        address,
+        format!("GET /reports/{id} HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\nCookie: {session}\r\n\r\n"),
+    )
+    .await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    page
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -507,7 +507,14 @@ async fn send_message(
         )
         .into());
     }
-    let attachments_blob = serde_json::to_vec(&req.attachments).map_err(|e| ServerError::Internal(e.to_string()))?;
+    // Attachments are stored once per message (relay_attachments), not once
+    // per copy, so what the relay stores is bounded by the request itself
+    // (MAX_SEND_REQUEST_BYTES) however many devices the message fans out to.
+    let attachments_blob = if req.attachments.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_vec(&req.attachments).map_err(|e| ServerError::Internal(e.to_string()))?)
+    };
     let timestamp_ms = crate::now_ms();
     let loaded = state.platform_keys().for_tagging(state.db(), timestamp_ms).await?;
     let server_message_id = hex::encode(crate::secrets::random32()?.get(..16).unwrap_or_default());
@@ -560,6 +567,14 @@ async fn send_message(
         timestamp_ms: u64::try_from(timestamp_ms).unwrap_or(0),
         server_message_id: server_message_id.clone(),
     };
+    if let Some(blob) = &attachments_blob {
+        sqlx::query("INSERT INTO relay_attachments (server_message_id, attachments) VALUES ($1, $2)")
+            .bind(&server_message_id)
+            .bind(blob.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(ServerError::from)?;
+    }
     for (recipient, ciphertext) in &copies {
         let waiting: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE recipient_user = $1 AND recipient_device = $2")
@@ -594,7 +609,7 @@ async fn send_message(
         .bind(&sender.device_id)
         .bind(timestamp_ms)
         .bind(ciphertext.as_slice())
-        .bind(attachments_blob.as_slice())
+        .bind(&b""[..])
         .bind(req.commitment.0.to_vec())
         .bind(i64::from(franked.tag.key_id))
         .bind(franked.tag.mac.to_vec())
@@ -647,9 +662,11 @@ async fn fetch_messages(
 ) -> Result<Json<Vec<Delivered>>, AppError> {
     let limit = q.limit.unwrap_or(MAX_FETCH).clamp(1, MAX_FETCH);
     let rows = sqlx::query(
-        "SELECT id, conversation, sequence, server_message_id, sender_user, sender_device, timestamp_ms, ciphertext, \
-         attachments, commitment, key_id, mac, delivery_mac FROM messages \
-         WHERE recipient_user = $1 AND recipient_device = $2 AND id > $3 ORDER BY id LIMIT $4",
+        "SELECT m.id, m.conversation, m.sequence, m.server_message_id, m.sender_user, m.sender_device, \
+         m.timestamp_ms, m.ciphertext, m.attachments, a.attachments AS shared_attachments, m.commitment, m.key_id, \
+         m.mac, m.delivery_mac FROM messages m \
+         LEFT JOIN relay_attachments a ON a.server_message_id = m.server_message_id \
+         WHERE m.recipient_user = $1 AND m.recipient_device = $2 AND m.id > $3 ORDER BY m.id LIMIT $4",
     )
     .bind(&me.user_id)
     .bind(&me.device_id)
@@ -661,8 +678,13 @@ async fn fetch_messages(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let get_bytes = |c: &str| r.try_get::<Vec<u8>, _>(c).map_err(ServerError::from);
-        let attachments: Vec<String> =
-            serde_json::from_slice(&get_bytes("attachments")?).map_err(|e| ServerError::Internal(e.to_string()))?;
+        // Shared (schema 3), or in the row itself (copies stored before), or none.
+        let shared: Option<Vec<u8>> = r.try_get("shared_attachments").map_err(ServerError::from)?;
+        let own = get_bytes("attachments")?;
+        let attachments: Vec<String> = match shared.as_deref().or((!own.is_empty()).then_some(own.as_slice())) {
+            Some(blob) => serde_json::from_slice(blob).map_err(|e| ServerError::Internal(e.to_string()))?,
+            None => Vec::new(),
+        };
         let key_id: i64 = r.try_get("key_id").map_err(ServerError::from)?;
         out.push(Delivered {
             id: r.try_get("id").map_err(ServerError::from)?,
@@ -706,13 +728,33 @@ async fn ack_messages(
     Device(me): Device,
     ApiJson(req): ApiJson<AckRequest>,
 ) -> Result<StatusCode, AppError> {
-    sqlx::query("DELETE FROM messages WHERE recipient_user = $1 AND recipient_device = $2 AND id <= $3")
-        .bind(&me.user_id)
-        .bind(&me.device_id)
-        .bind(req.up_to)
-        .execute(state.db().writer())
+    let mut tx = state.db().writer().begin().await.map_err(ServerError::from)?;
+    let acked: Vec<String> = sqlx::query(
+        "DELETE FROM messages WHERE recipient_user = $1 AND recipient_device = $2 AND id <= $3 \
+         RETURNING server_message_id",
+    )
+    .bind(&me.user_id)
+    .bind(&me.device_id)
+    .bind(req.up_to)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(ServerError::from)?
+    .iter()
+    .map(|r| r.try_get("server_message_id"))
+    .collect::<Result<_, _>>()
+    .map_err(ServerError::from)?;
+    // An attachment goes when its message's last copy does.
+    for id in std::collections::BTreeSet::from_iter(acked) {
+        sqlx::query(
+            "DELETE FROM relay_attachments WHERE server_message_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM messages WHERE server_message_id = $1)",
+        )
+        .bind(&id)
+        .execute(&mut *tx)
         .await
         .map_err(ServerError::from)?;
+    }
+    tx.commit().await.map_err(ServerError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

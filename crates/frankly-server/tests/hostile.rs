@@ -44,6 +44,7 @@ on_both!(
     a_nul_in_any_identifier_is_refused_naming_the_field,
     one_poisoned_report_fails_alone,
     removing_the_newest_audit_entries_is_found_by_checkpoints,
+    the_relay_stores_an_attachment_once_however_many_copies,
 );
 
 async fn post(h: &Harness, path: &str, auth: Option<&str>, body: String) -> (StatusCode, serde_json::Value) {
@@ -428,4 +429,51 @@ async fn removing_the_newest_audit_entries_is_found_by_checkpoints(h: Harness) {
     let forged = file.replace(&checkpoint.signature, &"00".repeat(64));
     let err = frankly_server::audit::verify_checkpoints(h.state.db(), &forged, &public).await.unwrap_err().to_string();
     assert!(err.contains("not signed by this server's audit key"), "{err}");
+}
+
+/// A 1 MiB attachment to a group of 40 devices is stored once, fetched by
+/// every device, and dropped with the last copy.
+async fn the_relay_stores_an_attachment_once_however_many_copies(h: Harness) {
+    use base64::Engine as _;
+    let platform = h.platform_token();
+    let members: Vec<String> = (0..40).map(|i| format!("member{i}")).collect();
+    let mut tokens = Vec::new();
+    for m in &members {
+        tokens.push(h.token(&common::franked::device(m)).await);
+    }
+    let conv = serde_json::json!({"conversation_id": "big", "members": members}).to_string();
+    assert_eq!(post(&h, "/v1/conversations", Some(&platform), conv).await.0, StatusCode::CREATED);
+    let attachment = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 1 << 20]);
+    let copies: Vec<serde_json::Value> = members[1..]
+        .iter()
+        .map(|m| serde_json::json!({"recipient": {"user_id": m, "device_id": "phone"}, "ciphertext": "aGVsbG8="}))
+        .collect();
+    let send = serde_json::json!({
+        "conversation_id": "big", "copies": copies, "attachments": [attachment], "commitment": "09".repeat(32),
+    });
+    let (status, answer) = post(&h, "/v1/messages", Some(&tokens[0]), send.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+    let stored = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(sql).fetch_one(&pool).await.unwrap().try_get::<i64, _>("n").unwrap()
+        }
+    };
+    assert_eq!(stored("SELECT COUNT(*) AS n FROM relay_attachments").await, 1);
+    assert_eq!(stored("SELECT COUNT(*) AS n FROM messages").await, 39);
+    assert!(stored("SELECT COALESCE(SUM(LENGTH(attachments)), 0) AS n FROM messages").await == 0, "not in the copies");
+    for token in &tokens[1..] {
+        let req = Request::get("/v1/messages").header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let (status, _, body) = h.request(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let delivered: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(delivered[0]["attachments"][0].as_str().unwrap().len(), attachment.len());
+        let ack = serde_json::json!({"up_to": delivered[0]["id"]}).to_string();
+        assert_eq!(post(&h, "/v1/messages/ack", Some(token), ack).await.0, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(stored("SELECT COUNT(*) AS n FROM messages").await, 0);
+    assert_eq!(stored("SELECT COUNT(*) AS n FROM relay_attachments").await, 0, "gone with the last copy");
+    pool.close().await;
 }

@@ -5,7 +5,8 @@
 -- keys move to tag_keys: on first start the server wraps each row left in
 -- platform_keys (plaintext, version 2) into tag_keys and deletes it. Report
 -- keys, which were a file, move to report_keys (the file is imported as key 1
--- and removed). Usernames become case-insensitive: each is folded to lower
+-- and removed). The relay stores a message's attachments once
+-- (relay_attachments), not in every copy. Usernames become case-insensitive: each is folded to lower
 -- case unless that would collide with another account (which then keeps its
 -- name and must be renamed by an admin).
 CREATE TABLE tag_keys (
@@ -27,3 +28,9 @@ UPDATE users SET username = lower(username)
 WHERE username <> lower(username)
   AND NOT EXISTS (SELECT 1 FROM users AS other
                   WHERE lower(other.username) = lower(users.username) AND other.id <> users.id);
+
+CREATE TABLE relay_attachments (
+    server_message_id TEXT PRIMARY KEY,
+    attachments BYTEA NOT NULL
+);
+CREATE INDEX messages_server_message_id ON messages (server_message_id);
