@@ -83,10 +83,10 @@ fn media_type(path: &Path) -> &'static str {
 /// A scanner for the policy, with the banks and the models its rules read.
 fn build_scanner(args: &ScanArgs) -> anyhow::Result<Scanner> {
     let policy = load_policy(&args.policy, args.pubkey.as_deref())?;
-    let audience = args.audience.or_else(|| policy.audiences.first().copied()).unwrap_or(Audience::Adult);
+    let audience = args.audience.or_else(|| policy.policy().audiences.first().copied()).unwrap_or(Audience::Adult);
     let mut builder = Scanner::builder(policy, audience);
     for path in &args.banks {
-        builder = builder.bank(load_bank(path, args.pubkey.as_deref())?);
+        builder = builder.bank(load_bank(path, args.pubkey.as_deref())?.into_verified()?);
     }
     builder = builder.models_from_dir(&args.models_dir)?;
     for (name, on) in &args.settings {

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use frankly_bank::{Bank, Matcher, SignalType};
+use frankly_bank::{Bank, Matcher, SignalType, VerifiedBank};
 use frankly_classify::{ImageClassifier, Kind, Manifest, TextClassifier};
 use frankly_hash::{DecodeOptions, PdqHasher, decode, sha256_hex};
 use frankly_policy::{
     Audience, BankSignal, Context, Decision, DigestSignal, Direction, Facts, Policy, ScoreSignal, Signals, Source,
+    VerifiedPolicy,
 };
 use serde::Serialize;
 
@@ -75,9 +76,11 @@ pub struct ScannerBuilder {
 }
 
 impl ScannerBuilder {
-    /// Adds a bank (from a verified bundle: `frankly_bank::verify_bundle`).
-    pub fn bank(mut self, bank: Bank) -> Self {
-        self.banks.push(bank);
+    /// Adds a bank. Only verification makes a [`VerifiedBank`]: on a
+    /// device, [`crate::DeviceState::verify_bank`] (which refuses rollbacks);
+    /// in tools and tests, [`crate::trust_local_bank`].
+    pub fn bank(mut self, bank: VerifiedBank) -> Self {
+        self.banks.push(bank.into_bank());
         self
     }
 
@@ -180,10 +183,13 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Scanner {
-    /// Starts configuring a scanner for a policy and the device owner's audience.
-    pub fn builder(policy: Policy, audience: Audience) -> ScannerBuilder {
+    /// Starts configuring a scanner for a verified policy and the device
+    /// owner's audience. On a device the policy comes from
+    /// [`crate::DeviceState::verify_policy`] (which refuses rollbacks); in
+    /// tools and tests from [`crate::trust_local_policy`].
+    pub fn builder(policy: VerifiedPolicy, audience: Audience) -> ScannerBuilder {
         ScannerBuilder {
-            policy,
+            policy: policy.into_policy(),
             audience,
             settings: BTreeMap::new(),
             banks: Vec::new(),

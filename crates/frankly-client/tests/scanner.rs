@@ -8,17 +8,19 @@ use std::path::{Path, PathBuf};
 
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, ClientError, MAX_ATTACHMENTS, Message, Scanner};
+use frankly_client::{
+    Attachment, ClientError, MAX_ATTACHMENTS, Message, Scanner, trust_local_bank, trust_local_policy,
+};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_policy::{Action, Audience, Facts, Policy, Source};
+use frankly_policy::{Action, Audience, Facts, Source, VerifiedPolicy};
 use image::ImageEncoder;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn policy(name: &str) -> Policy {
-    Policy::from_toml(&std::fs::read_to_string(root().join(format!("policies/{name}.toml"))).unwrap()).unwrap()
+fn policy(name: &str) -> VerifiedPolicy {
+    trust_local_policy(&std::fs::read_to_string(root().join(format!("policies/{name}.toml"))).unwrap()).unwrap()
 }
 
 fn photo(name: &str) -> Vec<u8> {
@@ -37,7 +39,7 @@ fn demo_bank() -> Bank {
 
 fn scanner(policy_name: &str, audience: Audience) -> Scanner {
     Scanner::builder(policy(policy_name), audience)
-        .bank(demo_bank())
+        .bank(trust_local_bank(&demo_bank()).unwrap())
         .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
         .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
         .build()
