@@ -145,6 +145,12 @@ fn write_text(w: &mut impl Write, input: &str, verdict: &Result<Verdict, String>
     for s in &v.signals.scores {
         writeln!(w, "    score {}/{} {:.4} on {}", s.model, s.label, s.score, s.source)?;
     }
+    for u in &v.signals.unscannable {
+        writeln!(w, "    unscannable {} ({}): {}", u.source, u.reason.name(), u.detail)?;
+    }
+    for m in &v.signals.type_mismatches {
+        writeln!(w, "    type mismatch on {}: declared {:?}, bytes are {}", m.source, m.declared, m.sniffed)?;
+    }
     for k in &v.skipped {
         writeln!(w, "    skipped {}: {}", k.source, k.reason)?;
     }
