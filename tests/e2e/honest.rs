@@ -65,7 +65,7 @@ async fn send_scan_receive_report_verify_claim_decide() {
     }
     let hit = &shown.verdict.signals.bank_matches[0];
     assert_eq!((hit.bank.as_str(), hit.labels.as_slice()), (BANK_NAME, [BANK_LABEL.to_owned()].as_slice()));
-    assert!(hit.distance <= w.platform.bank().threshold, "PDQ distance {} within the threshold", hit.distance);
+    assert!(hit.distance <= w.platform.bank().bank().threshold, "PDQ distance {} within the threshold", hit.distance);
 
     // bob reports the picture with the message before it.
     let received = w.bob.report(MB, &pic.commitment.unwrap(), 1, 0, Reason::Harassment, "stranger").await.unwrap();

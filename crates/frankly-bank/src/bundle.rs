@@ -17,14 +17,18 @@ pub const BANK_BUNDLE: Kind = Kind {
     sign_command: "frankly bank sign",
 };
 
-/// A bank whose bundle verified: only [`verify_bundle`] constructs it.
+/// A bank whose bundle verified: only [`verify_bundle`] constructs it (its
+/// fields are private and it has no other constructor), so holding one
+/// proves the bank was signed by the key it was checked with, was valid at
+/// the time it was checked and was not older than the version passed as
+/// loaded. `frankly_client::Scanner` loads banks only in this form.
 #[derive(Clone, Debug)]
-pub struct VerifiedBundle {
+pub struct VerifiedBank {
     bank: Bank,
     info: BundleInfo,
 }
 
-impl VerifiedBundle {
+impl VerifiedBank {
     /// The bank.
     pub fn bank(&self) -> &Bank {
         &self.bank
@@ -65,9 +69,9 @@ pub fn verify_bundle(
     key: &VerifyingKey,
     now: u64,
     loaded: Option<&Loaded>,
-) -> Result<VerifiedBundle, BundleError> {
+) -> Result<VerifiedBank, BundleError> {
     let verified = frankly_bundle::verify(&BANK_BUNDLE, bytes, key, now, loaded)?;
     let bank = Bank::from_bytes(verified.payload())
         .map_err(|e| BundleError::Payload { kind: "bank", message: e.to_string() })?;
-    Ok(VerifiedBundle { bank, info: *verified.info() })
+    Ok(VerifiedBank { bank, info: *verified.info() })
 }

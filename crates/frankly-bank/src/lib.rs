@@ -17,7 +17,7 @@
 //! [`sign_bundle`] wraps a bank with a version and validity period and signs
 //! it with Ed25519; [`verify_bundle`] refuses unsigned, altered, expired or
 //! rolled-back bundles, each with its own [`BundleError`], and is the only way
-//! to get a [`VerifiedBundle`].
+//! to get a [`VerifiedBank`].
 
 mod bank;
 mod bundle;
@@ -30,7 +30,7 @@ pub use bank::{
     Bank, BankError, Entry, ImportReport, LineError, MAX_ENTRIES, MAX_LABELS_PER_ENTRY, MAX_LINE_BYTES, MAX_TEXT_BYTES,
     TextFormat,
 };
-pub use bundle::{BANK_BUNDLE, VerifiedBundle, peek_bundle, sign_bundle, verify_bundle};
+pub use bundle::{BANK_BUNDLE, VerifiedBank, peek_bundle, sign_bundle, verify_bundle};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use frankly_bundle::{
     BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, generate_key, parse_public_key, parse_signing_key,

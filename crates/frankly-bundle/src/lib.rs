@@ -271,6 +271,16 @@ pub fn verify<'a>(
     if info.created > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(BundleError::NotYetValid { created: info.created, now });
     }
+    check_rollback(&info, loaded)?;
+    Ok(Verified { info, payload })
+}
+
+/// Refuses a bundle older than the one `loaded` before (a rollback), or of
+/// the same version with other content (equivocation). [`verify`] runs it;
+/// a device that knows which bundle it is replacing only after parsing the
+/// payload (a bank's or a policy's name) runs it again then, against what it
+/// remembers under that name.
+pub fn check_rollback(info: &BundleInfo, loaded: Option<&Loaded>) -> Result<(), BundleError> {
     if let Some(loaded) = loaded {
         if info.version < loaded.version {
             return Err(BundleError::Rollback { loaded: loaded.version, offered: info.version });
@@ -279,7 +289,7 @@ pub fn verify<'a>(
             return Err(BundleError::Equivocation { version: info.version });
         }
     }
-    Ok(Verified { info, payload })
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use frankly_bank::{
-    Bank, BundleError, SignalType, TextFormat, generate_key, peek_bundle, public_key_text, sign_bundle,
+    Bank, BundleError, SignalType, TextFormat, VerifiedBank, generate_key, peek_bundle, public_key_text, sign_bundle,
     signing_key_text, unix_now, verify_bundle,
 };
 
@@ -219,32 +219,60 @@ fn info(a: &InfoArgs) -> anyhow::Result<ExitCode> {
 
 fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
     let bytes = read_limited(&a.file)?;
-    let bank = load_bank_bytes(&bytes, &a.file, a.pubkey.as_deref())?;
+    let bank = load_bank_bytes(&bytes, &a.file, a.pubkey.as_deref())?.into_bank();
     std::fs::write(&a.output, bank.export_text(a.format))
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     out(&format!("{}: {} entries", a.output.display(), bank.len()))?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// A bank as the CLI loaded it: from a bundle that verified, or from a
+/// plain bank file the user pointed at.
+pub(crate) enum LoadedBank {
+    /// From a verified bundle.
+    Verified(VerifiedBank),
+    /// A plain local file.
+    Local(Bank),
+}
+
+impl LoadedBank {
+    /// The bank, for commands that only match (`match`, `serve`).
+    pub(crate) fn into_bank(self) -> Bank {
+        match self {
+            LoadedBank::Verified(v) => v.into_bank(),
+            LoadedBank::Local(bank) => bank,
+        }
+    }
+
+    /// The bank for a scanner, which takes only verified banks: a plain
+    /// local file is trusted as the user's (`frankly_client::trust_local_bank`).
+    pub(crate) fn into_verified(self) -> anyhow::Result<VerifiedBank> {
+        match self {
+            LoadedBank::Verified(v) => Ok(v),
+            LoadedBank::Local(bank) => Ok(frankly_client::trust_local_bank(&bank)?),
+        }
+    }
+}
+
 /// Loads a bank from a bank file or a bundle. With a public key, only a
 /// bundle that verifies is accepted; without one, bundles are refused (their
 /// signature would go unchecked) and plain bank files are read.
-pub(crate) fn load_bank(path: &Path, pubkey: Option<&Path>) -> anyhow::Result<Bank> {
+pub(crate) fn load_bank(path: &Path, pubkey: Option<&Path>) -> anyhow::Result<LoadedBank> {
     let bytes = read_limited(path)?;
     load_bank_bytes(&bytes, path, pubkey)
 }
 
-fn load_bank_bytes(bytes: &[u8], path: &Path, pubkey: Option<&Path>) -> anyhow::Result<Bank> {
+fn load_bank_bytes(bytes: &[u8], path: &Path, pubkey: Option<&Path>) -> anyhow::Result<LoadedBank> {
     match (pubkey, peek_bundle(bytes)) {
         (Some(pubkey), _) => {
             let key = read_public_key(pubkey)?;
             let verified =
                 verify_bundle(bytes, &key, unix_now(), None).with_context(|| format!("refusing {}", path.display()))?;
-            Ok(verified.into_bank())
+            Ok(LoadedBank::Verified(verified))
         }
-        (None, Err(BundleError::Unsigned { .. })) => {
-            Bank::from_bytes(bytes).with_context(|| format!("cannot read bank {}", path.display()))
-        }
+        (None, Err(BundleError::Unsigned { .. })) => Ok(LoadedBank::Local(
+            Bank::from_bytes(bytes).with_context(|| format!("cannot read bank {}", path.display()))?,
+        )),
         (None, Ok(_)) => bail!("{} is a signed bundle: pass --pubkey to verify it", path.display()),
         (None, Err(e)) => bail!("{}: {e}", path.display()),
     }

@@ -11,7 +11,7 @@ use frankly_bank::{BankMatch, Matcher, SignalType};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use rayon::prelude::*;
 
-use crate::bank_cmd::load_bank;
+use crate::bank_cmd::{LoadedBank, load_bank};
 
 /// Largest `--hashes` file read (about 15 million PDQ hashes).
 const MAX_HASH_LIST_BYTES: u64 = 1 << 30;
@@ -94,7 +94,11 @@ impl QueryResult {
 }
 
 pub(crate) fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
-    let banks = args.banks.iter().map(|p| load_bank(p, args.pubkey.as_deref())).collect::<anyhow::Result<Vec<_>>>()?;
+    let banks = args
+        .banks
+        .iter()
+        .map(|p| load_bank(p, args.pubkey.as_deref()).map(LoadedBank::into_bank))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let signals: BTreeSet<SignalType> = banks.iter().map(|b| b.signal).collect();
     let matcher = Matcher::new(banks);
     let results: Vec<QueryResult> = match &args.hashes {

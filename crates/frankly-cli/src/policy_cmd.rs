@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use frankly_policy::{BundleError, POLICY_BUNDLE, Policy, PolicyError, sign_policy, unix_now, verify_policy};
+use frankly_policy::{
+    BundleError, POLICY_BUNDLE, Policy, PolicyError, VerifiedPolicy, sign_policy, unix_now, verify_policy,
+};
 
 use crate::output::{out, say};
 use crate::signing::{SigningArgs, VerifyArgs, print_verification, read_public_key};
@@ -57,16 +59,22 @@ fn read_policy_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Reads a policy: a bundle verified with `pubkey`, or, without a key, a
 /// plain policy file (a bundle is then refused, its signature unchecked).
-pub(crate) fn load_policy(path: &Path, pubkey: Option<&Path>) -> anyhow::Result<Policy> {
+/// Loads a policy for a scanner. With a public key, only a bundle that
+/// verifies is accepted; without one, bundles are refused (their signature
+/// would go unchecked) and a plain policy file the user points at is
+/// trusted as theirs (`frankly_client::trust_local_policy`).
+pub(crate) fn load_policy(path: &Path, pubkey: Option<&Path>) -> anyhow::Result<VerifiedPolicy> {
     let bytes = read_policy_bytes(path)?;
     match (pubkey, frankly_policy::peek_policy(&bytes)) {
         (Some(pubkey), _) => {
             let key = read_public_key(pubkey)?;
-            let verified = verify_policy(&bytes, &key, unix_now(), None)
-                .with_context(|| format!("refusing {}", path.display()))?;
-            Ok(verified.into_policy())
+            Ok(verify_policy(&bytes, &key, unix_now(), None).with_context(|| format!("refusing {}", path.display()))?)
         }
-        (None, Err(BundleError::Unsigned { .. })) => parse_plain(&bytes, path),
+        (None, Err(BundleError::Unsigned { .. })) => {
+            parse_plain(&bytes, path)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| PolicyError::NotText)?;
+            Ok(frankly_client::trust_local_policy(text).with_context(|| format!("policy {}", path.display()))?)
+        }
         (None, Ok(_)) => bail!("{} is a signed bundle: pass the signer's public key to verify it", path.display()),
         (None, Err(e)) => bail!("{}: {e}", path.display()),
     }

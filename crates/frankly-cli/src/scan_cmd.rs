@@ -83,10 +83,10 @@ fn media_type(path: &Path) -> &'static str {
 /// A scanner for the policy, with the banks and the models its rules read.
 fn build_scanner(args: &ScanArgs) -> anyhow::Result<Scanner> {
     let policy = load_policy(&args.policy, args.pubkey.as_deref())?;
-    let audience = args.audience.or_else(|| policy.audiences.first().copied()).unwrap_or(Audience::Adult);
+    let audience = args.audience.or_else(|| policy.policy().audiences.first().copied()).unwrap_or(Audience::Adult);
     let mut builder = Scanner::builder(policy, audience);
     for path in &args.banks {
-        builder = builder.bank(load_bank(path, args.pubkey.as_deref())?);
+        builder = builder.bank(load_bank(path, args.pubkey.as_deref())?.into_verified()?);
     }
     builder = builder.models_from_dir(&args.models_dir)?;
     for (name, on) in &args.settings {
@@ -144,6 +144,12 @@ fn write_text(w: &mut impl Write, input: &str, verdict: &Result<Verdict, String>
     }
     for s in &v.signals.scores {
         writeln!(w, "    score {}/{} {:.4} on {}", s.model, s.label, s.score, s.source)?;
+    }
+    for u in &v.signals.unscannable {
+        writeln!(w, "    unscannable {} ({}): {}", u.source, u.reason.name(), u.detail)?;
+    }
+    for m in &v.signals.type_mismatches {
+        writeln!(w, "    type mismatch on {}: declared {:?}, bytes are {}", m.source, m.declared, m.sniffed)?;
     }
     for k in &v.skipped {
         writeln!(w, "    skipped {}: {}", k.source, k.reason)?;

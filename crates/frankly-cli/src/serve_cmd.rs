@@ -111,7 +111,9 @@ fn load_matcher(config: &Config) -> anyhow::Result<Option<Matcher>> {
     let banks = config
         .banks
         .iter()
-        .map(|p| crate::bank_cmd::load_bank(p, config.bank_public_key.as_deref()))
+        .map(|p| {
+            crate::bank_cmd::load_bank(p, config.bank_public_key.as_deref()).map(crate::bank_cmd::LoadedBank::into_bank)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Some(Matcher::new(banks)))
 }

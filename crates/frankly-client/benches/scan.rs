@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use criterion::{Criterion, criterion_group, criterion_main};
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, Message, Scanner, Timings};
+use frankly_client::{Attachment, Message, Scanner, Timings, trust_local_bank, trust_local_policy};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_policy::{Audience, Facts, Policy};
+use frankly_policy::{Audience, Facts};
 use image::ImageEncoder;
 
 fn root() -> PathBuf {
@@ -61,9 +61,9 @@ fn report(name: &str, runs: &[Timings]) {
 
 fn bench(c: &mut Criterion) {
     let (jpeg, bank) = photo_12mp();
-    let policy = Policy::from_toml(&std::fs::read_to_string(root().join("policies/child.toml")).unwrap()).unwrap();
+    let policy = trust_local_policy(&std::fs::read_to_string(root().join("policies/child.toml")).unwrap()).unwrap();
     let scanner = Scanner::builder(policy, Audience::Child)
-        .bank(bank)
+        .bank(trust_local_bank(&bank).unwrap())
         .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
         .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
         .build()

@@ -1,7 +1,16 @@
 //! The on-device module of frankly: what a messenger embeds.
 //!
 //! A [`Scanner`] is configured once with verified banks, models and a
-//! policy for the device owner's audience. The app calls
+//! policy for the device owner's audience. "Verified" is a type, not a
+//! promise: [`Scanner::builder`] takes a `frankly_policy::VerifiedPolicy`
+//! and [`ScannerBuilder::bank`] a `frankly_bank::VerifiedBank`, which only
+//! signature verification constructs, so an unsigned list cannot reach a
+//! device by accident. A messenger gets them from the platform's bundles
+//! with [`DeviceState::verify_policy`] and [`DeviceState::verify_bank`],
+//! which also refuse a bundle older than the one of the same name loaded
+//! before (the versions live in the persisted [`DeviceState`]). Tools and
+//! tests that scan with local files use [`trust_local_policy`] and
+//! [`trust_local_bank`], which sign with a throwaway key and verify. The app calls
 //! [`Scanner::scan_outgoing`] before encrypting a message and
 //! [`Scanner::scan_incoming`] after decrypting one; each returns a
 //! [`Verdict`]: the policy's actions (warn, blur, block send, ...), the
@@ -36,12 +45,14 @@
 //! otherwise never fire, silently).
 
 mod hooks;
+mod local;
 mod message;
 mod reporter;
 mod scanner;
 mod state;
 
 pub use hooks::{ConversationState, FrankedMessage, Incoming, Outgoing, RECENT_MESSAGES};
+pub use local::{trust_local_bank, trust_local_policy};
 pub use message::{
     Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
 };
@@ -92,6 +103,16 @@ pub enum ClientError {
         path: String,
         /// Why.
         message: String,
+    },
+    /// A signed bank or policy bundle was refused: not signed by the key,
+    /// expired, rolled back, or its content is invalid.
+    #[error("refusing the {what}: {error}")]
+    Bundle {
+        /// Which bundle (`bank bundle`, or ``bank bundle `bank:NAME` `` once its name is known).
+        what: String,
+        /// Why.
+        #[source]
+        error: frankly_bundle::BundleError,
     },
     /// A rule reads a model or label that is not loaded.
     #[error("policy {policy} reads {model}/{label}, but no loaded model gives it: load the model or change the policy")]

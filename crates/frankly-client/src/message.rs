@@ -4,8 +4,9 @@
 
 pub use frankly_franking::{Body, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES};
 
-/// Most attachments scanned per message; later ones are reported in
-/// [`crate::Verdict::skipped`] (and so visible to the app), not scanned.
+/// Most attachments scanned per message; later ones are not scanned, and
+/// each is an `unscannable` signal (`too_many_attachments`) that policies
+/// act on.
 pub const MAX_ATTACHMENTS: usize = 32;
 
 /// A message: its text (may be empty) and attachments.
@@ -22,7 +23,10 @@ pub struct Message {
 pub struct Attachment {
     /// The plaintext bytes.
     pub bytes: Vec<u8>,
-    /// The media type the app declares (e.g. `image/jpeg`).
+    /// The media type the sender's app declares (e.g. `image/jpeg`). The
+    /// scanner does not trust it: what it runs is decided by the bytes, and
+    /// a declared type that disagrees with them is a signal
+    /// (`Signals::type_mismatches`).
     pub media_type: String,
 }
 
@@ -30,11 +34,6 @@ impl Attachment {
     /// An attachment of `media_type`.
     pub fn new(bytes: Vec<u8>, media_type: &str) -> Attachment {
         Attachment { bytes, media_type: media_type.to_owned() }
-    }
-
-    /// Whether the media type says image (the decoder still checks the bytes).
-    pub fn is_image(&self) -> bool {
-        self.media_type.to_ascii_lowercase().starts_with("image/")
     }
 }
 

@@ -4,11 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use frankly_bank::{Bank, Matcher, SignalType};
+use frankly_bank::{Bank, Matcher, SignalType, VerifiedBank};
 use frankly_classify::{ImageClassifier, Kind, Manifest, TextClassifier};
-use frankly_hash::{DecodeOptions, PdqHasher, decode, sha256_hex};
+use frankly_hash::{
+    DecodeError, DecodeOptions, Frames, FramesEnd, PdqHasher, RgbImage, SUPPORTED_FORMATS, Sniffed, decode_frames,
+    is_truncated, sha256_hex, sniff,
+};
 use frankly_policy::{
     Audience, BankSignal, Context, Decision, DigestSignal, Direction, Facts, Policy, ScoreSignal, Signals, Source,
+    TypeMismatchSignal, UnscannableReason, UnscannableSignal, VerifiedPolicy,
 };
 use serde::Serialize;
 
@@ -36,8 +40,8 @@ pub struct Timings {
     pub total_us: u64,
 }
 
-/// An attachment that could not be scanned fully, and why (it still has
-/// its digest).
+/// A model that failed on an input, and why. (Attachments that cannot be
+/// scanned are a policy signal, [`Signals::unscannable`], not this.)
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Skipped {
     /// Which attachment, or the text.
@@ -56,7 +60,8 @@ pub struct Verdict {
     pub decision: Decision,
     /// Every signal found.
     pub signals: Signals,
-    /// What could not be scanned.
+    /// Models that failed on an input (attachments that could not be
+    /// scanned are in `signals.unscannable`, where policies see them).
     pub skipped: Vec<Skipped>,
     /// Per-stage timings.
     pub timings: Timings,
@@ -75,9 +80,11 @@ pub struct ScannerBuilder {
 }
 
 impl ScannerBuilder {
-    /// Adds a bank (from a verified bundle: `frankly_bank::verify_bundle`).
-    pub fn bank(mut self, bank: Bank) -> Self {
-        self.banks.push(bank);
+    /// Adds a bank. Only verification makes a [`VerifiedBank`]: on a
+    /// device, [`crate::DeviceState::verify_bank`] (which refuses rollbacks);
+    /// in tools and tests, [`crate::trust_local_bank`].
+    pub fn bank(mut self, bank: VerifiedBank) -> Self {
+        self.banks.push(bank.into_bank());
         self
     }
 
@@ -175,15 +182,47 @@ pub struct Scanner {
     decode: DecodeOptions,
 }
 
+/// The reason for a decode error; `truncated` when the file visibly ends early.
+fn decode_reason(error: &DecodeError, truncated: bool) -> UnscannableReason {
+    match error {
+        DecodeError::UnknownFormat => UnscannableReason::UnknownFormat,
+        DecodeError::UnsupportedFormat(_) => UnscannableReason::UnsupportedFormat,
+        DecodeError::FileTooLarge { .. } | DecodeError::TooLarge { .. } => UnscannableReason::TooLarge,
+        e if truncated || e.is_unexpected_eof() => UnscannableReason::Truncated,
+        _ => UnscannableReason::Malformed,
+    }
+}
+
+/// Whether a declared media type names the sniffed one: compared without
+/// parameters or case, with the common aliases (`image/jpg`, `image/x-png`, ...).
+fn same_media_type(declared: &str, sniffed: &str) -> bool {
+    let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let canonical = match essence.as_str() {
+        "image/jpg" | "image/pjpeg" => "image/jpeg",
+        "image/x-png" | "image/apng" => "image/png",
+        "image/x-ms-bmp" | "image/x-bmp" => "image/bmp",
+        "image/tif" => "image/tiff",
+        "image/heif" => "image/heic",
+        "application/x-zip-compressed" => "application/zip",
+        "application/x-gzip" => "application/gzip",
+        other => other,
+    };
+    let sniffed = if sniffed == "image/heif" { "image/heic" } else { sniffed };
+    canonical == sniffed
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Scanner {
-    /// Starts configuring a scanner for a policy and the device owner's audience.
-    pub fn builder(policy: Policy, audience: Audience) -> ScannerBuilder {
+    /// Starts configuring a scanner for a verified policy and the device
+    /// owner's audience. On a device the policy comes from
+    /// [`crate::DeviceState::verify_policy`] (which refuses rollbacks); in
+    /// tools and tests from [`crate::trust_local_policy`].
+    pub fn builder(policy: VerifiedPolicy, audience: Audience) -> ScannerBuilder {
         ScannerBuilder {
-            policy,
+            policy: policy.into_policy(),
             audience,
             settings: BTreeMap::new(),
             banks: Vec::new(),
@@ -208,6 +247,65 @@ impl Scanner {
         self.scan(Direction::Incoming, message, facts)
     }
 
+    /// Hashes one decoded frame with every loaded bank's signal type and
+    /// looks it up; runs the image models on the first frame only.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_frame(
+        &self,
+        source: Source,
+        frame: usize,
+        image: &RgbImage,
+        pdq: &mut PdqHasher,
+        signals: &mut Signals,
+        skipped: &mut Vec<Skipped>,
+        t: &mut Timings,
+    ) {
+        for &signal in &self.signal_types {
+            let at = Instant::now();
+            let (words, quality) = signal.hash_image(image, pdq);
+            t.hash_us += micros(at.elapsed());
+            let at = Instant::now();
+            for m in self.matcher.query(signal, &words, quality, None) {
+                let algorithm = signal.name();
+                let same = signals.bank_matches.iter_mut().find(|x| {
+                    x.source == source && x.bank == m.bank && x.labels == m.labels && x.algorithm == algorithm
+                });
+                match same {
+                    Some(x) if m.distance < x.distance => {
+                        x.distance = m.distance;
+                        x.frame = frame;
+                    }
+                    Some(_) => {}
+                    None => signals.bank_matches.push(BankSignal {
+                        source,
+                        bank: m.bank,
+                        labels: m.labels,
+                        distance: m.distance,
+                        algorithm: algorithm.to_owned(),
+                        frame,
+                    }),
+                }
+            }
+            t.match_us += micros(at.elapsed());
+        }
+        if frame > 0 {
+            return;
+        }
+        let at = Instant::now();
+        for model in &self.image_models {
+            match model.classify(image) {
+                Ok(verdict) => signals.scores.extend(verdict.scores.0.into_iter().map(|(label, score)| ScoreSignal {
+                    source,
+                    model: model.manifest().name.clone(),
+                    label,
+                    score,
+                })),
+                Err(e) => skipped.push(Skipped { source, reason: e.to_string() }),
+            }
+        }
+        t.classify_image_us += micros(at.elapsed());
+    }
+
     /// Scans a message going `direction`.
     pub fn scan(&self, direction: Direction, message: &Message, facts: Facts) -> Verdict {
         let start = Instant::now();
@@ -217,54 +315,73 @@ impl Scanner {
         let mut pdq = PdqHasher::new();
         for (n, attachment) in message.attachments.iter().enumerate() {
             let source = Source::Attachment(n);
+            let unscannable = |reason, detail: String| UnscannableSignal { source, reason, detail };
             if n >= MAX_ATTACHMENTS {
-                skipped.push(Skipped { source, reason: format!("over {MAX_ATTACHMENTS} attachments per message") });
+                let detail = format!("over {MAX_ATTACHMENTS} attachments per message: not scanned");
+                signals.unscannable.push(unscannable(UnscannableReason::TooManyAttachments, detail));
                 continue;
             }
             let at = Instant::now();
             signals.digests.push(DigestSignal { source, sha256: sha256_hex(&attachment.bytes) });
             t.digest_us += micros(at.elapsed());
-            if !attachment.is_image() {
-                skipped
-                    .push(Skipped { source, reason: format!("{} is not scanned as an image", attachment.media_type) });
-                continue;
+            // What to run is decided by the bytes; the declared type only
+            // feeds the mismatch signal.
+            let sniffed = sniff(&attachment.bytes);
+            if let Some(sniffed_type) = sniffed.media_type()
+                && !same_media_type(&attachment.media_type, sniffed_type)
+            {
+                signals.type_mismatches.push(TypeMismatchSignal {
+                    source,
+                    declared: attachment.media_type.clone(),
+                    sniffed: sniffed_type.to_owned(),
+                });
             }
-            let at = Instant::now();
-            let decoded = decode(&attachment.bytes, &self.decode);
-            t.decode_us += micros(at.elapsed());
-            let image = match decoded {
-                Ok(d) => d.rgb,
-                Err(e) => {
-                    skipped.push(Skipped { source, reason: e.to_string() });
+            let format = match sniffed {
+                Sniffed::Image(format) if SUPPORTED_FORMATS.contains(&format) => format,
+                Sniffed::Unknown => {
+                    let detail = format!("no image signature in its bytes (declared {:?})", attachment.media_type);
+                    signals.unscannable.push(unscannable(UnscannableReason::UnknownFormat, detail));
+                    continue;
+                }
+                other => {
+                    let detail = format!(
+                        "{} is not scanned (JPEG, PNG, WebP, GIF, BMP and TIFF are)",
+                        other.media_type().unwrap_or("this format")
+                    );
+                    signals.unscannable.push(unscannable(UnscannableReason::UnsupportedFormat, detail));
                     continue;
                 }
             };
-            for &signal in &self.signal_types {
-                let at = Instant::now();
-                let (words, quality) = signal.hash_image(&image, &mut pdq);
-                t.hash_us += micros(at.elapsed());
-                let at = Instant::now();
-                for m in self.matcher.query(signal, &words, quality, None) {
-                    signals.bank_matches.push(BankSignal {
-                        source,
-                        bank: m.bank,
-                        labels: m.labels,
-                        distance: m.distance,
-                        algorithm: signal.name().to_owned(),
-                    });
+            let truncated = is_truncated(&attachment.bytes, format);
+            let frames_start = Instant::now();
+            let mut in_callback = Duration::ZERO;
+            let walked = decode_frames(&attachment.bytes, &self.decode, |frame, image| {
+                let callback_start = Instant::now();
+                self.scan_frame(source, frame, image, &mut pdq, &mut signals, &mut skipped, &mut t);
+                in_callback += callback_start.elapsed();
+            });
+            t.decode_us += micros(frames_start.elapsed().saturating_sub(in_callback));
+            let failure = match walked {
+                Ok(Frames { end: FramesEnd::Complete, .. }) => None,
+                Ok(Frames { end: FramesEnd::Limit, decoded, .. }) => Some((
+                    UnscannableReason::TooManyFrames,
+                    format!("more than {decoded} frames: frames {decoded} and later are not scanned"),
+                )),
+                Ok(Frames { end: FramesEnd::Failed { frame, error }, .. }) => {
+                    let reason = decode_reason(&error, truncated);
+                    Some((reason, format!("frame {frame} and later are not scanned: {error}")))
                 }
-                t.match_us += micros(at.elapsed());
+                Ok(_) => Some((UnscannableReason::Malformed, "the animation ended unexpectedly".into())),
+                Err(error) => Some((decode_reason(&error, truncated), error.to_string())),
+            };
+            match failure {
+                Some((reason, detail)) => signals.unscannable.push(unscannable(reason, detail)),
+                None if truncated => signals.unscannable.push(unscannable(
+                    UnscannableReason::Truncated,
+                    format!("the {format:?} file ends before its end marker: only what decoded was scanned"),
+                )),
+                None => {}
             }
-            let at = Instant::now();
-            for model in &self.image_models {
-                match model.classify(&image) {
-                    Ok(verdict) => signals.scores.extend(verdict.scores.0.into_iter().map(|(label, score)| {
-                        ScoreSignal { source, model: model.manifest().name.clone(), label, score }
-                    })),
-                    Err(e) => skipped.push(Skipped { source, reason: e.to_string() }),
-                }
-            }
-            t.classify_image_us += micros(at.elapsed());
         }
         if !message.text.is_empty() {
             let at = Instant::now();

@@ -17,6 +17,11 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use zeroize::Zeroizing;
 
+use frankly_bank::VerifiedBank;
+use frankly_bundle::{BundleError, BundleInfo, VerifyingKey};
+use frankly_policy::{PolicyError, VerifiedPolicy};
+
+use crate::ClientError;
 use crate::hooks::ConversationState;
 use crate::reporter::Reporter;
 
@@ -57,7 +62,9 @@ pub struct DeviceState {
     pub conversations: BTreeMap<String, ConversationState>,
     /// The kept report material.
     pub reporter: Reporter,
-    /// Per bundle name (e.g. a bank's), the last one loaded.
+    /// Per bundle (`bank:<name>`, `policy:<name>`), the last one loaded;
+    /// [`DeviceState::verify_bank`] and [`DeviceState::verify_policy`]
+    /// check against it and update it.
     pub bundles: BTreeMap<String, LoadedBundle>,
 }
 
@@ -96,6 +103,45 @@ pub enum StateError {
 }
 
 impl DeviceState {
+    /// Verifies a signed bank bundle the way a device loads one: signature
+    /// with the platform's `key`, validity at `now` (Unix seconds), and no
+    /// rollback against the bank of the same name loaded before (remembered
+    /// in [`DeviceState::bundles`] under `bank:<name>`, so an older bundle is
+    /// refused after a restart too). On success the state remembers this
+    /// bundle; persist it ([`DeviceState::pickle`]) before using the bank.
+    ///
+    /// The name is read from the signed bank, so the check is against the
+    /// bank being replaced whatever file or URL the bundle came from.
+    pub fn verify_bank(&mut self, bytes: &[u8], key: &VerifyingKey, now: u64) -> Result<VerifiedBank, ClientError> {
+        let refused = |what: String| move |error| ClientError::Bundle { what, error };
+        let verified = frankly_bank::verify_bundle(bytes, key, now, None).map_err(refused("bank bundle".into()))?;
+        let slot = format!("bank:{}", verified.bank().name);
+        self.check_and_remember(&slot, verified.info()).map_err(refused(format!("bank bundle `{slot}`")))?;
+        Ok(verified)
+    }
+
+    /// Verifies a signed policy bundle the way a device loads one: as
+    /// [`DeviceState::verify_bank`], remembered under `policy:<name>`.
+    pub fn verify_policy(&mut self, bytes: &[u8], key: &VerifyingKey, now: u64) -> Result<VerifiedPolicy, ClientError> {
+        let refused = |what: String| move |error| ClientError::Bundle { what, error };
+        let verified = frankly_policy::verify_policy(bytes, key, now, None)
+            .map_err(|e| match e {
+                PolicyError::Bundle(b) => b,
+                other => BundleError::Payload { kind: "policy", message: other.to_string() },
+            })
+            .map_err(refused("policy bundle".into()))?;
+        let slot = format!("policy:{}", verified.policy().name);
+        self.check_and_remember(&slot, verified.info()).map_err(refused(format!("policy bundle `{slot}`")))?;
+        Ok(verified)
+    }
+
+    fn check_and_remember(&mut self, slot: &str, info: &BundleInfo) -> Result<(), BundleError> {
+        let loaded = self.bundles.get(slot).map(|&l| frankly_bundle::Loaded::from(l));
+        frankly_bundle::check_rollback(info, loaded.as_ref())?;
+        self.bundles.insert(slot.to_owned(), LoadedBundle { version: info.version, digest: info.digest });
+        Ok(())
+    }
+
     /// A fresh state around `reporter`.
     pub fn new(reporter: Reporter) -> DeviceState {
         DeviceState { conversations: BTreeMap::new(), reporter, bundles: BTreeMap::new() }

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use common::{Net, Phone, receive, send};
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, Body, ClientError, ConversationState, Message, Scanner};
+use frankly_client::{
+    Attachment, Body, ClientError, ConversationState, Message, Scanner, trust_local_bank, trust_local_policy,
+};
 use frankly_franking::{AttachmentRef, FrankingError, Party};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_policy::{Action, Audience, Facts, Policy};
+use frankly_policy::{Action, Audience, Facts};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -28,9 +30,9 @@ fn scanner() -> Scanner {
     let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new());
     let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
     bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
-    let policy = Policy::from_toml(&std::fs::read_to_string(root().join("policies/adult.toml")).unwrap()).unwrap();
+    let policy = trust_local_policy(&std::fs::read_to_string(root().join("policies/adult.toml")).unwrap()).unwrap();
     Scanner::builder(policy, Audience::Adult)
-        .bank(bank)
+        .bank(trust_local_bank(&bank).unwrap())
         .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
         .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
         .build()

@@ -10,13 +10,15 @@ use std::collections::HashSet;
 
 use common::{NOW, Net, Phone, keyring, receive, root, send};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, ClientError, MAX_CONVERSATIONS_PER_STRANGER, Message, Reporter, Scanner};
+use frankly_client::{
+    Attachment, ClientError, MAX_CONVERSATIONS_PER_STRANGER, Message, Reporter, Scanner, trust_local_policy,
+};
 use frankly_franking::{Gap, Party};
-use frankly_policy::{Audience, Policy};
+use frankly_policy::Audience;
 use frankly_report::{Reason, ReportKeyring, ServerKeyPair, Verdict, VerifiedReport, open_and_verify};
 
 fn scanner() -> Scanner {
-    let policy = Policy::from_toml(&std::fs::read_to_string(root().join("policies/teen.toml")).unwrap()).unwrap();
+    let policy = trust_local_policy(&std::fs::read_to_string(root().join("policies/teen.toml")).unwrap()).unwrap();
     Scanner::builder(policy, Audience::Teen)
         .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
         .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())

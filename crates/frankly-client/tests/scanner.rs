@@ -8,17 +8,19 @@ use std::path::{Path, PathBuf};
 
 use frankly_bank::{Bank, Entry, SignalType};
 use frankly_classify::{ImageClassifier, TextClassifier};
-use frankly_client::{Attachment, ClientError, MAX_ATTACHMENTS, Message, Scanner};
+use frankly_client::{
+    Attachment, ClientError, MAX_ATTACHMENTS, Message, Scanner, trust_local_bank, trust_local_policy,
+};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
-use frankly_policy::{Action, Audience, Facts, Policy, Source};
+use frankly_policy::{Action, Audience, Facts, Source, UnscannableReason, UnscannableSignal, VerifiedPolicy};
 use image::ImageEncoder;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn policy(name: &str) -> Policy {
-    Policy::from_toml(&std::fs::read_to_string(root().join(format!("policies/{name}.toml"))).unwrap()).unwrap()
+fn policy(name: &str) -> VerifiedPolicy {
+    trust_local_policy(&std::fs::read_to_string(root().join(format!("policies/{name}.toml"))).unwrap()).unwrap()
 }
 
 fn photo(name: &str) -> Vec<u8> {
@@ -37,7 +39,7 @@ fn demo_bank() -> Bank {
 
 fn scanner(policy_name: &str, audience: Audience) -> Scanner {
     Scanner::builder(policy(policy_name), audience)
-        .bank(demo_bank())
+        .bank(trust_local_bank(&demo_bank()).unwrap())
         .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
         .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
         .build()
@@ -106,12 +108,22 @@ fn hostile_and_unscannable_attachments_are_reported_not_fatal() {
         .with_attachment(Attachment::new(b"not an image".to_vec(), "image/png"));
     let v = s.scan_incoming(&message, Facts::default());
     assert_eq!(v.signals.digests.len(), 3, "every attachment keeps its digest");
-    // The truncated JPEG decodes (the decoder fills what is missing) and is
-    // scanned; the PDF and the garbage are reported.
-    assert_eq!(v.skipped.len(), 2, "{:?}", v.skipped);
-    assert!(v.skipped[0].reason.contains("not scanned as an image"));
-    assert_eq!(v.skipped[1].source, Source::Attachment(2));
-    assert!(v.skipped[1].reason.contains("not a supported image"));
+    // The PDF is a format frankly does not decode; the truncated JPEG
+    // decodes (the decoder fills what is missing) and is scanned, and is
+    // still reported; the garbage is no format at all. Every one is a
+    // signal the policy sees (the adult policy does not act on them).
+    let reasons: Vec<(Source, UnscannableReason)> =
+        v.signals.unscannable.iter().map(|u| (u.source, u.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (Source::Attachment(0), UnscannableReason::UnsupportedFormat),
+            (Source::Attachment(1), UnscannableReason::Truncated),
+            (Source::Attachment(2), UnscannableReason::UnknownFormat),
+        ]
+    );
+    assert!(v.signals.unscannable[0].detail.contains("application/pdf is not scanned"), "{:?}", v.signals.unscannable);
+    assert!(v.skipped.is_empty(), "{:?}", v.skipped);
     assert_eq!(v.decision.actions, [Action::Allow]);
 
     for _ in 0..MAX_ATTACHMENTS {
@@ -119,7 +131,15 @@ fn hostile_and_unscannable_attachments_are_reported_not_fatal() {
     }
     let v = s.scan_incoming(&message, Facts::default());
     assert_eq!(v.signals.digests.len(), MAX_ATTACHMENTS);
-    assert!(v.skipped.iter().any(|k| k.reason.contains("over 32 attachments")));
+    let over: Vec<&UnscannableSignal> =
+        v.signals.unscannable.iter().filter(|u| u.reason == UnscannableReason::TooManyAttachments).collect();
+    assert_eq!(over.len(), 3);
+    assert_eq!(over[0].source, Source::Attachment(MAX_ATTACHMENTS));
+    assert!(over[0].detail.contains("over 32 attachments"));
+    // The child policy blurs what it could not check.
+    let v = scanner("child", Audience::Child).scan_incoming(&message, Facts::default());
+    assert!(v.decision.has(Action::Blur));
+    assert_eq!(v.decision.messages, ["unscannable.incoming"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! like any bank. They are harmless public photos; only their role in the
 //! story is not. The fourth is an ordinary picture that matches nothing.
 
-use frankly_bank::{Bank, SignalType, SigningKey, TextFormat, sign_bundle, verify_bundle};
+use frankly_bank::{Bank, SignalType, SigningKey, TextFormat, VerifiedBank, sign_bundle, verify_bundle};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use image::ImageEncoder;
 
@@ -64,7 +64,7 @@ pub fn pdq_of(bytes: &[u8]) -> Result<frankly_hash::Pdq, DemoError> {
 /// bundle with `key` and verifies it the way a device does: what the
 /// scanners and the server load is the verified bank. Returns the bundle
 /// and the bank.
-pub fn demo_bank(key: &SigningKey, now: u64) -> Result<(Vec<u8>, Bank), DemoError> {
+pub fn demo_bank(key: &SigningKey, now: u64) -> Result<(Vec<u8>, VerifiedBank), DemoError> {
     let mut csv = String::from("hash,label\n");
     for photo in BANKED {
         csv.push_str(&format!("{},{BANK_LABEL}\n", pdq_of(photo.bytes)?.hash));
@@ -75,7 +75,7 @@ pub fn demo_bank(key: &SigningKey, now: u64) -> Result<(Vec<u8>, Bank), DemoErro
         sign_bundle(&bank, key, 1, now, now + 86_400).map_err(|e| DemoError::Setup(format!("demo bank: {e}")))?;
     let verified = verify_bundle(&bundle, &key.verifying_key(), now, None)
         .map_err(|e| DemoError::Setup(format!("demo bank: {e}")))?;
-    Ok((bundle, verified.into_bank()))
+    Ok((bundle, verified))
 }
 
 /// The photo as someone trying to dodge an exact-hash filter would send it:

@@ -179,7 +179,7 @@ fn scanner(
     options: &DemoOptions,
     policy: &str,
     audience: Audience,
-    bank: &frankly_bank::Bank,
+    bank: &frankly_bank::VerifiedBank,
 ) -> Result<Arc<Scanner>, DemoError> {
     load_scanner(&options.policies_dir, &options.models_dir, policy, audience, bank)
 }

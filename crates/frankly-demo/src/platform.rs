@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use frankly_bank::{Bank, Matcher};
-use frankly_client::Scanner;
-use frankly_policy::{Audience, Policy};
+use frankly_bank::{Matcher, VerifiedBank};
+use frankly_client::{Scanner, trust_local_policy};
+use frankly_policy::Audience;
 use frankly_server::{AppState, Config, ServerError};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
@@ -19,7 +19,7 @@ use crate::assets::demo_bank;
 pub struct Platform {
     url: String,
     state: AppState,
-    bank: Bank,
+    bank: VerifiedBank,
     bundle_bytes: usize,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<Result<(), ServerError>>,
@@ -48,7 +48,7 @@ impl Platform {
         let config = Config { listen, data_dir, ..Config::default() };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = AppState::open(config, Some(Matcher::new(vec![bank.clone()]))).await?;
+        let state = AppState::open(config, Some(Matcher::new(vec![bank.bank().clone()]))).await?;
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(frankly_server::serve(state.clone(), listener, async {
             let _ = rx.await;
@@ -66,8 +66,9 @@ impl Platform {
         &self.state
     }
 
-    /// The demo bank, as the server and devices load it.
-    pub fn bank(&self) -> &Bank {
+    /// The demo bank, as the server and devices load it: verified from
+    /// the platform's signed bundle.
+    pub fn bank(&self) -> &VerifiedBank {
         &self.bank
     }
 
@@ -124,13 +125,16 @@ impl Platform {
 
 /// A scanner for one device: the shipped policy `policy` (from
 /// `policies_dir`) for `audience`, the models its rules read (from
-/// `models_dir`), and `bank`.
+/// `models_dir`), and `bank`. The policy is the repository's file, read
+/// from the disk of the machine the demo runs on, so it is trusted as
+/// local (`frankly_client::trust_local_policy`); a real device verifies
+/// the platform's signed policy bundle instead.
 pub fn load_scanner(
     policies_dir: &Path,
     models_dir: &Path,
     policy: &str,
     audience: Audience,
-    bank: &Bank,
+    bank: &VerifiedBank,
 ) -> Result<Arc<Scanner>, DemoError> {
     let path = policies_dir.join(format!("{policy}.toml"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -139,7 +143,7 @@ pub fn load_scanner(
             path.display()
         ))
     })?;
-    let policy = Policy::from_toml(&text).map_err(|e| DemoError::Setup(format!("policy {}: {e}", path.display())))?;
+    let policy = trust_local_policy(&text).map_err(|e| DemoError::Setup(format!("policy {}: {e}", path.display())))?;
     let scanner = Scanner::builder(policy, audience).bank(bank.clone()).models_from_dir(models_dir)?.build()?;
     Ok(Arc::new(scanner))
 }

@@ -22,6 +22,12 @@ pub const MAX_PIXELS: u64 = 120_000_000;
 pub const MAX_DECODE_ALLOC: u64 = 1 << 30;
 /// Default cap on the size of an encoded image file, in bytes.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Default cap on the frames of one animation that [`decode_frames`] decodes.
+pub const MAX_FRAMES: usize = 64;
+/// Default cap on the pixels [`decode_frames`] decodes over all frames of one
+/// animation (each GIF frame is a full canvas): with [`MAX_FRAMES`], it bounds
+/// the time an animation costs to about that of a 64-megapixel photo.
+pub const MAX_ANIMATION_PIXELS: u64 = 64_000_000;
 
 /// The formats frankly decodes. Anything else is refused by its magic bytes.
 pub const SUPPORTED_FORMATS: [ImageFormat; 6] =
@@ -38,6 +44,10 @@ pub struct DecodeLimits {
     pub max_alloc: u64,
     /// Maximum size of the encoded input.
     pub max_file_bytes: u64,
+    /// Maximum frames of an animation decoded by [`decode_frames`].
+    pub max_frames: usize,
+    /// Maximum pixels decoded over all frames of an animation.
+    pub max_animation_pixels: u64,
 }
 
 impl Default for DecodeLimits {
@@ -47,6 +57,8 @@ impl Default for DecodeLimits {
             max_pixels: MAX_PIXELS,
             max_alloc: MAX_DECODE_ALLOC,
             max_file_bytes: MAX_FILE_BYTES,
+            max_frames: MAX_FRAMES,
+            max_animation_pixels: MAX_ANIMATION_PIXELS,
         }
     }
 }
@@ -109,6 +121,21 @@ pub enum DecodeError {
     },
 }
 
+impl DecodeError {
+    /// Whether the decoder ran out of data (a truncated file), as far as its
+    /// error says: an `UnexpectedEof` anywhere in the error's chain.
+    pub fn is_unexpected_eof(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = next {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+}
+
 /// A decoded image, normalised to 8-bit RGB.
 #[derive(Debug, Clone)]
 pub struct DecodedImage {
@@ -152,6 +179,97 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, Dec
         image.apply_orientation(orientation);
     }
     Ok(DecodedImage { rgb: to_rgb8(image), format })
+}
+
+/// How a walk over an image's frames ([`decode_frames`]) ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FramesEnd {
+    /// Every frame was decoded.
+    Complete,
+    /// More frames follow than `max_frames` or `max_animation_pixels` allow;
+    /// they were not decoded.
+    Limit,
+    /// A frame after the first does not decode (truncated or corrupt); the
+    /// frames before it were decoded.
+    Failed {
+        /// The frame, from 0.
+        frame: usize,
+        /// Why.
+        error: DecodeError,
+    },
+}
+
+/// What [`decode_frames`] decoded.
+#[derive(Debug)]
+pub struct Frames {
+    /// The detected format.
+    pub format: ImageFormat,
+    /// How many frames were decoded (and passed to the callback).
+    pub decoded: usize,
+    /// Why it stopped.
+    pub end: FramesEnd,
+}
+
+/// Decodes every frame of an animated GIF, in order, calling `each` with
+/// each frame composited as it is shown, normalised to 8-bit RGB, one frame
+/// in memory at a time; other formats give one frame, as [`decode`] does
+/// (an animated WebP or PNG gives its first frame only).
+///
+/// At most `limits.max_frames` frames and `limits.max_animation_pixels`
+/// pixels are decoded; [`FramesEnd::Limit`] says more were left. An error
+/// in the first frame is an `Err`, as in [`decode`]; in a later one it ends
+/// the walk with [`FramesEnd::Failed`], after the frames that decoded.
+pub fn decode_frames(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    mut each: impl FnMut(usize, &RgbImage),
+) -> Result<Frames, DecodeError> {
+    let limits = &options.limits;
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Gif) || limits.max_frames <= 1 {
+        let image = decode(bytes, options)?;
+        each(0, &image.rgb);
+        return Ok(Frames { format: image.format, decoded: 1, end: FramesEnd::Complete });
+    }
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge { size: bytes.len() as u64, limit: limits.max_file_bytes });
+    }
+    let format = ImageFormat::Gif;
+    let malformed = |source| DecodeError::Malformed { format, source };
+    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_dimension);
+    image_limits.max_image_height = Some(limits.max_dimension);
+    image_limits.max_alloc = Some(limits.max_alloc);
+    decoder.set_limits(image_limits).map_err(malformed)?;
+    // Every frame is a full canvas: the pixel budget caps the frame count.
+    let canvas = u64::from(width) * u64::from(height);
+    let by_pixels = usize::try_from(limits.max_animation_pixels / canvas).unwrap_or(usize::MAX);
+    let max_frames = limits.max_frames.min(by_pixels).max(1);
+    let mut decoded = 0;
+    for frame in image::AnimationDecoder::into_frames(decoder) {
+        if decoded == max_frames {
+            return Ok(Frames { format, decoded, end: FramesEnd::Limit });
+        }
+        match frame {
+            Ok(frame) => each(decoded, &to_rgb8(DynamicImage::ImageRgba8(frame.into_buffer()))),
+            Err(source) if decoded == 0 => return Err(malformed(source)),
+            Err(source) => {
+                return Ok(Frames {
+                    format,
+                    decoded,
+                    end: FramesEnd::Failed { frame: decoded, error: malformed(source) },
+                });
+            }
+        }
+        decoded += 1;
+    }
+    if decoded == 0 {
+        return Err(DecodeError::Empty { width: 0, height: 0 });
+    }
+    Ok(Frames { format, decoded, end: FramesEnd::Complete })
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {

@@ -7,7 +7,9 @@
 //! Everything here is a pure function of the bytes the caller passes in: no
 //! files, no banks, no policy. [`decode`] turns untrusted bytes into 8-bit RGB,
 //! refusing oversized images from their header before allocating
-//! ([`DecodeLimits`]). [`PdqHasher`] computes PDQ exactly as Meta's C++ does
+//! ([`DecodeLimits`]); [`decode_frames`] walks every frame of an animated GIF
+//! within a frame and pixel budget. [`sniff`] says what bytes are from their
+//! magic numbers, whatever they were labelled. [`PdqHasher`] computes PDQ exactly as Meta's C++ does
 //! (the conformance vectors in `tests/vectors/pdq` prove it), several times
 //! faster, reusing its buffers between images. [`Perceptual`] wraps
 //! `image_hasher` with fixed parameters. [`hash_bytes`] computes any set of
@@ -30,10 +32,11 @@ mod digest;
 mod pdq;
 mod perceptual;
 mod report;
+mod sniff;
 
 pub use decode::{
-    DecodeError, DecodeLimits, DecodeOptions, DecodedImage, MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_FILE_BYTES,
-    MAX_PIXELS, SUPPORTED_FORMATS, decode,
+    DecodeError, DecodeLimits, DecodeOptions, DecodedImage, Frames, FramesEnd, MAX_ANIMATION_PIXELS, MAX_DECODE_ALLOC,
+    MAX_DIMENSION, MAX_FILE_BYTES, MAX_FRAMES, MAX_PIXELS, SUPPORTED_FORMATS, decode, decode_frames,
 };
 pub use digest::{md5_hex, sha256_hex};
 pub use image::{ImageFormat, RgbImage};
@@ -43,3 +46,4 @@ pub use pdq::{
 };
 pub use perceptual::{Perceptual, hamming};
 pub use report::{Algorithm, HashOutcome, HashReport, UnknownAlgorithm, hash_bytes};
+pub use sniff::{Sniffed, is_truncated, sniff};

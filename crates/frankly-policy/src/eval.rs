@@ -38,6 +38,9 @@ pub struct BankSignal {
     pub distance: u32,
     /// The hash algorithm (`pdq`, ...).
     pub algorithm: String,
+    /// The frame of an animation that matched (0 for a still image; the
+    /// closest frame when several matched the same entry).
+    pub frame: usize,
 }
 
 /// A model's score for one label.
@@ -62,6 +65,67 @@ pub struct DigestSignal {
     pub sha256: String,
 }
 
+/// Why an attachment could not be scanned (fully). Policies name these in
+/// `unscannable = { reasons = [...] }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnscannableReason {
+    /// The bytes are no format the scanner recognises (text, an unknown
+    /// binary), whatever type was declared.
+    UnknownFormat,
+    /// A recognised format the scanner does not decode (HEIC, video, PDF,
+    /// an archive, ICO, ...).
+    UnsupportedFormat,
+    /// Over a size limit (file bytes, pixels, dimensions).
+    TooLarge,
+    /// The file ends early: decoded partly or not at all.
+    Truncated,
+    /// The decoder refused the data (corrupt, or an allocation over the limit).
+    Malformed,
+    /// An animation with more frames than the scanner decodes; the first
+    /// ones were scanned.
+    TooManyFrames,
+    /// Over the scanner's attachments per message; not scanned at all.
+    TooManyAttachments,
+}
+
+impl UnscannableReason {
+    /// Its name in policies and verdicts.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnscannableReason::UnknownFormat => "unknown_format",
+            UnscannableReason::UnsupportedFormat => "unsupported_format",
+            UnscannableReason::TooLarge => "too_large",
+            UnscannableReason::Truncated => "truncated",
+            UnscannableReason::Malformed => "malformed",
+            UnscannableReason::TooManyFrames => "too_many_frames",
+            UnscannableReason::TooManyAttachments => "too_many_attachments",
+        }
+    }
+}
+
+/// An attachment the scanner could not scan, or not fully.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UnscannableSignal {
+    /// The attachment.
+    pub source: Source,
+    /// Why, for policies.
+    pub reason: UnscannableReason,
+    /// Why, in words (the decoder's error, the limit), for people.
+    pub detail: String,
+}
+
+/// An attachment whose bytes are not what its declared media type says.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TypeMismatchSignal {
+    /// The attachment.
+    pub source: Source,
+    /// The media type the sender's app declared.
+    pub declared: String,
+    /// The media type the bytes' signature says.
+    pub sniffed: String,
+}
+
 /// Facts about the conversation that only the app knows. `None`: not
 /// supplied, and a condition on it does not hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -81,6 +145,10 @@ pub struct Signals {
     pub scores: Vec<ScoreSignal>,
     /// Attachment digests.
     pub digests: Vec<DigestSignal>,
+    /// Attachments that could not be scanned (fully).
+    pub unscannable: Vec<UnscannableSignal>,
+    /// Attachments whose declared media type disagrees with their bytes.
+    pub type_mismatches: Vec<TypeMismatchSignal>,
     /// Conversation facts.
     pub facts: Facts,
 }
@@ -209,8 +277,9 @@ fn holds_inner(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
         });
         let Some(m) = hit else { return false };
         reasons.push(format!(
-            "{} matched bank {} ({}) at {} distance {}",
+            "{}{} matched bank {} ({}) at {} distance {}",
             m.source,
+            if m.frame > 0 { format!(" frame {}", m.frame) } else { String::new() },
             m.bank,
             if m.labels.is_empty() { "no labels".to_owned() } else { m.labels.join(", ") },
             m.algorithm,
@@ -229,6 +298,15 @@ fn holds_inner(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
     if let Some(e) = &c.exact {
         let Some(d) = s.digests.iter().find(|d| e.sha256.contains(&d.sha256)) else { return false };
         reasons.push(format!("{} has listed SHA-256 {}", d.source, d.sha256));
+    }
+    if let Some(u) = &c.unscannable {
+        let hit = s.unscannable.iter().find(|x| u.reasons.is_empty() || u.reasons.contains(&x.reason));
+        let Some(x) = hit else { return false };
+        reasons.push(format!("{} cannot be scanned ({}): {}", x.source, x.reason.name(), x.detail));
+    }
+    if c.type_mismatch.is_some() {
+        let Some(x) = s.type_mismatches.first() else { return false };
+        reasons.push(format!("{} is declared {} but its bytes are {}", x.source, x.declared, x.sniffed));
     }
     if let Some(f) = &c.facts {
         for (want, have, name) in [

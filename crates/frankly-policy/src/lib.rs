@@ -6,8 +6,9 @@
 //! direction (outgoing before encryption, incoming after decryption), to
 //! some audiences (child, teen, adult), optionally only when a user setting
 //! is on; it has a condition over the [`Signals`] (bank matches, classifier
-//! scores, exact digests, conversation facts the app supplies, combined with
-//! `any`, `all`, `not`) and actions (`allow`, `log`, `warn`, `blur`,
+//! scores, exact digests, attachments that could not be scanned and why,
+//! attachments whose declared type disagrees with their bytes, conversation
+//! facts the app supplies, combined with `any`, `all`, `not`) and actions (`allow`, `log`, `warn`, `blur`,
 //! `show_resources`, `suggest_report`, `block_send`). [`Policy::evaluate`]
 //! runs every applicable rule in order and returns a [`Decision`]: the
 //! actions, the message and resource keys the app renders, and every rule
@@ -24,11 +25,15 @@
 mod eval;
 mod policy;
 
-pub use eval::{BankSignal, Context, Decision, DigestSignal, Facts, FiredRule, ScoreSignal, Signals, Source};
+pub use eval::{
+    BankSignal, Context, Decision, DigestSignal, Facts, FiredRule, ScoreSignal, Signals, Source, TypeMismatchSignal,
+    UnscannableReason, UnscannableSignal,
+};
 pub use frankly_bundle::{BundleError, BundleInfo, Loaded, unix_now};
 pub use policy::{
     Action, Applies, Audience, BankCondition, Condition, Direction, ExactCondition, FactsCondition,
     MAX_CONDITION_DEPTH, MAX_EXACT_HASHES, MAX_KEY_CHARS, MAX_POLICY_BYTES, MAX_RULES, Policy, Rule, ScoreCondition,
+    TypeMismatchCondition, UnscannableCondition,
 };
 
 use frankly_bundle::{Kind, SigningKey, VerifyingKey};

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::PolicyError;
+use crate::eval::UnscannableReason;
 
 /// Longest policy file read, in bytes.
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
@@ -117,6 +118,10 @@ pub struct Condition {
     pub exact: Option<ExactCondition>,
     /// Facts about the conversation, supplied by the app.
     pub facts: Option<FactsCondition>,
+    /// An attachment the scanner could not scan (fully).
+    pub unscannable: Option<UnscannableCondition>,
+    /// An attachment whose declared media type disagrees with its bytes.
+    pub type_mismatch: Option<TypeMismatchCondition>,
     /// At least one of these holds.
     #[serde(default)]
     pub any: Vec<Condition>,
@@ -170,6 +175,22 @@ pub struct FactsCondition {
     /// This is the first message from this sender.
     pub first_message_from_sender: Option<bool>,
 }
+
+/// Holds when an attachment could not be scanned (fully), for one of
+/// `reasons` (default: any reason).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnscannableCondition {
+    /// Only these reasons (default: any).
+    #[serde(default)]
+    pub reasons: Vec<UnscannableReason>,
+}
+
+/// Holds when an attachment's declared media type disagrees with the type
+/// its bytes' signature says (`type_mismatch = {}`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeMismatchCondition {}
 
 /// One rule: when it applies, what must hold, what to do.
 #[derive(Clone, Debug, Deserialize)]
@@ -361,13 +382,25 @@ fn check_condition(c: &Condition, depth: usize, hashes: &mut BTreeSet<[u8; 32]>)
     if depth > MAX_CONDITION_DEPTH {
         return Err(("any/all/not".into(), format!("nested deeper than {MAX_CONDITION_DEPTH}")));
     }
-    let clauses =
-        [c.bank.is_some(), c.classifier.is_some(), c.exact.is_some(), c.facts.is_some()].iter().filter(|&&b| b).count()
-            + usize::from(!c.any.is_empty())
-            + usize::from(!c.all.is_empty())
-            + usize::from(c.not.is_some());
+    let clauses = [
+        c.bank.is_some(),
+        c.classifier.is_some(),
+        c.exact.is_some(),
+        c.facts.is_some(),
+        c.unscannable.is_some(),
+        c.type_mismatch.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count()
+        + usize::from(!c.any.is_empty())
+        + usize::from(!c.all.is_empty())
+        + usize::from(c.not.is_some());
     if clauses == 0 {
-        return Err((String::new(), "empty condition: give bank, classifier, exact, facts, any, all or not".into()));
+        return Err((
+            String::new(),
+            "empty condition: give bank, classifier, exact, facts, unscannable, type_mismatch, any, all or not".into(),
+        ));
     }
     if let Some(s) = &c.classifier {
         if !(0.0..=1.0).contains(&s.at_least) {

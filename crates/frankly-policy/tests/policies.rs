@@ -9,7 +9,7 @@ use std::path::Path;
 use frankly_bundle::SigningKey;
 use frankly_policy::{
     Action, Audience, BankSignal, BundleError, Context, DigestSignal, Direction, Facts, Loaded, Policy, PolicyError,
-    ScoreSignal, Signals, Source, sign_policy, verify_policy,
+    ScoreSignal, Signals, Source, TypeMismatchSignal, UnscannableReason, UnscannableSignal, sign_policy, verify_policy,
 };
 
 fn shipped(name: &str) -> Policy {
@@ -36,6 +36,7 @@ fn bank_match() -> BankSignal {
         labels: vec!["csam".into()],
         distance: 12,
         algorithm: "pdq".into(),
+        frame: 0,
     }
 }
 
@@ -124,6 +125,58 @@ fn research_policy_only_logs() {
         assert_eq!(d.actions, [Action::Log]);
         assert_eq!(d.fired.len(), 4);
     }
+    let d = p.evaluate(&ctx(Direction::Incoming, Audience::Adult), &unscannable(UnscannableReason::Truncated));
+    assert_eq!(d.fired.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["log.unscannable", "log.type-mismatch"]);
+    assert_eq!(d.actions, [Action::Log]);
+}
+
+/// Attachment 0 could not be scanned for `reason`, and was declared as
+/// another type than its bytes.
+fn unscannable(reason: UnscannableReason) -> Signals {
+    Signals {
+        unscannable: vec![UnscannableSignal { source: Source::Attachment(0), reason, detail: "detail".into() }],
+        type_mismatches: vec![TypeMismatchSignal {
+            source: Source::Attachment(0),
+            declared: "text/plain".into(),
+            sniffed: "image/jpeg".into(),
+        }],
+        ..Signals::default()
+    }
+}
+
+#[test]
+fn child_and_teen_policies_blur_what_could_not_be_scanned_and_adults_do_not() {
+    for (name, audience) in [("child", Audience::Child), ("teen", Audience::Teen)] {
+        let p = shipped(name);
+        for reason in [UnscannableReason::UnknownFormat, UnscannableReason::Truncated, UnscannableReason::TooManyFrames]
+        {
+            let d = p.evaluate(&ctx(Direction::Incoming, audience), &unscannable(reason));
+            assert_eq!(d.actions, [Action::Blur], "{name}");
+            assert_eq!(d.messages, ["unscannable.incoming"]);
+            assert_eq!(d.fired[0].reasons, [format!("attachment 0 cannot be scanned ({}): detail", reason.name())]);
+        }
+        assert!(p.evaluate(&ctx(Direction::Incoming, audience), &Signals::default()).fired.is_empty());
+    }
+    let adult = shipped("adult");
+    let d = adult.evaluate(&ctx(Direction::Incoming, Audience::Adult), &unscannable(UnscannableReason::Malformed));
+    assert_eq!(d.actions, [Action::Allow]);
+}
+
+#[test]
+fn unscannable_and_type_mismatch_conditions_parse_filter_and_validate() {
+    let rule = |when: &str| BASE.replace(r#"when.classifier = { model = "m", label = "l", at_least = 0.5 }"#, when);
+    let p = Policy::from_toml(&rule(r#"when.unscannable = { reasons = ["truncated", "too_large"] }"#)).unwrap();
+    let c = ctx(Direction::Incoming, Audience::Adult);
+    assert!(p.evaluate(&c, &unscannable(UnscannableReason::Truncated)).has(Action::Warn));
+    assert!(!p.evaluate(&c, &unscannable(UnscannableReason::UnknownFormat)).has(Action::Warn));
+    let p = Policy::from_toml(&rule("when.type_mismatch = {}")).unwrap();
+    let d = p.evaluate(&c, &unscannable(UnscannableReason::UnknownFormat));
+    assert_eq!(d.fired[0].reasons, ["attachment 0 is declared text/plain but its bytes are image/jpeg"]);
+    assert!(!p.evaluate(&c, &Signals::default()).has(Action::Warn));
+    let err = invalid(&rule(r#"when.unscannable = { reasons = ["corrupt"] }"#));
+    assert!(err.contains("unknown variant `corrupt`") && err.contains("truncated"), "{err}");
+    let err = invalid(&rule("when.type_mismatch = { declared = \"x\" }"));
+    assert!(err.contains("unknown field `declared`"), "{err}");
 }
 
 const BASE: &str = r#"format = "frankly-policy-v1"

@@ -1,0 +1,236 @@
+//! Issue 16, item 1: the scanner decides by the bytes, not by the media
+//! type the sender declared. A banked photo is matched however it is
+//! labelled or wrapped; what cannot be scanned is a signal the shipped
+//! child and teen policies act on. The photo is a real one from the shared
+//! corpus.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use frankly_bank::{Bank, Entry, SignalType};
+use frankly_classify::{ImageClassifier, TextClassifier};
+use frankly_client::{Attachment, Message, Scanner, Verdict, trust_local_bank, trust_local_policy};
+use frankly_hash::{DecodeOptions, PdqHasher, RgbImage, decode};
+use frankly_policy::{Action, Audience, Facts, Source, UnscannableReason};
+use image::{AnimationDecoder, Delay, Frame, ImageFormat, RgbaImage};
+
+const BANKED: &str = "lomiri_Bridge_by_Sander_Klootwijk.jpg";
+const OTHER: &str = "lomiri_Dragonfly_by_Bolly.jpg";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (the shared corpus)", path.display()))
+}
+
+fn pixels(bytes: &[u8]) -> RgbImage {
+    decode(bytes, &DecodeOptions::default()).unwrap().rgb
+}
+
+/// A bank with the PDQ hash of the banked photo.
+fn bank() -> Bank {
+    let (hash, _) = SignalType::Pdq.hash_image(&pixels(&corpus(BANKED)), &mut PdqHasher::new());
+    let mut bank = Bank::new("known", SignalType::Pdq).unwrap();
+    bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
+    bank
+}
+
+fn scanner_with(policy: &str, audience: Audience, decode: DecodeOptions) -> Scanner {
+    let text = std::fs::read_to_string(root().join(format!("policies/{policy}.toml"))).unwrap();
+    Scanner::builder(trust_local_policy(&text).unwrap(), audience)
+        .bank(trust_local_bank(&bank()).unwrap())
+        .image_model(ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap())
+        .text_model(TextClassifier::load(&root().join("models/profanity_check.toml")).unwrap())
+        .decode_options(decode)
+        .build()
+        .unwrap()
+}
+
+fn child() -> &'static Scanner {
+    static CHILD: OnceLock<Scanner> = OnceLock::new();
+    CHILD.get_or_init(|| scanner_with("child", Audience::Child, DecodeOptions::default()))
+}
+
+fn one(bytes: Vec<u8>, media_type: &str) -> Message {
+    Message::text("").with_attachment(Attachment::new(bytes, media_type))
+}
+
+/// The bank matched attachment 0 (at `frame`), and the child policy acted.
+fn assert_banked(incoming: &Verdict, frame: usize) {
+    let m = incoming.signals.bank_matches.first().unwrap_or_else(|| panic!("no bank match: {incoming:#?}"));
+    assert_eq!((m.bank.as_str(), m.source, m.frame), ("known", Source::Attachment(0), frame));
+    assert!(m.distance <= 31, "{}", m.distance);
+    assert_eq!(incoming.decision.fired[0].id, "known-abuse.incoming");
+    assert!(incoming.decision.has(Action::Blur) && incoming.decision.has(Action::SuggestReport));
+}
+
+fn png_of(image: &RgbImage) -> Vec<u8> {
+    let mut png = Vec::new();
+    image.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+    png
+}
+
+#[test]
+fn a_banked_photo_labelled_octet_stream_or_text_is_matched_and_blocked() {
+    for declared in ["application/octet-stream", "text/plain", "", "IMAGE/JPEG; q=1"] {
+        let message = one(corpus(BANKED), declared);
+        let outgoing = child().scan_outgoing(&message, Facts::default());
+        assert_eq!(outgoing.decision.actions, [Action::ShowResources, Action::BlockSend], "{declared}");
+        assert_eq!(outgoing.decision.fired[0].id, "known-abuse.outgoing");
+        let incoming = child().scan_incoming(&message, Facts::default());
+        assert_banked(&incoming, 0);
+        // The classifier ran too.
+        assert!(incoming.signals.scores.iter().any(|s| s.model == "open_nsfw" && s.source == Source::Attachment(0)));
+        // A declared type that is not the bytes' is its own signal.
+        let mismatch: Vec<(&str, &str)> =
+            incoming.signals.type_mismatches.iter().map(|m| (m.declared.as_str(), m.sniffed.as_str())).collect();
+        if declared.starts_with("IMAGE/JPEG") {
+            assert!(mismatch.is_empty(), "{mismatch:?}");
+        } else {
+            assert_eq!(mismatch, [(declared, "image/jpeg")]);
+        }
+        assert!(incoming.signals.unscannable.is_empty(), "{:?}", incoming.signals.unscannable);
+    }
+}
+
+/// A ZIP archive of one stored file, `a.txt`, with its CRC.
+fn zip() -> Vec<u8> {
+    let data = b"hello from inside the zip\n";
+    let crc = {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    };
+    let len = (data.len() as u32).to_le_bytes();
+    let mut z = Vec::new();
+    z.extend_from_slice(b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0");
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&len);
+    z.extend_from_slice(&len);
+    z.extend_from_slice(b"\x05\0\0\0a.txt");
+    z.extend_from_slice(data);
+    let central = z.len() as u32;
+    z.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0\0\0\0\0\0\0");
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&len);
+    z.extend_from_slice(&len);
+    z.extend_from_slice(b"\x05\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0a.txt");
+    let central_len = z.len() as u32 - central;
+    z.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
+    z.extend_from_slice(&central_len.to_le_bytes());
+    z.extend_from_slice(&central.to_le_bytes());
+    z.extend_from_slice(b"\0\0");
+    z
+}
+
+#[test]
+fn a_png_zip_polyglot_is_decoded_as_the_png_and_matched() {
+    let mut polyglot = png_of(&pixels(&corpus(BANKED)));
+    polyglot.extend_from_slice(&zip());
+    let incoming = child().scan_incoming(&one(polyglot, "application/zip"), Facts::default());
+    assert_banked(&incoming, 0);
+    assert_eq!(incoming.signals.type_mismatches[0].sniffed, "image/png");
+    assert!(incoming.signals.unscannable.is_empty(), "{:?}", incoming.signals.unscannable);
+}
+
+/// A GIF of `frames`, each shown once.
+fn gif(frames: &[RgbImage]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 30);
+        for f in frames {
+            let rgba: RgbaImage = image::DynamicImage::ImageRgb8(f.clone()).to_rgba8();
+            encoder.encode_frame(Frame::from_parts(rgba, 0, 0, Delay::from_numer_denom_ms(100, 1))).unwrap();
+        }
+    }
+    out
+}
+
+/// The two photos at the same small size (a GIF is one canvas).
+fn gif_frames() -> (RgbImage, RgbImage) {
+    let size = |p: &RgbImage| image::imageops::resize(p, 320, 240, image::imageops::FilterType::Triangle);
+    (size(&pixels(&corpus(OTHER))), size(&pixels(&corpus(BANKED))))
+}
+
+#[test]
+fn a_banked_photo_as_the_second_frame_of_a_gif_is_matched() {
+    let (other, banked) = gif_frames();
+    let bytes = gif(&[other, banked]);
+    let frames = image::codecs::gif::GifDecoder::new(Cursor::new(&bytes)).unwrap().into_frames().count();
+    assert_eq!(frames, 2, "the test GIF has two frames");
+    let incoming = child().scan_incoming(&one(bytes, "image/gif"), Facts::default());
+    assert_banked(&incoming, 1);
+    assert!(incoming.decision.fired[0].reasons[0].contains("attachment 0 frame 1 matched bank known"));
+    assert!(incoming.signals.unscannable.is_empty(), "{:?}", incoming.signals.unscannable);
+}
+
+#[test]
+fn frames_past_the_limit_are_unscannable_not_silently_dropped() {
+    let (other, banked) = gif_frames();
+    let bytes = gif(&[other.clone(), other, banked]);
+    let mut decode = DecodeOptions::default();
+    decode.limits.max_frames = 2;
+    let s = scanner_with("teen", Audience::Teen, decode);
+    let incoming = s.scan_incoming(&one(bytes, "image/gif"), Facts::default());
+    assert!(incoming.signals.bank_matches.is_empty(), "the banked frame is past the limit");
+    let u = &incoming.signals.unscannable[0];
+    assert_eq!(u.reason, UnscannableReason::TooManyFrames);
+    assert!(u.detail.contains("frames 2 and later are not scanned"), "{}", u.detail);
+    assert_eq!(incoming.decision.actions, [Action::Blur]);
+    assert_eq!(incoming.decision.messages, ["unscannable.incoming"]);
+}
+
+#[test]
+fn a_truncated_photo_is_unscannable_and_the_child_and_teen_policies_blur_it() {
+    let jpeg = corpus(BANKED);
+    let png = png_of(&pixels(&jpeg));
+    let teen = scanner_with("teen", Audience::Teen, DecodeOptions::default());
+    for (bytes, cut) in [(jpeg.clone(), jpeg.len() / 2), (jpeg.clone(), 200), (png.clone(), png.len() / 2)] {
+        let message = one(bytes[..cut].to_vec(), "image/jpeg");
+        for s in [child(), &teen] {
+            let v = s.scan_incoming(&message, Facts::default());
+            let u = v.signals.unscannable.first().unwrap_or_else(|| panic!("{cut}: {v:#?}"));
+            assert_eq!((u.source, u.reason), (Source::Attachment(0), UnscannableReason::Truncated), "{}", u.detail);
+            assert!(v.decision.has(Action::Blur), "{cut}: {:?}", v.decision);
+            assert!(v.decision.messages.contains(&"unscannable.incoming".to_owned()));
+            let fired = v.decision.fired.iter().find(|f| f.id == "unscannable.incoming").unwrap();
+            assert!(fired.reasons[0].contains("cannot be scanned (truncated)"), "{:?}", fired.reasons);
+        }
+    }
+    // The adult policy does not act on it; research logs it and the mismatch.
+    let research = scanner_with("research", Audience::Adult, DecodeOptions::default());
+    let v = research.scan_incoming(&one(png[..png.len() / 2].to_vec(), "image/jpeg"), Facts::default());
+    let fired: Vec<&str> = v.decision.fired.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(fired, ["log.unscannable", "log.type-mismatch"]);
+    assert_eq!(v.decision.actions, [Action::Log]);
+}
+
+#[test]
+fn what_is_not_an_image_is_unscannable_whatever_it_claims() {
+    let cases: [(&[u8], &str, UnscannableReason); 4] = [
+        (b"just some text", "image/jpeg", UnscannableReason::UnknownFormat),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "image/jpeg", UnscannableReason::UnsupportedFormat),
+        (b"%PDF-1.7\n", "application/pdf", UnscannableReason::UnsupportedFormat),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRgarbage", "image/png", UnscannableReason::Truncated),
+    ];
+    for (bytes, declared, reason) in cases {
+        let v = child().scan_incoming(&one(bytes.to_vec(), declared), Facts::default());
+        assert_eq!(v.signals.unscannable.len(), 1, "{declared}: {:?}", v.signals.unscannable);
+        assert_eq!(v.signals.unscannable[0].reason, reason, "{}", v.signals.unscannable[0].detail);
+        assert_eq!(v.decision.actions, [Action::Blur]);
+    }
+    let v = child().scan_incoming(&one(b"\0\0\0\x18ftypheic\0\0\0\0".to_vec(), "image/jpeg"), Facts::default());
+    assert_eq!(v.signals.type_mismatches[0].sniffed, "image/heic");
+}
