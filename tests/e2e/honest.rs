@@ -148,6 +148,38 @@ async fn a_dialogue_is_reported_with_both_sides_in_order() {
     assert_eq!(views[0].stored.report.reported, 3);
 }
 
+/// Issue 15, "persisted device state": bob's app is closed and reopened in
+/// the middle of a dialogue. Its Olm sessions, the conversation's order and
+/// the kept messages of both sides survive, so the report he makes after
+/// the restart covers messages from before it, verified and in order; a
+/// wrong key is a clear error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_after_an_app_restart_covers_messages_from_before_it() {
+    let mut w = World::new().await;
+    let [_, teen, _] = scanners(&w.platform).clone();
+    w.mallory.send(&mut w.directory, MB, &Message::text("hey, saw you at the gym")).await.unwrap();
+    w.bob.receive(&w.directory).await.unwrap();
+    w.bob.send(&mut w.directory, MB, &Message::text("who is this?")).await.unwrap();
+    let key = [42u8; 32];
+    let bob = std::mem::replace(&mut w.bob, device(&w.platform, &mut w.directory, "bob", "tablet", teen.clone()).await);
+    let saved = bob.close(&key).unwrap();
+    let wrong = frankly_demo::Messenger::reopen(w.platform.url(), &saved, &[1u8; 32], teen.clone()).await;
+    assert!(wrong.unwrap_err().to_string().contains("wrong key"), "a wrong key is named");
+    w.bob = frankly_demo::Messenger::reopen(w.platform.url(), &saved, &key, teen).await.unwrap();
+    let insult =
+        w.mallory.send(&mut w.directory, MB, &Message::text("answer me you stupid fucking loser")).await.unwrap();
+    let got = w.bob.receive(&w.directory).await.unwrap();
+    assert!(
+        got.iter().all(|r| r.outcome.is_ok()),
+        "the Olm session survived: {:?}",
+        got.iter().map(|r| &r.outcome).collect::<Vec<_>>()
+    );
+    w.bob.report(MB, &insult.commitment.unwrap(), 5, 5, Reason::Harassment, "").await.unwrap();
+    let views = w.queued().await;
+    assert_eq!(shown_order(&views[0]), ["mallory/phone#1", "bob/phone#2", "mallory/phone#3"]);
+    assert!(views[0].stored.order.as_ref().unwrap().is_complete());
+}
+
 /// A group of 5 with a member who joins late, and a user with two devices;
 /// each reports with both sides of the conversation.
 #[tokio::test(flavor = "multi_thread")]

@@ -66,6 +66,11 @@ pub struct DeviceState {
     /// [`DeviceState::verify_bank`] and [`DeviceState::verify_policy`]
     /// check against it and update it.
     pub bundles: BTreeMap<String, LoadedBundle>,
+    /// What the app keeps with this state, under the same key and in the
+    /// same file (its E2EE sessions and credentials, say): opaque bytes,
+    /// counted in [`MAX_STATE_BYTES`].
+    #[serde(default, with = "hex_bytes")]
+    pub app: Vec<u8>,
 }
 
 impl std::fmt::Debug for DeviceState {
@@ -74,6 +79,7 @@ impl std::fmt::Debug for DeviceState {
             .field("conversations", &self.conversations.len())
             .field("reporter", &self.reporter)
             .field("bundles", &self.bundles)
+            .field("app", &self.app.len())
             .finish()
     }
 }
@@ -144,7 +150,7 @@ impl DeviceState {
 
     /// A fresh state around `reporter`.
     pub fn new(reporter: Reporter) -> DeviceState {
-        DeviceState { conversations: BTreeMap::new(), reporter, bundles: BTreeMap::new() }
+        DeviceState { conversations: BTreeMap::new(), reporter, bundles: BTreeMap::new(), app: Vec::new() }
     }
 
     /// Encrypts the state under `key` with a fresh nonce.
@@ -185,6 +191,17 @@ impl DeviceState {
                 .map_err(|_| StateError::Decrypt)?,
         );
         serde_json::from_slice(&json).map_err(|e| StateError::Malformed(e.to_string()))
+    }
+}
+
+mod hex_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        hex::decode(text.as_ref()).map_err(serde::de::Error::custom)
     }
 }
 

@@ -129,7 +129,34 @@ impl std::fmt::Debug for Device {
     }
 }
 
+/// A device's Olm state as vodozemac pickles it (secret keys inside: keep
+/// it only encrypted, as [`crate::Messenger::close`] does).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct DevicePickle {
+    user_id: String,
+    account: vodozemac::olm::AccountPickle,
+    sessions: Vec<(String, vodozemac::olm::SessionPickle)>,
+}
+
 impl Device {
+    /// The account and every session, for persisting.
+    pub(crate) fn pickle(&self) -> DevicePickle {
+        DevicePickle {
+            user_id: self.user_id.clone(),
+            account: self.account.pickle(),
+            sessions: self.sessions.iter().map(|(peer, s)| (peer.clone(), s.pickle())).collect(),
+        }
+    }
+
+    /// The device a [`DevicePickle`] holds.
+    pub(crate) fn from_pickle(p: DevicePickle) -> Device {
+        Device {
+            user_id: p.user_id,
+            account: Account::from_pickle(p.account),
+            sessions: p.sessions.into_iter().map(|(peer, s)| (peer, Session::from_pickle(s))).collect(),
+        }
+    }
+
     /// A new device for `user_id` with fresh identity keys, published with
     /// [`ONE_TIME_KEYS`] one-time keys in `directory`.
     pub fn new(user_id: &str, directory: &mut Directory) -> Device {

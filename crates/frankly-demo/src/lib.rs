@@ -47,6 +47,9 @@ pub enum DemoError {
     /// The on-device module refused (franking check, policy, report).
     #[error("{0}")]
     Client(#[from] frankly_client::ClientError),
+    /// The saved app state could not be read or written.
+    #[error("device state: {0}")]
+    State(#[from] frankly_client::StateError),
     /// A franking check failed on the device (delivery MAC).
     #[error("franking: {0}")]
     Franking(#[from] frankly_franking::FrankingError),

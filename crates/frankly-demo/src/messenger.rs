@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use frankly_client::{ConversationState, Message, Reporter, Scanner, Verdict};
+use frankly_client::{ConversationState, DeviceState, Message, Reporter, Scanner, Verdict};
 use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party, verify_delivery};
 use frankly_policy::Facts;
 use frankly_report::{MAX_CONTEXT_MESSAGES, Reason, ServerPublicKey};
@@ -88,6 +88,21 @@ pub struct Received {
     pub took: std::time::Duration,
 }
 
+/// The app's own part of its saved state (inside the encrypted
+/// [`DeviceState`]'s `app` bytes).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AppState {
+    user_id: String,
+    device_id: String,
+    token: String,
+    device_key: String,
+    olm: crate::e2ee::DevicePickle,
+    contacts: BTreeSet<String>,
+    senders_seen: BTreeSet<String>,
+    sent: u64,
+    fetched_up_to: i64,
+}
+
 /// A messenger app on one device.
 #[derive(Debug)]
 pub struct Messenger {
@@ -142,6 +157,62 @@ impl Messenger {
             sent: 0,
             fetched_up_to: 0,
             me,
+        })
+    }
+
+    /// Closes the app: everything it must remember (the franking state of
+    /// every conversation, the kept report material, the Olm account and
+    /// sessions, the device's credentials and its place in the mailbox) as
+    /// one encrypted [`DeviceState`] pickle under `key`, which a real app
+    /// keeps in the platform's key store.
+    pub fn close(self, key: &[u8; 32]) -> Result<Vec<u8>, DemoError> {
+        let app = AppState {
+            user_id: self.me.user_id.clone(),
+            device_id: self.me.device_id.clone(),
+            token: self.relay.token().unwrap_or_default().to_owned(),
+            device_key: hex::encode(self.device_key.as_bytes()),
+            olm: self.device.pickle(),
+            contacts: self.contacts.clone(),
+            senders_seen: self.senders_seen.clone(),
+            sent: self.sent,
+            fetched_up_to: self.fetched_up_to,
+        };
+        let mut state = DeviceState::new(self.reporter);
+        state.conversations = self.states.into_iter().collect();
+        state.app = serde_json::to_vec(&app).map_err(|e| DemoError::Setup(format!("app state: {e}")))?;
+        Ok(state.pickle(key)?)
+    }
+
+    /// Opens the app again from what [`Messenger::close`] wrote. A wrong
+    /// key or a damaged file is an error; nothing is reset.
+    pub async fn reopen(
+        server: &str,
+        pickle: &[u8],
+        key: &[u8; 32],
+        scanner: Arc<Scanner>,
+    ) -> Result<Messenger, DemoError> {
+        let state = DeviceState::unpickle(pickle, key)?;
+        let app: AppState =
+            serde_json::from_slice(&state.app).map_err(|e| DemoError::Setup(format!("app state: {e}")))?;
+        let device_key: [u8; 32] = hex::decode(&app.device_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| DemoError::Setup("the saved device key is malformed".into()))?;
+        let relay = Relay::new(server, Some(&app.token));
+        let keys: PublicKeys = relay.json::<(), _>(Method::GET, "/v1/keys", None).await?;
+        Ok(Messenger {
+            me: Party::new(&app.user_id, &app.device_id),
+            device: Device::from_pickle(app.olm),
+            device_key: DeviceKey::from_bytes(device_key),
+            scanner,
+            keys: ServerKeys::parse(&keys)?,
+            relay,
+            states: state.conversations.into_iter().collect(),
+            reporter: state.reporter,
+            contacts: app.contacts,
+            senders_seen: app.senders_seen,
+            sent: app.sent,
+            fetched_up_to: app.fetched_up_to,
         })
     }
 

@@ -43,6 +43,11 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// The bearer token it sends, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, token: Option<&str>) -> Relay {
         Relay {
