@@ -223,11 +223,7 @@ pub async fn serve(
                 tracing::warn!(error = %e, "report key rotation failed");
             }
             background.inner.limits.forget_idle();
-            let inner = &background.inner;
-            let checkpoints = inner.config.audit_checkpoints();
-            if let Err(e) =
-                audit::write_checkpoint(&inner.db, inner.secrets.audit_key(), &checkpoints, &inner.checkpointed).await
-            {
+            if let Err(e) = background.checkpoint_audit().await {
                 tracing::warn!(error = %e, "audit checkpoint failed");
             }
             if let Err(e) = login::flush(&background.inner.login, background.db(), now).await {

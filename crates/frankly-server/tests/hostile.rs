@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -18,27 +19,6 @@ use common::{Engine, Harness};
 use frankly_report::Reason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Sqlite, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Postgres, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-    };
-}
 
 on_both!(
     a_nul_in_any_identifier_is_refused_naming_the_field,

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use common::franked::{conversation, seal};
@@ -12,27 +13,6 @@ use common::{Engine, Harness};
 use frankly_report::Reason;
 use frankly_server::{AppState, Config};
 use sqlx::Row;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Sqlite, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Postgres, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-    };
-}
 
 on_both!(
     a_retired_tag_key_cannot_be_read_from_a_restored_backup,

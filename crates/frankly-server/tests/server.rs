@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
@@ -18,27 +19,6 @@ const T0: u64 = 0;
 
 fn now_ms() -> u64 {
     u64::try_from(frankly_server::now_ms()).unwrap()
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Sqlite, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(h) = super::Harness::start(super::Engine::Postgres, |_| {}).await {
-                    super::$name(h).await;
-                }
-            })*
-        }
-    };
 }
 
 on_both!(

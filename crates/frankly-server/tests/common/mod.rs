@@ -5,6 +5,31 @@
 
 pub mod franked;
 
+/// Runs each named `async fn(Harness)` as two tests, `sqlite::NAME` and
+/// `postgres::NAME`, each on a fresh server. The test file imports
+/// `Harness` and `Engine`.
+#[allow(unused_macros)] // browser.rs runs on SQLite only
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(h) = super::Harness::start(super::Engine::Sqlite, |_| {}).await {
+                    super::$name(h).await;
+                }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(h) = super::Harness::start(super::Engine::Postgres, |_| {}).await {
+                    super::$name(h).await;
+                }
+            })*
+        }
+    };
+}
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
