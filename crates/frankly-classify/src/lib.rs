@@ -16,6 +16,7 @@
 mod image_model;
 mod manifest;
 mod model;
+mod pillow;
 mod text;
 
 pub use image_model::{Detection, IMAGE_BATCH, ImageClassifier, ImageVerdict, MAX_PADDED_PIXELS};

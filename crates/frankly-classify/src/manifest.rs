@@ -136,7 +136,7 @@ pub struct Crop {
 pub struct JpegRoundTrip {
     /// Encoder quality.
     pub quality: u8,
-    /// Chroma subsampling of the reference (informative).
+    /// Chroma subsampling: only `4:2:0` (Pillow's default) is supported.
     pub subsampling: Option<String>,
     /// After which step (only `crop`).
     pub after: Option<String>,
@@ -317,6 +317,11 @@ impl Manifest {
             && !(1..=100).contains(&j.quality)
         {
             return Err(format!("jpeg_round_trip.quality {} is not 1..=100", j.quality));
+        }
+        if let Some(j) = &i.jpeg_round_trip
+            && j.subsampling.as_deref().is_some_and(|s| s != "4:2:0")
+        {
+            return Err(format!("jpeg_round_trip.subsampling {:?} is not supported (4:2:0 is)", j.subsampling));
         }
         if let Some(d) = &self.output.detection {
             let unit = |x: f32| (0.0..=1.0).contains(&x);

@@ -5,6 +5,10 @@
 //! 100000x100000 pixels) costs nothing but the header read. The remaining
 //! allocations of the decoder are capped by `image`'s own allocation limit.
 //!
+//! JPEG goes through libjpeg-turbo ([`crate::jpeg`]), so its pixels are the
+//! ones Pillow (and with it HMA and the reference classifiers) decodes; the
+//! other formats through the `image` crate.
+//!
 //! Pixels are normalised the way Meta's PDQ reference sees them: alpha is
 //! dropped (not composited over a background), grey and palette images are
 //! expanded to RGB, 16-bit and float samples are scaled to 8 bits. EXIF
@@ -127,7 +131,13 @@ impl DecodeError {
     pub fn is_unexpected_eof(&self) -> bool {
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = next {
-            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+            let eof = |io: &std::io::Error| io.kind() == std::io::ErrorKind::UnexpectedEof;
+            if e.downcast_ref::<std::io::Error>().is_some_and(eof) {
+                return true;
+            }
+            if let Some(image::ImageError::IoError(io)) = e.downcast_ref::<image::ImageError>()
+                && eof(io)
+            {
                 return true;
             }
             next = e.source();
@@ -165,6 +175,19 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, Dec
         return Err(DecodeError::UnsupportedFormat(format));
     }
     let malformed = |source| DecodeError::Malformed { format, source };
+    if format == ImageFormat::Jpeg
+        && let Some(rgb) = crate::jpeg::decode_jpeg(bytes, limits)?
+    {
+        let orientation = options
+            .exif_orient
+            .then(|| image::codecs::jpeg::JpegDecoder::new(Cursor::new(bytes)).ok()?.orientation().ok())
+            .flatten();
+        let mut image = DynamicImage::ImageRgb8(rgb);
+        if let Some(orientation) = orientation {
+            image.apply_orientation(orientation);
+        }
+        return Ok(DecodedImage { rgb: to_rgb8(image), format });
+    }
     let mut decoder = reader.into_decoder().map_err(malformed)?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
@@ -272,7 +295,7 @@ pub fn decode_frames(
     Ok(Frames { format, decoded, end: FramesEnd::Complete })
 }
 
-fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
+pub(crate) fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
     if width == 0 || height == 0 {
         return Err(DecodeError::Empty { width, height });
     }

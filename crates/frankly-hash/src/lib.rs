@@ -29,6 +29,7 @@
 
 mod decode;
 mod digest;
+mod jpeg;
 mod pdq;
 mod perceptual;
 mod report;
@@ -40,6 +41,7 @@ pub use decode::{
 };
 pub use digest::{md5_hex, sha256_hex};
 pub use image::{ImageFormat, RgbImage};
+pub use jpeg::{MAX_JPEG_SCANS, jpeg_round_trip};
 pub use pdq::{
     Dihedral, PDQ_BITS, PDQ_MIN_DIMENSION, PDQ_QUALITY_FLOOR, ParsePdqError, Pdq, PdqDihedral, PdqHash, PdqHasher,
     PixelBufferError, pdq, pdq_dihedral,
