@@ -311,9 +311,23 @@ pub(crate) fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -
 }
 
 /// Drops alpha without compositing and scales deeper samples to 8 bits.
+/// 16-bit colour keeps each sample's high byte, as Pillow opens such a PNG
+/// (raw mode `RGB;16B`), not the nearest 8-bit level the `image` crate
+/// would round to: that moved PDQ by up to 8 bits and open_nsfw by 0.03 on
+/// the Debian corpus's 16-bit PNGs.
 fn to_rgb8(image: DynamicImage) -> RgbImage {
+    let high_bytes = |w: u32, h: u32, samples: &[u16], channels: usize| {
+        let rgb = samples.chunks_exact(channels).flat_map(|p| [p[0] >> 8, p[1] >> 8, p[2] >> 8].map(|v| v as u8));
+        RgbImage::from_raw(w, h, rgb.collect())
+    };
     match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
+        DynamicImage::ImageRgb16(i) => {
+            high_bytes(i.width(), i.height(), i.as_raw(), 3).unwrap_or_else(|| DynamicImage::ImageRgb16(i).to_rgb8())
+        }
+        DynamicImage::ImageRgba16(i) => {
+            high_bytes(i.width(), i.height(), i.as_raw(), 4).unwrap_or_else(|| DynamicImage::ImageRgba16(i).to_rgb8())
+        }
         other => other.to_rgb8(),
     }
 }

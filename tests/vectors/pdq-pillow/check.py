@@ -49,6 +49,7 @@ def main() -> int:
     stats: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     worst: dict[str, int] = collections.defaultdict(int)
     refused = []
+    differing = []
     for r, p in zip(rows, paths):
         fmt = r.get("format", "?")
         o = got.get(str(Path(p).resolve()))
@@ -65,11 +66,14 @@ def main() -> int:
         else:
             stats[fmt]["different"] += 1
             worst[fmt] = max(worst[fmt], bits)
+            differing.append(f"{r['file']}: {bits} bits, quality {o['quality']} vs {r['quality']}")
     print(f"{'format':8s} {'files':>6s} {'identical':>9s} {'different':>9s} {'max bits':>8s} {'frankly refuses':>15s}")
     for fmt in sorted(stats):
         c = stats[fmt]
         print(f"{fmt:8s} {sum(c.values()):6d} {c['identical']:9d} {c['different']:9d} {worst[fmt]:8d} "
               f"{c['refused by frankly']:15d}")
+    for line in differing:
+        print("differs:", line)
     for line in refused[:20]:
         print("refused:", line)
     return 1 if stats["JPEG"]["different"] or stats["JPEG"]["refused by frankly"] else 0
