@@ -30,8 +30,12 @@ pub struct Timings {
     pub hash_us: u64,
     /// Bank lookups.
     pub match_us: u64,
-    /// Image models, preprocessing included.
+    /// Image models, preprocessing included (on a second thread, beside the
+    /// hashing: this is their own time, not added to the scan's wall time).
     pub classify_image_us: u64,
+    /// How long the scan waited for the image models after hashing (the
+    /// part of `classify_image_us` the overlap did not hide).
+    pub classify_wait_us: u64,
     /// Text models, tokenizing included.
     pub classify_text_us: u64,
     /// Policy evaluation.
@@ -260,6 +264,45 @@ impl Scanner {
         skipped: &mut Vec<Skipped>,
         t: &mut Timings,
     ) {
+        // The image models (first frame only) and the hashes read the same
+        // pixels and nothing of each other: on a second core they overlap
+        // (a scoped thread; inline if the OS gives none).
+        let classify = || self.classify_frame(source, image);
+        let (classified, classify_us) = if frame == 0 && !self.image_models.is_empty() {
+            std::thread::scope(|scope| {
+                let worker = std::thread::Builder::new().name("frankly-classify".into()).spawn_scoped(scope, classify);
+                self.hash_frame(source, frame, image, pdq, signals, t);
+                let at = Instant::now();
+                let out = match worker {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        (Vec::new(), vec![Skipped { source, reason: "an image model panicked".into() }], 0)
+                    }),
+                    Err(_) => classify(),
+                };
+                // Wall time the scan waited for the models after hashing.
+                (out, micros(at.elapsed()))
+            })
+        } else {
+            self.hash_frame(source, frame, image, pdq, signals, t);
+            ((Vec::new(), Vec::new(), 0), 0)
+        };
+        let (scores, skips, model_us) = classified;
+        signals.scores.extend(scores);
+        skipped.extend(skips);
+        t.classify_image_us += model_us;
+        t.classify_wait_us += classify_us;
+    }
+
+    /// Every loaded bank's signal type for one frame, looked up in the banks.
+    fn hash_frame(
+        &self,
+        source: Source,
+        frame: usize,
+        image: &RgbImage,
+        pdq: &mut PdqHasher,
+        signals: &mut Signals,
+        t: &mut Timings,
+    ) {
         for &signal in &self.signal_types {
             let at = Instant::now();
             let (words, quality) = signal.hash_image(image, pdq);
@@ -288,13 +331,16 @@ impl Scanner {
             }
             t.match_us += micros(at.elapsed());
         }
-        if frame > 0 {
-            return;
-        }
+    }
+
+    /// The image models on one frame: their scores, the models that failed,
+    /// and the time they took.
+    fn classify_frame(&self, source: Source, image: &RgbImage) -> (Vec<ScoreSignal>, Vec<Skipped>, u64) {
         let at = Instant::now();
+        let (mut scores, mut skipped) = (Vec::new(), Vec::new());
         for model in &self.image_models {
             match model.classify(image) {
-                Ok(verdict) => signals.scores.extend(verdict.scores.0.into_iter().map(|(label, score)| ScoreSignal {
+                Ok(verdict) => scores.extend(verdict.scores.0.into_iter().map(|(label, score)| ScoreSignal {
                     source,
                     model: model.manifest().name.clone(),
                     label,
@@ -303,7 +349,7 @@ impl Scanner {
                 Err(e) => skipped.push(Skipped { source, reason: e.to_string() }),
             }
         }
-        t.classify_image_us += micros(at.elapsed());
+        (scores, skipped, micros(at.elapsed()))
     }
 
     /// Scans a message going `direction`.
