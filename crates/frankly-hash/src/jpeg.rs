@@ -84,7 +84,13 @@ pub(crate) fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<Option<
     check_dimensions(width, height, limits)?;
     let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
     let channels: usize = if cmyk { 4 } else { 3 };
-    let bytes_needed = u64::from(width) * u64::from(height) * channels as u64;
+    // The pixels, plus for a progressive JPEG libjpeg's whole-image
+    // coefficient buffer (2 bytes per coefficient, at most one per pixel
+    // and component): the turbojpeg crate does not expose libjpeg-turbo's
+    // own memory limit, so the bound is checked here from the header.
+    let pixels_bytes = u64::from(width) * u64::from(height) * channels as u64;
+    let coefficients = if header.is_progressive { pixels_bytes * 2 } else { 0 };
+    let bytes_needed = pixels_bytes + coefficients;
     if bytes_needed > limits.max_alloc {
         return Err(DecodeError::TooLarge {
             width,
@@ -202,5 +208,12 @@ mod tests {
         assert!(decode_jpeg(&scan, &DecodeLimits::default()).unwrap().is_some());
         let small = DecodeLimits { max_pixels: 1000, ..DecodeLimits::default() };
         assert!(matches!(decode_jpeg(&jpeg, &small), Err(DecodeError::TooLarge { .. })));
+        // A progressive JPEG also needs its coefficient buffer: pixels alone (9,216 bytes) fit
+        // a 20,000-byte budget, pixels and coefficients (27,648) do not.
+        compressor.set_progressive(true).unwrap();
+        let progressive = compressor.compress_to_vec(source).unwrap();
+        let budget = DecodeLimits { max_alloc: 20_000, ..DecodeLimits::default() };
+        assert!(decode_jpeg(&jpeg, &budget).unwrap().is_some());
+        assert!(matches!(decode_jpeg(&progressive, &budget), Err(DecodeError::TooLarge { .. })));
     }
 }

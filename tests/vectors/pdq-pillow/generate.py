@@ -21,6 +21,7 @@ libjpeg-turbo 3.2.0), pdqhash 0.2.8, numpy.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -81,7 +82,7 @@ def main() -> int:
             "python": sys.version.split()[0],
             "pillow": PIL.__version__,
             "libjpeg_turbo": features.version("libjpeg_turbo"),
-            "pdqhash": getattr(pdqhash, "__version__", "0.2.8"),
+            "pdqhash": importlib.metadata.version("pdqhash"),
             "numpy": np.__version__,
         },
     }
