@@ -286,8 +286,11 @@ impl Manifest {
         if layout != "NHWC" && layout != "NCHW" {
             return Err(format!("input layout {layout:?} is not supported (NHWC or NCHW)"));
         }
-        if i.shape.len() != 4 || i.shape.iter().any(|&d| d > 4096) {
-            return Err(format!("image input shape {:?} must be 4 dimensions up to 4096", i.shape));
+        if i.shape.len() != 4 || i.shape.iter().any(|&d| d == 0 || d > 4096) {
+            return Err(format!("image input shape {:?} must be 4 dimensions of 1 to 4096", i.shape));
+        }
+        if resize.width == 0 || resize.height == 0 {
+            return Err(format!("resize {}x{} must be at least 1x1", resize.width, resize.height));
         }
         let channels = if layout == "NHWC" { i.shape[3] } else { i.shape[1] };
         if channels != 3 {
