@@ -1,0 +1,293 @@
+//! vPDQ: the PDQ hash of every frame (or one every so many seconds), as
+//! Meta's `vpdq` computes it, its file formats, and its match rule.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use frankly_hash::{PdqHash, PdqHasher};
+
+use crate::decode::{VideoError, VideoFrame, VideoOptions, VideoSummary, walk_frames};
+
+/// Frames below this PDQ quality are left out of matching (Meta's and HMA's
+/// default, `VPDQ_QUALITY_THRESHOLD`).
+pub const VPDQ_QUALITY_THRESHOLD: u8 = 50;
+/// Two frames match at this Hamming distance or less (HMA's
+/// `VPDQ_DISTANCE_THRESHOLD`).
+pub const VPDQ_DISTANCE_THRESHOLD: u32 = 31;
+/// Default share of the query's frames that must match, in percent (HMA's
+/// `VPDQ_QUERY_MATCH_THRESHOLD_PERCENT`).
+pub const VPDQ_QUERY_MATCH_PERCENT: f64 = 80.0;
+/// Default share of the banked (compared) video's frames that must match
+/// (HMA's `VPDQ_INDEX_MATCH_THRESHOLD_PERCENT`).
+pub const VPDQ_COMPARED_MATCH_PERCENT: f64 = 0.0;
+/// Most lines read from one vPDQ file (ten hours of 30 frames per second).
+pub const MAX_VPDQ_FEATURES: usize = 1_080_000;
+
+/// One hashed frame.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct VpdqFeature {
+    /// Frame number, from 0, in decoder output order.
+    pub frame_number: u64,
+    /// PDQ quality, 0 to 100.
+    pub quality: u8,
+    /// The frame's PDQ hash.
+    #[serde(serialize_with = "hex_hash")]
+    pub hash: PdqHash,
+    /// Seconds from the start: the presentation time, or with
+    /// [`Timestamps::FrameRate`] Meta's frame number ÷ frame rate.
+    pub timestamp: f64,
+}
+
+fn hex_hash<S: serde::Serializer>(hash: &PdqHash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hash.to_string())
+}
+
+/// Which timestamp a feature carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timestamps {
+    /// The frame's presentation time (right for variable frame rates).
+    #[default]
+    Presentation,
+    /// Meta's column: frame number ÷ average frame rate, in single precision.
+    FrameRate,
+}
+
+/// Options of [`vpdq`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpdqOptions {
+    /// Decoding and sampling.
+    pub video: VideoOptions,
+    /// Which timestamp to record.
+    pub timestamps: Timestamps,
+}
+
+/// A video's vPDQ hash.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Vpdq {
+    /// One feature per passed frame, in order.
+    pub features: Vec<VpdqFeature>,
+    /// How decoding went.
+    pub summary: VideoSummary,
+}
+
+/// Hashes a video: the PDQ of each frame [`VideoOptions`] passes, computed
+/// on the full-size float luma of its RGB as Meta's `PDQFrameBufferHasher`
+/// does (frames under 5 pixels a side get the zero hash, quality 0).
+/// `progress` is called after each hashed frame with the frames decoded so
+/// far.
+pub fn vpdq(bytes: &[u8], options: &VpdqOptions, mut progress: impl FnMut(u64)) -> Result<Vpdq, VideoError> {
+    let mut hasher = PdqHasher::new();
+    let mut features = Vec::new();
+    let summary = walk_frames(bytes, &options.video, |frame: &VideoFrame<'_>| {
+        let pdq = hasher.hash_rgb8(frame.width, frame.height, frame.rgb);
+        let Ok(pdq) = pdq else {
+            return ControlFlow::Break(());
+        };
+        let timestamp = match options.timestamps {
+            Timestamps::Presentation => frame.presentation_seconds.or(frame.frame_rate_seconds),
+            Timestamps::FrameRate => frame.frame_rate_seconds.or(frame.presentation_seconds),
+        };
+        features.push(VpdqFeature {
+            frame_number: frame.number,
+            quality: pdq.quality,
+            hash: pdq.hash,
+            timestamp: timestamp.unwrap_or(0.0),
+        });
+        progress(frame.number + 1);
+        ControlFlow::Continue(())
+    })?;
+    Ok(Vpdq { features, summary })
+}
+
+/// Writes features in Meta's file format: one line per frame,
+/// `frame_number,quality,pdq_hex,timestamp` with three decimals.
+pub fn format_meta(features: &[VpdqFeature]) -> String {
+    let mut out = String::with_capacity(features.len() * 80);
+    for f in features {
+        out.push_str(&format!("{},{},{},{:.3}\n", f.frame_number, f.quality, f.hash, f.timestamp));
+    }
+    out
+}
+
+/// Why a vPDQ file or signal did not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseVpdqError {
+    /// A line is not `frame,quality,hash,timestamp`.
+    #[error("line {line}: {reason}")]
+    Line {
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No feature at all.
+    #[error("no vPDQ features")]
+    Empty,
+    /// More than [`MAX_VPDQ_FEATURES`].
+    #[error("more than {limit} vPDQ features")]
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
+    /// HMA's JSON form is not a list of strings.
+    #[error("not HMA's vPDQ signal (a JSON list of \"pdq_hex,quality,timestamp\" strings): {0}")]
+    Json(String),
+}
+
+/// Reads Meta's file format (blank lines are skipped).
+pub fn parse_meta(text: &str) -> Result<Vec<VpdqFeature>, ParseVpdqError> {
+    let mut features = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if features.len() == MAX_VPDQ_FEATURES {
+            return Err(ParseVpdqError::TooMany { limit: MAX_VPDQ_FEATURES });
+        }
+        let bad = |reason: String| ParseVpdqError::Line { line: i + 1, reason };
+        let fields: Vec<&str> = line.split(',').collect();
+        let [frame, quality, hash, timestamp] = fields[..] else {
+            return Err(bad(format!("expected 4 comma-separated fields, found {}", fields.len())));
+        };
+        let frame_number = frame.parse().map_err(|_| bad(format!("frame number {frame:?} is not a number")))?;
+        features.push(VpdqFeature {
+            frame_number,
+            quality: parse_quality(quality).map_err(bad)?,
+            hash: hash.parse().map_err(|e| bad(format!("{e}")))?,
+            timestamp: parse_timestamp(timestamp).map_err(bad)?,
+        });
+    }
+    if features.is_empty() {
+        return Err(ParseVpdqError::Empty);
+    }
+    Ok(features)
+}
+
+fn parse_quality(s: &str) -> Result<u8, String> {
+    s.parse::<u8>().ok().filter(|&q| q <= 100).ok_or_else(|| format!("quality {s:?} is not 0 to 100"))
+}
+
+fn parse_timestamp(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .ok_or_else(|| format!("timestamp {s:?} is not a non-negative number"))
+}
+
+/// HMA's vPDQ signal string: a JSON list of `"pdq_hex,quality,timestamp"`
+/// (python-threatexchange's `vpdq_to_json`; frame numbers are not kept).
+pub fn to_hma_signal(features: &[VpdqFeature]) -> String {
+    let items: Vec<String> = features.iter().map(|f| format!("{},{},{:.3}", f.hash, f.quality, f.timestamp)).collect();
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads HMA's vPDQ signal string; frame numbers are given in list order.
+pub fn parse_hma_signal(signal: &str) -> Result<Vec<VpdqFeature>, ParseVpdqError> {
+    let items: Vec<String> = serde_json::from_str(signal).map_err(|e| ParseVpdqError::Json(e.to_string()))?;
+    if items.len() > MAX_VPDQ_FEATURES {
+        return Err(ParseVpdqError::TooMany { limit: MAX_VPDQ_FEATURES });
+    }
+    let mut features = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let bad = |reason: String| ParseVpdqError::Line { line: i + 1, reason };
+        let fields: Vec<&str> = item.split(',').collect();
+        let [hash, quality, timestamp] = fields[..] else {
+            return Err(bad(format!("expected 3 comma-separated fields, found {}", fields.len())));
+        };
+        features.push(VpdqFeature {
+            frame_number: i as u64,
+            quality: parse_quality(quality).map_err(bad)?,
+            hash: hash.parse().map_err(|e| bad(format!("{e}")))?,
+            timestamp: parse_timestamp(timestamp).map_err(bad)?,
+        });
+    }
+    if features.is_empty() {
+        return Err(ParseVpdqError::Empty);
+    }
+    Ok(features)
+}
+
+/// The match rule's parameters.
+///
+/// Meta's README and python-threatexchange put the 80 % on different sides:
+/// the README asks that 80 % of the *compared* (banked) video match and 0 %
+/// of the query; `vpdq_util.py`, which HMA runs, asks 80 % of the *query*
+/// and 0 % of the compared video. frankly names each side and defaults to
+/// HMA's, so a verdict agrees with HMA's on the same hashes. With HMA's
+/// sides, a query that wraps a banked clip in unrelated frames (over 20 % of
+/// its frames) does not match; `min_compared_percent` 80 catches that
+/// instead, at the cost of missing a trimmed excerpt of a banked video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqThresholds {
+    /// Frames below this quality are ignored on both sides.
+    pub quality: u8,
+    /// Frames match at this distance or less.
+    pub distance: u32,
+    /// Least share of the query's frames that must match, in percent.
+    pub min_query_percent: f64,
+    /// Least share of the compared video's frames that must match.
+    pub min_compared_percent: f64,
+}
+
+impl Default for VpdqThresholds {
+    fn default() -> Self {
+        VpdqThresholds {
+            quality: VPDQ_QUALITY_THRESHOLD,
+            distance: VPDQ_DISTANCE_THRESHOLD,
+            min_query_percent: VPDQ_QUERY_MATCH_PERCENT,
+            min_compared_percent: VPDQ_COMPARED_MATCH_PERCENT,
+        }
+    }
+}
+
+/// The two percentages of vPDQ's match rule.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct VpdqMatch {
+    /// Share of the query's unique, good-quality frames that have a match.
+    pub query_percent: f64,
+    /// Share of the compared video's unique, good-quality frames that have a
+    /// match.
+    pub compared_percent: f64,
+}
+
+impl VpdqMatch {
+    /// Whether both percentages reach their thresholds (and at least one
+    /// frame matched: two videos with no usable frame do not match).
+    pub fn is_match(&self, thresholds: &VpdqThresholds) -> bool {
+        (self.query_percent > 0.0 || self.compared_percent > 0.0)
+            && self.query_percent >= thresholds.min_query_percent
+            && self.compared_percent >= thresholds.min_compared_percent
+    }
+}
+
+/// The unique hashes of features at or above `quality`, in first-seen order:
+/// HMA's `quality_filter(dedupe(features))` (dedupe first, keeping each
+/// hash's first occurrence, then drop low quality).
+pub fn usable_hashes(features: &[VpdqFeature], quality: u8) -> Vec<PdqHash> {
+    let mut seen = HashSet::new();
+    features.iter().filter(|f| seen.insert(f.hash)).filter(|f| f.quality >= quality).map(|f| f.hash).collect()
+}
+
+/// Meta's brute-force match of two vPDQ hashes: the percentage of each
+/// side's usable frames within `distance` of some usable frame of the other.
+/// A side with no usable frame gives 0 % both ways (where HMA's Python
+/// divides by zero).
+pub fn match_brute(query: &[VpdqFeature], compared: &[VpdqFeature], quality: u8, distance: u32) -> VpdqMatch {
+    let q = usable_hashes(query, quality);
+    let c = usable_hashes(compared, quality);
+    percentages(&q, &c, distance)
+}
+
+/// [`match_brute`] on usable hashes.
+pub fn percentages(query: &[PdqHash], compared: &[PdqHash], distance: u32) -> VpdqMatch {
+    if query.is_empty() || compared.is_empty() {
+        return VpdqMatch { query_percent: 0.0, compared_percent: 0.0 };
+    }
+    let count = |a: &[PdqHash], b: &[PdqHash]| a.iter().filter(|x| b.iter().any(|y| x.distance(y) <= distance)).count();
+    VpdqMatch {
+        query_percent: count(query, compared) as f64 * 100.0 / query.len() as f64,
+        compared_percent: count(compared, query) as f64 * 100.0 / compared.len() as f64,
+    }
+}
