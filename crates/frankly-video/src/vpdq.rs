@@ -291,3 +291,58 @@ pub fn percentages(query: &[PdqHash], compared: &[PdqHash], distance: u32) -> Vp
         compared_percent: count(compared, query) as f64 * 100.0 / compared.len() as f64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(n: u64, quality: u8, byte: u8) -> VpdqFeature {
+        VpdqFeature { frame_number: n, quality, hash: PdqHash([byte; 32]), timestamp: n as f64 / 30.0 }
+    }
+
+    #[test]
+    fn meta_and_hma_formats_round_trip_and_bad_lines_are_named() {
+        let features = vec![feature(0, 100, 0x0f), feature(1, 49, 0xf0)];
+        let text = format_meta(&features);
+        assert_eq!(text.lines().next(), Some(&*format!("0,100,{},0.000", PdqHash([0x0f; 32]))));
+        let back = parse_meta(&text).expect("parse");
+        assert_eq!(format_meta(&back), text);
+        let hma = parse_hma_signal(&to_hma_signal(&features)).expect("parse hma");
+        assert_eq!((hma[1].quality, hma[1].hash), (49, PdqHash([0xf0; 32])));
+
+        let err = parse_meta("0,100,abc,0.0\n").unwrap_err();
+        assert!(matches!(err, ParseVpdqError::Line { line: 1, .. }), "{err}");
+        let err = parse_meta(&format!("0,101,{},0.0", PdqHash::ZERO)).unwrap_err();
+        assert!(err.to_string().contains("quality"), "{err}");
+        let err = parse_meta(&format!("0,100,{},-1", PdqHash::ZERO)).unwrap_err();
+        assert!(err.to_string().contains("timestamp"), "{err}");
+        assert_eq!(parse_meta("\n\n"), Err(ParseVpdqError::Empty));
+        assert!(matches!(parse_hma_signal("{}"), Err(ParseVpdqError::Json(_))));
+    }
+
+    #[test]
+    fn dedupe_comes_before_the_quality_filter_as_in_hma() {
+        // The first occurrence of a hash has low quality: HMA drops the hash.
+        let features = vec![feature(0, 10, 1), feature(1, 90, 1), feature(2, 90, 2)];
+        assert_eq!(usable_hashes(&features, 50), vec![PdqHash([2; 32])]);
+    }
+
+    #[test]
+    fn percentages_are_per_side_and_thresholds_are_named_by_side() {
+        // Query: 4 frames, one of them the banked clip's only frame.
+        let query: Vec<VpdqFeature> = (0..4).map(|i| feature(i, 100, [0x00, 0x55, 0xaa, 0xff][i as usize])).collect();
+        let banked = vec![feature(0, 100, 0x00)];
+        let m = match_brute(&query, &banked, 50, 31);
+        assert_eq!((m.query_percent, m.compared_percent), (25.0, 100.0));
+        // HMA's sides: 25 % of the query is under 80 %, no match.
+        assert!(!m.is_match(&VpdqThresholds::default()));
+        // The README's sides: all of the banked clip found, a match.
+        let readme = VpdqThresholds { min_query_percent: 0.0, min_compared_percent: 80.0, ..Default::default() };
+        assert!(m.is_match(&readme));
+        // No usable frame on one side: 0 %, never a match.
+        let low = vec![feature(0, 10, 0x00)];
+        let none = match_brute(&query, &low, 50, 31);
+        assert_eq!((none.query_percent, none.compared_percent), (0.0, 0.0));
+        assert!(!none.is_match(&VpdqThresholds { min_query_percent: 0.0, ..Default::default() }));
+    }
+}
