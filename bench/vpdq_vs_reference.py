@@ -20,6 +20,10 @@ What it does
      on, and against the published hashes when --published has the file.
   5. Prints one row per video and the ratio Meta(SIMD on) / frankly.
 
+Needs (beyond the workspace's own): Meta's CMake build wants every libav*
+library through pkg-config (Debian: apt install libavdevice-dev
+libavfilter-dev libswresample-dev) and a C++ compiler.
+
 How to run (from the repo root)
   python3 bench/vpdq_vs_reference.py --threatexchange /work/.mirror/facebook+ThreatExchange/repo
       [--videos DIR] [--published DIR] [--rounds 3] [--json out.json]
