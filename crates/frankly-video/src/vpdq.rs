@@ -76,7 +76,8 @@ pub struct Vpdq {
 /// `progress` is called after each hashed frame with the frames decoded so
 /// far.
 pub fn vpdq(bytes: &[u8], options: &VpdqOptions, mut progress: impl FnMut(u64)) -> Result<Vpdq, VideoError> {
-    let mut hasher = PdqHasher::new();
+    // Meta's vPDQ computes luma in f32 (`fillFloatLumaFromRGB`).
+    let mut hasher = PdqHasher::with_f32_luma();
     let mut features = Vec::new();
     let summary = walk_frames(bytes, &options.video, |frame: &VideoFrame<'_>| {
         let pdq = hasher.hash_rgb8(frame.width, frame.height, frame.rgb);

@@ -24,6 +24,23 @@ pub(super) struct LumaTables {
 }
 
 impl LumaTables {
+    /// Tables for Meta's C++ `fillFloatLumaFromRGB`, which vPDQ runs:
+    /// `0.299f * R + 0.587f * G + 0.114f * B` in f32 (products and sums each
+    /// rounded to f32). Each table entry holds the f32 value exactly; the one
+    /// f64 addition of two such values is exact (their exponents are close),
+    /// so its rounding to f32 is the f32 addition the C++ performs.
+    pub(super) fn get_f32() -> &'static LumaTables {
+        static TABLES: OnceLock<LumaTables> = OnceLock::new();
+        TABLES.get_or_init(|| {
+            let mut rg = Box::new([0f64; 1 << 16]);
+            for (i, v) in rg.iter_mut().enumerate() {
+                let (r, g) = ((i & 0xff) as f32, (i >> 8) as f32);
+                *v = f64::from(0.299f32 * r + 0.587f32 * g);
+            }
+            LumaTables { rg, b: std::array::from_fn(|v| f64::from(0.114f32 * v as f32)) }
+        })
+    }
+
     /// The tables, built once per process (520 KB, shared by every hasher).
     pub(super) fn get() -> &'static LumaTables {
         static TABLES: OnceLock<LumaTables> = OnceLock::new();
