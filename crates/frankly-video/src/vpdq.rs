@@ -79,10 +79,14 @@ pub fn vpdq(bytes: &[u8], options: &VpdqOptions, mut progress: impl FnMut(u64)) 
     // Meta's vPDQ computes luma in f32 (`fillFloatLumaFromRGB`).
     let mut hasher = PdqHasher::with_f32_luma();
     let mut features = Vec::new();
+    let mut refused = None;
     let summary = walk_frames(bytes, &options.video, |frame: &VideoFrame<'_>| {
-        let pdq = hasher.hash_rgb8(frame.width, frame.height, frame.rgb);
-        let Ok(pdq) = pdq else {
-            return ControlFlow::Break(());
+        let pdq = match hasher.hash_rgb8(frame.width, frame.height, frame.rgb) {
+            Ok(pdq) => pdq,
+            Err(e) => {
+                refused = Some(e);
+                return ControlFlow::Break(());
+            }
         };
         let timestamp = match options.timestamps {
             Timestamps::Presentation => frame.presentation_seconds.or(frame.frame_rate_seconds),
@@ -97,6 +101,11 @@ pub fn vpdq(bytes: &[u8], options: &VpdqOptions, mut progress: impl FnMut(u64)) 
         progress(frame.number + 1);
         ControlFlow::Continue(())
     })?;
+    // Cannot happen (frames are packed to their size), but never reported as a
+    // caller's stop.
+    if let Some(e) = refused {
+        return Err(VideoError::Decoder(format!("a converted frame is not hashable: {e}")));
+    }
     Ok(Vpdq { features, summary })
 }
 
@@ -148,22 +157,27 @@ pub fn parse_meta(text: &str) -> Result<Vec<VpdqFeature>, ParseVpdqError> {
             return Err(ParseVpdqError::TooMany { limit: MAX_VPDQ_FEATURES });
         }
         let bad = |reason: String| ParseVpdqError::Line { line: i + 1, reason };
-        let fields: Vec<&str> = line.split(',').collect();
-        let [frame, quality, hash, timestamp] = fields[..] else {
-            return Err(bad(format!("expected 4 comma-separated fields, found {}", fields.len())));
+        let (frame, quality, hash, timestamp) = match line.split(',').collect::<Vec<_>>()[..] {
+            [frame, quality, hash, timestamp] => (frame, quality, hash, timestamp),
+            ref fields => return Err(bad(format!("expected 4 comma-separated fields, found {}", fields.len()))),
         };
         let frame_number = frame.parse().map_err(|_| bad(format!("frame number {frame:?} is not a number")))?;
-        features.push(VpdqFeature {
-            frame_number,
-            quality: parse_quality(quality).map_err(bad)?,
-            hash: hash.parse().map_err(|e| bad(format!("{e}")))?,
-            timestamp: parse_timestamp(timestamp).map_err(bad)?,
-        });
+        features.push(feature(frame_number, quality, hash, timestamp).map_err(bad)?);
     }
     if features.is_empty() {
         return Err(ParseVpdqError::Empty);
     }
     Ok(features)
+}
+
+/// One feature from its text fields, or what is wrong with them.
+fn feature(frame_number: u64, quality: &str, hash: &str, timestamp: &str) -> Result<VpdqFeature, String> {
+    Ok(VpdqFeature {
+        frame_number,
+        quality: parse_quality(quality)?,
+        hash: hash.parse().map_err(|e| format!("{e}"))?,
+        timestamp: parse_timestamp(timestamp)?,
+    })
 }
 
 fn parse_quality(s: &str) -> Result<u8, String> {
@@ -193,16 +207,11 @@ pub fn parse_hma_signal(signal: &str) -> Result<Vec<VpdqFeature>, ParseVpdqError
     let mut features = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let bad = |reason: String| ParseVpdqError::Line { line: i + 1, reason };
-        let fields: Vec<&str> = item.split(',').collect();
-        let [hash, quality, timestamp] = fields[..] else {
-            return Err(bad(format!("expected 3 comma-separated fields, found {}", fields.len())));
+        let (hash, quality, timestamp) = match item.split(',').collect::<Vec<_>>()[..] {
+            [hash, quality, timestamp] => (hash, quality, timestamp),
+            ref fields => return Err(bad(format!("expected 3 comma-separated fields, found {}", fields.len()))),
         };
-        features.push(VpdqFeature {
-            frame_number: i as u64,
-            quality: parse_quality(quality).map_err(bad)?,
-            hash: hash.parse().map_err(|e| bad(format!("{e}")))?,
-            timestamp: parse_timestamp(timestamp).map_err(bad)?,
-        });
+        features.push(feature(i as u64, quality, hash, timestamp).map_err(bad)?);
     }
     if features.is_empty() {
         return Err(ParseVpdqError::Empty);

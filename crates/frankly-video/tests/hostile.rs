@@ -24,14 +24,10 @@ fn empty_and_garbage_are_not_videos() {
 #[test]
 fn an_image_is_not_a_video() {
     let mut bytes = Vec::new();
-    let image = frankly_hash::RgbImage::from_pixel(64, 64, image_pixel());
+    let image = frankly_hash::RgbImage::from_pixel(64, 64, image::Rgb([10, 200, 30]));
     image.write_to(&mut std::io::Cursor::new(&mut bytes), frankly_hash::ImageFormat::Png).expect("encode png");
     let err = walk(&bytes, &VideoOptions::default()).unwrap_err();
     assert!(matches!(err, VideoError::NotVideo { .. }), "{err}");
-}
-
-fn image_pixel() -> image::Rgb<u8> {
-    image::Rgb([10, 200, 30])
 }
 
 #[test]

@@ -32,26 +32,26 @@ impl LumaTables {
     pub(super) fn get_f32() -> &'static LumaTables {
         static TABLES: OnceLock<LumaTables> = OnceLock::new();
         TABLES.get_or_init(|| {
-            let mut rg = Box::new([0f64; 1 << 16]);
-            for (i, v) in rg.iter_mut().enumerate() {
-                let (r, g) = ((i & 0xff) as f32, (i >> 8) as f32);
-                *v = f64::from(0.299f32 * r + 0.587f32 * g);
-            }
-            LumaTables { rg, b: std::array::from_fn(|v| f64::from(0.114f32 * v as f32)) }
+            Self::build(
+                |r, g| f64::from(0.299f32 * f32::from(r) + 0.587f32 * f32::from(g)),
+                |b| f64::from(0.114f32 * f32::from(b)),
+            )
         })
     }
 
     /// The tables, built once per process (520 KB, shared by every hasher).
     pub(super) fn get() -> &'static LumaTables {
         static TABLES: OnceLock<LumaTables> = OnceLock::new();
-        TABLES.get_or_init(|| {
-            let mut rg = Box::new([0f64; 1 << 16]);
-            for (i, v) in rg.iter_mut().enumerate() {
-                let (r, g) = ((i & 0xff) as f64, (i >> 8) as f64);
-                *v = r * 0.299 + g * 0.587;
-            }
-            LumaTables { rg, b: std::array::from_fn(|v| v as f64 * 0.114) }
-        })
+        TABLES.get_or_init(|| Self::build(|r, g| f64::from(r) * 0.299 + f64::from(g) * 0.587, |b| f64::from(b) * 0.114))
+    }
+
+    /// Tables of `rg(R, G)` indexed by `R | G << 8`, and of `b(B)`.
+    fn build(rg: impl Fn(u8, u8) -> f64, b: impl Fn(u8) -> f64) -> LumaTables {
+        let mut table = Box::new([0f64; 1 << 16]);
+        for (i, v) in table.iter_mut().enumerate() {
+            *v = rg((i & 0xff) as u8, (i >> 8) as u8);
+        }
+        LumaTables { rg: table, b: std::array::from_fn(|v| b(v as u8)) }
     }
 
     #[inline(always)]
