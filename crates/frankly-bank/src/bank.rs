@@ -53,6 +53,11 @@ pub enum TextFormat {
     /// `hash,label,label,...` per line (the ThreatExchange/HMA export form);
     /// a first line whose first field is not a hash is taken as a header.
     Csv,
+    /// A ThreatExchange dataset CSV (`threatexchange dataset -P --csv`):
+    /// `signal_type,signal_str,collab,category,tags` with that header; the
+    /// rows of the bank's signal type are read (labels: the category and the
+    /// tags; source id: the collaboration), the others counted.
+    ThreatExchange,
 }
 
 impl FromStr for TextFormat {
@@ -62,7 +67,8 @@ impl FromStr for TextFormat {
         match s {
             "pdq-hex" | "hex" => Ok(TextFormat::Hex),
             "csv" => Ok(TextFormat::Csv),
-            _ => Err(format!("unknown list format {s:?}; known: pdq-hex (or hex), csv")),
+            "threatexchange" | "te-csv" => Ok(TextFormat::ThreatExchange),
+            _ => Err(format!("unknown list format {s:?}; known: pdq-hex (or hex), csv, threatexchange (or te-csv)")),
         }
     }
 }
@@ -91,6 +97,9 @@ pub struct ImportReport {
     pub duplicates_merged: usize,
     /// Lines skipped as invalid (empty in strict mode: the first one fails the import).
     pub skipped: Vec<LineError>,
+    /// Rows of a ThreatExchange CSV left out because they are of another
+    /// signal type, by type (they belong in another bank).
+    pub other_signal_types: BTreeMap<String, usize>,
 }
 
 /// Why a bank cannot be built or read.
@@ -130,7 +139,7 @@ pub enum BankError {
     Checksum,
 }
 
-fn check_text(what: &str, s: &str) -> Result<(), String> {
+pub(crate) fn check_text(what: &str, s: &str) -> Result<(), String> {
     if s.len() > MAX_TEXT_BYTES {
         return Err(format!("{what} is {} bytes long (limit {MAX_TEXT_BYTES})", s.len()));
     }
@@ -169,6 +178,34 @@ impl Bank {
         let mut bank = Bank::new(name, signal)?;
         let mut report = ImportReport::default();
         let mut merger = Merger::default();
+        if format == TextFormat::ThreatExchange {
+            for row in crate::threatexchange::rows(text)? {
+                let entry = match row {
+                    Ok(row) if row.signal_type != signal.name() => {
+                        *report.other_signal_types.entry(row.signal_type).or_insert(0) += 1;
+                        continue;
+                    }
+                    Ok(row) => signal
+                        .parse_hash(row.signal.trim())
+                        .map(|hash| Entry { hash, labels: row.labels, source_id: row.collab })
+                        .map_err(|e| LineError { line: row.line, reason: e.to_string() }),
+                    Err(e) => Err(e),
+                };
+                match entry {
+                    Ok(entry) => {
+                        report.lines_read += 1;
+                        report.duplicates_merged += usize::from(merger.add(&mut bank.entries, entry));
+                        if bank.entries.len() as u64 > MAX_ENTRIES {
+                            let count = bank.entries.len() as u64;
+                            return Err(BankError::TooManyEntries { count, limit: MAX_ENTRIES });
+                        }
+                    }
+                    Err(e) if strict => return Err(BankError::InvalidLine(e)),
+                    Err(e) => report.skipped.push(e),
+                }
+            }
+            return Ok((bank, report));
+        }
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             let line = raw.trim();
@@ -208,8 +245,17 @@ impl Bank {
         Ok((bank, report))
     }
 
-    /// Writes the bank as a text list (labels only in CSV).
+    /// Writes the bank as a text list (labels only in the CSV forms).
     pub fn export_text(&self, format: TextFormat) -> String {
+        if format == TextFormat::ThreatExchange {
+            return crate::threatexchange::write(self.entries.iter().map(|e| crate::threatexchange::Row {
+                line: 0,
+                signal_type: self.signal.name().into(),
+                signal: self.signal.format_hash(&e.hash),
+                collab: e.source_id.clone(),
+                labels: e.labels.clone(),
+            }));
+        }
         let mut out = String::new();
         for e in &self.entries {
             out.push_str(&self.signal.format_hash(&e.hash));
@@ -262,7 +308,8 @@ fn parse_line(signal: SignalType, format: TextFormat, line: &str) -> Result<Entr
                 return Err("extra fields after the hash (use --format csv for labelled lists)".into());
             }
         }
-        TextFormat::Csv => {
+        // ThreatExchange CSV is read row by row in `import_text`.
+        TextFormat::Csv | TextFormat::ThreatExchange => {
             for label in fields.filter(|f| !f.is_empty()) {
                 check_text("label", label)?;
                 labels.insert(label.to_string());
@@ -445,7 +492,7 @@ impl Bank {
     }
 }
 
-fn put_text(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_text(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u16).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
@@ -461,7 +508,7 @@ impl<'a> Cursor<'a> {
         BankError::Malformed { offset: self.pos, reason }
     }
 
-    fn need(&self, n: usize, what: &str) -> Result<(), BankError> {
+    pub(crate) fn need(&self, n: usize, what: &str) -> Result<(), BankError> {
         if self.bytes.len() - self.pos < n {
             return Err(self.err(format!("{what} claim {n} bytes, only {} remain", self.bytes.len() - self.pos)));
         }
@@ -498,7 +545,11 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
-    fn text(&mut self, what: &str) -> Result<String, BankError> {
+    pub(crate) fn f64(&mut self) -> Result<f64, BankError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+
+    pub(crate) fn text(&mut self, what: &str) -> Result<String, BankError> {
         let len = self.u16()? as usize;
         let at = self.pos;
         let s = std::str::from_utf8(self.take(len)?)

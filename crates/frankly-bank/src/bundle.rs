@@ -8,6 +8,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use frankly_bundle::{BundleError, BundleInfo, Kind, Loaded};
 
 use crate::bank::Bank;
+use crate::video::VideoBank;
 
 /// The bundle kind of hash banks.
 pub const BANK_BUNDLE: Kind = Kind {
@@ -74,4 +75,64 @@ pub fn verify_bundle(
     let bank = Bank::from_bytes(verified.payload())
         .map_err(|e| BundleError::Payload { kind: "bank", message: e.to_string() })?;
     Ok(VerifiedBank { bank, info: *verified.info() })
+}
+
+/// The bundle kind of video (vPDQ) banks: its own signature domain, so a
+/// video bank bundle never verifies as a hash bank bundle or the reverse.
+pub const VIDEO_BANK_BUNDLE: Kind = Kind {
+    name: "video bank",
+    domain: b"frankly video bank bundle v1\0",
+    is_plain: |bytes| bytes.starts_with(crate::video::VIDEO_BANK_MAGIC),
+    sign_command: "frankly bank sign",
+};
+
+/// A video bank whose bundle verified; only [`verify_video_bundle`]
+/// constructs it, with the same guarantees as [`VerifiedBank`].
+#[derive(Clone, Debug)]
+pub struct VerifiedVideoBank {
+    bank: VideoBank,
+    info: BundleInfo,
+}
+
+impl VerifiedVideoBank {
+    /// The bank.
+    pub fn bank(&self) -> &VideoBank {
+        &self.bank
+    }
+
+    /// Takes the bank out.
+    pub fn into_bank(self) -> VideoBank {
+        self.bank
+    }
+
+    /// What was signed.
+    pub fn info(&self) -> &BundleInfo {
+        &self.info
+    }
+}
+
+/// Signs a video bank into a bundle.
+pub fn sign_video_bundle(
+    bank: &VideoBank,
+    key: &SigningKey,
+    version: u64,
+    created: u64,
+    expires: u64,
+) -> Result<(Vec<u8>, BundleInfo), BundleError> {
+    let bytes = bank.to_bytes().map_err(|e| BundleError::Payload { kind: "video bank", message: e.to_string() })?;
+    frankly_bundle::sign(&VIDEO_BANK_BUNDLE, &bytes, key, version, created, expires)
+}
+
+/// Verifies a video bank bundle as [`verify_bundle`] does, then parses the
+/// video bank inside.
+pub fn verify_video_bundle(
+    bytes: &[u8],
+    key: &VerifyingKey,
+    now: u64,
+    loaded: Option<&Loaded>,
+) -> Result<VerifiedVideoBank, BundleError> {
+    let verified = frankly_bundle::verify(&VIDEO_BANK_BUNDLE, bytes, key, now, loaded)?;
+    let bank = VideoBank::from_bytes(verified.payload())
+        .map_err(|e| BundleError::Payload { kind: "video bank", message: e.to_string() })?;
+    Ok(VerifiedVideoBank { bank, info: *verified.info() })
 }

@@ -95,7 +95,7 @@ fn substring(h: &Words, start: u32, len: u32) -> u32 {
     (v & ((1u64 << len) - 1)) as u32
 }
 
-/// An exact Hamming range index over hashes of `bits` bits (64 or 256).
+/// An exact Hamming range index over hashes of `bits` bits (64, 128 or 256).
 #[derive(Debug)]
 pub struct HammingIndex {
     bits: u32,
@@ -107,10 +107,10 @@ impl HammingIndex {
     /// Builds the index; the number of substrings follows from the count.
     ///
     /// # Panics
-    /// If `bits` is not 64 or 256, or there are `u32::MAX` hashes or more
+    /// If `bits` is not 64, 128 or 256, or there are `u32::MAX` hashes or more
     /// (banks refuse such sizes when they are parsed).
     pub fn new(bits: u32, hashes: Vec<Words>) -> Self {
-        assert!(bits == 64 || bits == 256, "index supports 64- and 256-bit hashes");
+        assert!(matches!(bits, 64 | 128 | 256), "index supports 64-, 128- and 256-bit hashes");
         assert!(hashes.len() < u32::MAX as usize, "too many hashes for one index");
         let n = hashes.len().max(2);
         let b = (usize::BITS - (n - 1).leading_zeros()).clamp(4, MAX_SUBSTRING_BITS);
@@ -294,7 +294,11 @@ mod tests {
         }
         fn words(&mut self, bits: u32) -> Words {
             let w = [self.next(), self.next(), self.next(), self.next()];
-            if bits == 64 { [w[0], 0, 0, 0] } else { w }
+            match bits {
+                64 => [w[0], 0, 0, 0],
+                128 => [w[0], w[1], 0, 0],
+                _ => w,
+            }
         }
         /// `h` with `flips` distinct random bits flipped.
         fn near(&mut self, h: &Words, bits: u32, flips: u32) -> Words {
@@ -331,7 +335,7 @@ mod tests {
 
     #[test]
     fn substrings_cover_every_bit_once() {
-        for (bits, n) in [(256u32, 10usize), (256, 5000), (64, 10), (64, 100_000)] {
+        for (bits, n) in [(256u32, 10usize), (256, 5000), (128, 10), (128, 5000), (64, 10), (64, 100_000)] {
             let idx = HammingIndex::new(bits, vec![[0; 4]; n]);
             let mut covered = vec![0u8; bits as usize];
             for t in &idx.tables {
@@ -355,7 +359,7 @@ mod tests {
     #[test]
     fn equals_brute_force_on_uniform_data_for_every_radius() {
         let mut rng = Rng(0x243f_6a88_85a3_08d3);
-        for (bits, n) in [(256, 3000), (64, 3000), (256, 40), (64, 1)] {
+        for (bits, n) in [(256, 3000), (128, 3000), (64, 3000), (256, 40), (128, 7), (64, 1)] {
             let hashes: Vec<Words> = (0..n).map(|_| rng.words(bits)).collect();
             // Queries: random, and planted near entries at various distances.
             let mut queries: Vec<Words> = (0..10).map(|_| rng.words(bits)).collect();
@@ -371,7 +375,7 @@ mod tests {
     #[test]
     fn equals_brute_force_on_clustered_data() {
         let mut rng = Rng(0x1319_8a2e_0370_7344);
-        for bits in [256u32, 64] {
+        for bits in [256u32, 128, 64] {
             let centres: Vec<Words> = (0..30).map(|_| rng.words(bits)).collect();
             let mut hashes = Vec::new();
             for c in &centres {

@@ -25,12 +25,18 @@ mod huge;
 pub mod index;
 mod matcher;
 mod signal;
+mod threatexchange;
+mod video;
+pub mod vpdq;
 
 pub use bank::{
     Bank, BankError, Entry, ImportReport, LineError, MAX_ENTRIES, MAX_LABELS_PER_ENTRY, MAX_LINE_BYTES, MAX_TEXT_BYTES,
     TextFormat,
 };
-pub use bundle::{BANK_BUNDLE, VerifiedBank, peek_bundle, sign_bundle, verify_bundle};
+pub use bundle::{
+    BANK_BUNDLE, VIDEO_BANK_BUNDLE, VerifiedBank, VerifiedVideoBank, peek_bundle, sign_bundle, sign_video_bundle,
+    verify_bundle, verify_video_bundle,
+};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use frankly_bundle::{
     BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, generate_key, parse_public_key, parse_signing_key,
@@ -39,3 +45,5 @@ pub use frankly_bundle::{
 pub use index::{HammingIndex, Hit, Words, brute_force};
 pub use matcher::{BankMatch, Matcher};
 pub use signal::{HashParseError, SignalType};
+pub use threatexchange::MAX_THREATEXCHANGE_ROW_BYTES;
+pub use video::{MAX_VIDEO_BANK_FRAMES, MAX_VIDEOS, VideoBank, VideoEntry, VideoMatch, VideoMatcher};

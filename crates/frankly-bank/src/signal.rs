@@ -24,44 +24,70 @@ pub enum SignalType {
     Mhash,
     /// Blockhash with 16x16 blocks, 256 bits.
     Blockhash,
+    /// HMA's `video_md5`: the MD5 of a video file's bytes, 128 bits, matched
+    /// exactly. A file digest, not an image hash.
+    #[serde(rename = "video_md5")]
+    VideoMd5,
 }
 
 impl SignalType {
     /// All of them.
-    pub const ALL: [SignalType; 6] = [
+    pub const ALL: [SignalType; 7] = [
         SignalType::Pdq,
         SignalType::Phash,
         SignalType::Dhash,
         SignalType::Ahash,
         SignalType::Mhash,
         SignalType::Blockhash,
+        SignalType::VideoMd5,
     ];
 
     /// The hash of a decoded image under this signal type, with PDQ's
-    /// quality (other types have none). Hashing only: decoding, with its
-    /// limits, is `frankly_hash::decode`'s.
-    pub fn hash_image(self, image: &frankly_hash::RgbImage, pdq: &mut frankly_hash::PdqHasher) -> (Words, Option<u8>) {
+    /// quality (other types have none); `None` for a file digest
+    /// ([`SignalType::VideoMd5`], see [`SignalType::hash_file`]). Hashing
+    /// only: decoding, with its limits, is `frankly_hash::decode`'s.
+    pub fn hash_image(
+        self,
+        image: &frankly_hash::RgbImage,
+        pdq: &mut frankly_hash::PdqHasher,
+    ) -> Option<(Words, Option<u8>)> {
         use frankly_hash::Perceptual;
         let perceptual = match self {
             SignalType::Pdq => {
                 let out = pdq.hash(image);
-                return (out.hash.to_words(), Some(out.quality));
+                return Some((out.hash.to_words(), Some(out.quality)));
             }
             SignalType::Phash => Perceptual::PHash,
             SignalType::Dhash => Perceptual::DHash,
             SignalType::Ahash => Perceptual::AHash,
             SignalType::Mhash => Perceptual::MHash,
             SignalType::Blockhash => Perceptual::Blockhash,
+            SignalType::VideoMd5 => return None,
         };
         // The same bytes as the hex form `frankly hash` prints, which is
         // what bank files hold.
-        (self.words_from_bytes(&perceptual.hash(image)), None)
+        Some((self.words_from_bytes(&perceptual.hash(image)), None))
+    }
+
+    /// The hash of a file's bytes for a file digest type
+    /// ([`SignalType::VideoMd5`]); `None` for image hashes.
+    pub fn hash_file(self, bytes: &[u8]) -> Option<Words> {
+        match self {
+            SignalType::VideoMd5 => self.parse_hash(&frankly_hash::md5_hex(bytes)).ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether this type hashes decoded pixels (all but the file digests).
+    pub fn is_image_hash(self) -> bool {
+        self != SignalType::VideoMd5
     }
 
     /// Hash width in bits.
     pub fn bits(self) -> u32 {
         match self {
             SignalType::Pdq | SignalType::Blockhash => 256,
+            SignalType::VideoMd5 => 128,
             _ => 64,
         }
     }
@@ -75,6 +101,7 @@ impl SignalType {
             SignalType::Ahash => "ahash",
             SignalType::Mhash => "mhash",
             SignalType::Blockhash => "blockhash",
+            SignalType::VideoMd5 => "video_md5",
         }
     }
 
@@ -87,6 +114,7 @@ impl SignalType {
             SignalType::Ahash => 4,
             SignalType::Mhash => 5,
             SignalType::Blockhash => 6,
+            SignalType::VideoMd5 => 7,
         }
     }
 
@@ -95,9 +123,14 @@ impl SignalType {
     }
 
     /// Default match threshold: 31 of 256 bits for PDQ (the ThreatExchange and
-    /// HMA convention), the same fraction (8 of 64, 31 of 256) for the others.
+    /// HMA convention), the same fraction (8 of 64, 31 of 256) for the other
+    /// perceptual hashes, 0 (exact) for a file digest.
     pub fn default_threshold(self) -> u32 {
-        if self.bits() == 256 { 31 } else { 8 }
+        match self {
+            SignalType::VideoMd5 => 0,
+            _ if self.bits() == 256 => 31,
+            _ => 8,
+        }
     }
 
     /// Default quality floor for query hashes: 50 for PDQ, none for the others

@@ -11,16 +11,39 @@ use frankly_hash::{Algorithm, DecodeLimits, DecodeOptions, HashReport, PdqHasher
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::UsageError;
+use crate::hash_video::{self, VideoAlgo};
+
 /// File extensions picked up when walking a directory (case-insensitive).
 /// Files named explicitly are hashed whatever their name.
 const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "jfif"];
 
 #[derive(Args, Debug)]
 pub(crate) struct HashArgs {
-    /// Algorithms, comma-separated: pdq, pdq-dihedral, phash, dhash,
+    /// Algorithms, comma-separated. Images: pdq, pdq-dihedral, phash, dhash,
     /// dhash-vertical, dhash-double, ahash, mhash, blockhash, sha256, md5.
+    /// Videos: vpdq (Meta's format), video_md5 (HMA's). Not both kinds at once.
     #[arg(long, value_delimiter = ',', default_value = "pdq", value_parser = parse_algorithm)]
-    algo: Vec<Algorithm>,
+    algo: Vec<AlgoArg>,
+
+    /// vPDQ: hash one frame every this many seconds, counted in frames at the
+    /// average frame rate as Meta does; 0 hashes every frame.
+    #[arg(long, default_value_t = 1.0)]
+    seconds_per_hash: f64,
+
+    /// vPDQ: scale frames to WIDTHxHEIGHT first (Meta's `-d`; libswscale's area average).
+    #[arg(long, value_parser = parse_size)]
+    downsample: Option<(u32, u32)>,
+
+    /// vPDQ: write Meta's timestamp column (frame number / average frame rate)
+    /// instead of presentation times.
+    #[arg(long)]
+    meta_timestamps: bool,
+
+    /// vPDQ: write one Meta file `<name>.txt` per video into this directory
+    /// instead of printing the hashes.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
 
     /// Print one JSON object per input, one per line.
     #[arg(long)]
@@ -42,17 +65,35 @@ pub(crate) struct HashArgs {
     #[arg(long, default_value_t = frankly_hash::MAX_DIMENSION)]
     max_dimension: u32,
 
-    /// Refuse files larger than this many bytes.
-    #[arg(long, default_value_t = frankly_hash::MAX_FILE_BYTES)]
-    max_file_bytes: u64,
+    /// Refuse files larger than this many bytes (default: 268435456 for
+    /// images, 536870912 for videos).
+    #[arg(long)]
+    max_file_bytes: Option<u64>,
 
     /// Files, or directories to walk recursively for images.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
 
-fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    s.parse().map_err(|e: frankly_hash::UnknownAlgorithm| e.to_string())
+/// An image algorithm or a video one.
+#[derive(Clone, Copy, Debug)]
+enum AlgoArg {
+    Image(Algorithm),
+    Video(VideoAlgo),
+}
+
+fn parse_algorithm(s: &str) -> Result<AlgoArg, String> {
+    if let Some(video) = VideoAlgo::parse(s) {
+        return Ok(AlgoArg::Video(video));
+    }
+    s.parse().map(AlgoArg::Image).map_err(|e: frankly_hash::UnknownAlgorithm| format!("{e}, vpdq, video_md5"))
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;
+    let n =
+        |v: &str| v.trim().parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"));
+    Ok((n(w)?, n(h)?))
 }
 
 /// One output line.
@@ -66,26 +107,57 @@ struct Line<'a> {
 }
 
 pub(crate) fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
-    let options = DecodeOptions {
-        limits: DecodeLimits {
-            max_dimension: args.max_dimension,
-            max_pixels: args.max_pixels,
-            max_file_bytes: args.max_file_bytes,
-            ..DecodeLimits::default()
-        },
-        exif_orient: args.exif_orient,
-    };
-    let mut algorithms = args.algo.clone();
+    let mut algorithms: Vec<Algorithm> =
+        args.algo.iter().filter_map(|a| if let AlgoArg::Image(a) = a { Some(*a) } else { None }).collect();
+    let mut videos: Vec<VideoAlgo> =
+        args.algo.iter().filter_map(|a| if let AlgoArg::Video(a) = a { Some(*a) } else { None }).collect();
     algorithms.sort();
     algorithms.dedup();
-
-    let inputs = collect_inputs(&args.paths);
-    let progress = progress_bar(inputs.len() as u64);
+    videos.sort();
+    videos.dedup();
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
         pool = pool.num_threads(n.into());
     }
     let pool = pool.build().context("cannot start worker threads")?;
+    if !videos.is_empty() {
+        if !algorithms.is_empty() {
+            return Err(UsageError(
+                "vpdq and video_md5 hash videos and the other algorithms images: give one kind".into(),
+            )
+            .into());
+        }
+        if !(args.seconds_per_hash.is_finite() && args.seconds_per_hash >= 0.0) {
+            return Err(UsageError(format!(
+                "--seconds-per-hash {} is not a non-negative number",
+                args.seconds_per_hash
+            ))
+            .into());
+        }
+        let inputs = collect_inputs(&args.paths, &hash_video::VIDEO_EXTENSIONS);
+        let run = hash_video::VideoRun {
+            algorithms: &videos,
+            seconds_per_hash: args.seconds_per_hash,
+            downsample: args.downsample,
+            meta_timestamps: args.meta_timestamps,
+            max_file_bytes: args.max_file_bytes.unwrap_or(frankly_video::MAX_VIDEO_BYTES),
+            json: args.json,
+            output_dir: args.output_dir.as_deref(),
+        };
+        return pool.install(|| hash_video::run(&inputs, &run));
+    }
+    let options = DecodeOptions {
+        limits: DecodeLimits {
+            max_dimension: args.max_dimension,
+            max_pixels: args.max_pixels,
+            max_file_bytes: args.max_file_bytes.unwrap_or(frankly_hash::MAX_FILE_BYTES),
+            ..DecodeLimits::default()
+        },
+        exif_orient: args.exif_orient,
+    };
+
+    let inputs = collect_inputs(&args.paths, &IMAGE_EXTENSIONS);
+    let progress = progress_bar(inputs.len() as u64);
     let results: Vec<(String, HashReport, Option<String>)> = pool.install(|| {
         inputs
             .par_iter()
@@ -121,14 +193,14 @@ pub(crate) fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-enum Input {
+pub(crate) enum Input {
     File(PathBuf),
     /// A path that could not be listed or found, with the reason.
     Unreadable(PathBuf, String),
 }
 
 impl Input {
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Input::File(p) | Input::Unreadable(p, _) => p,
         }
@@ -136,15 +208,16 @@ impl Input {
 }
 
 /// Expands the command-line paths: files as given, directories walked in
-/// sorted order for image files. Errors become inputs that report them.
-fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
+/// sorted order for files with one of `extensions`. Errors become inputs
+/// that report them.
+fn collect_inputs(paths: &[PathBuf], extensions: &[&str]) -> Vec<Input> {
     let mut inputs = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
                     match entry {
-                        Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => {
+                        Ok(e) if e.file_type().is_file() && has_extension(e.path(), extensions) => {
                             inputs.push(Input::File(e.into_path()));
                         }
                         Ok(_) => {}
@@ -162,10 +235,10 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
     inputs
 }
 
-fn has_image_extension(path: &Path) -> bool {
+fn has_extension(path: &Path, extensions: &[&str]) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(e)))
+        .is_some_and(|e| extensions.iter().any(|known| known.eq_ignore_ascii_case(e)))
 }
 
 fn hash_file(

@@ -9,6 +9,7 @@ mod classify_cmd;
 mod demo_cmd;
 mod eval_cmd;
 mod hash_cmd;
+mod hash_video;
 mod match_cmd;
 mod output;
 mod policy_cmd;
@@ -19,6 +20,19 @@ mod signing;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// A usage error found after the arguments parsed (options that do not go
+/// together): exit code 2, as clap's own usage errors.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// Safety tooling for end-to-end encrypted messengers.
 #[derive(Parser, Debug)]
@@ -32,7 +46,7 @@ struct Cli {
 enum Command {
     /// Watch the whole loop: E2EE devices, scanning, franking, a report, review.
     Demo(demo_cmd::DemoArgs),
-    /// Hash images (PDQ, pHash, dHash, ...) and files (SHA-256, MD5).
+    /// Hash images (PDQ, pHash, dHash, ...), videos (vPDQ, video MD5) and files (SHA-256, MD5).
     Hash(hash_cmd::HashArgs),
     /// Make, sign, verify and inspect hash banks.
     #[command(subcommand)]
@@ -84,7 +98,7 @@ fn main() -> ExitCode {
             {
                 eprintln!("frankly: {err:#}");
             }
-            ExitCode::FAILURE
+            if err.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -172,10 +172,11 @@ fn match_image(
     };
     signals
         .iter()
-        .map(|&signal| {
-            let (words, quality) = signal.hash_image(&image, pdq);
+        .filter_map(|&signal| {
+            let (words, quality) =
+                signal.hash_image(&image, pdq).or_else(|| Some((signal.hash_file(&bytes)?, None)))?;
             let matches = matcher.query(signal, &words, quality, threshold);
-            QueryResult::new(query.clone(), signal, &words, quality, matches)
+            Some(QueryResult::new(query.clone(), signal, &words, quality, matches))
         })
         .collect()
 }

@@ -226,3 +226,67 @@ fn classify_text_gives_one_line_per_message() {
     let out = frankly().args(["classify", "--text", "hi", "tests/data/photos/skimage_rocket.jpg"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn sample_video(name: &str) -> PathBuf {
+    repo().join("../shared/vectors/vpdq/videos").join(format!("{name}.mp4"))
+}
+
+#[test]
+fn vpdq_files_are_metas_published_ones_and_video_md5_is_the_file_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = sample_video("doorknob-hd-no-bar");
+    let out = frankly()
+        .args(["hash", "--algo", "vpdq", "--seconds-per-hash", "0", "--meta-timestamps", "--output-dir"])
+        .arg(dir.path())
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = std::fs::read_to_string(dir.path().join("doorknob-hd-no-bar.txt")).unwrap();
+    let published = repo().join("../shared/vectors/vpdq/sample-hashes/doorknob-hd-no-bar.txt");
+    let theirs = frankly_hash::parse_meta(&std::fs::read_to_string(published).unwrap()).unwrap();
+    let ours = frankly_hash::parse_meta(&ours).unwrap();
+    assert_eq!(ours.len(), 120);
+    assert!(
+        ours.iter()
+            .zip(&theirs)
+            .all(|(a, b)| (a.frame_number, a.quality, a.hash) == (b.frame_number, b.quality, b.hash))
+    );
+
+    // JSON: HMA's one frame a second by default, and the MD5 of the bytes
+    // as coreutils' md5sum computes it.
+    let out = frankly().args(["hash", "--algo", "vpdq,video_md5", "--json"]).arg(&video).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let line = &json_lines(&out.stdout)[0];
+    let md5sum = std::process::Command::new("md5sum").arg(&video).output().unwrap();
+    let md5sum = String::from_utf8(md5sum.stdout).unwrap();
+    assert_eq!(line["video_md5"].as_str(), md5sum.split_whitespace().next());
+    assert_eq!(line["vpdq"].as_array().unwrap().len(), 4, "4 seconds at one frame a second");
+    assert_eq!(line["decoded_frames"], 120);
+    // Text: the MD5 line, then the Meta lines under a comment naming the file.
+    let out = frankly().args(["hash", "--algo", "vpdq,video_md5"]).arg(&video).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(md5sum.split_whitespace().next().unwrap()), "{text}");
+    assert_eq!(frankly_hash::parse_meta(text.split_once('\n').unwrap().1).unwrap().len(), 4);
+}
+
+#[test]
+fn bad_videos_and_mixed_algorithms_follow_the_exit_code_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(sample_video("doorknob-hd-no-bar")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &whole[..4096]).unwrap();
+    let good = sample_video("test-padded-dimensions");
+    let out = frankly().args(["hash", "--algo", "vpdq", "--json"]).arg(&cut).arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a bad input fails the run");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["error"], "the video ends inside its container header (truncated)");
+    assert!(lines[1]["error"].is_null() && !lines[1]["vpdq"].as_array().unwrap().is_empty(), "{}", lines[1]);
+    for args in [
+        vec!["hash", "--algo", "pdq,vpdq", "x.mp4"],
+        vec!["hash", "--algo", "vpdq", "--seconds-per-hash", "-1", "x.mp4"],
+    ] {
+        let out = frankly().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -32,7 +32,7 @@ fn photo_12mp() -> (Vec<u8>, Bank) {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .write_image(big.as_raw(), 4000, 3000, image::ExtendedColorType::Rgb8)
         .unwrap();
-    let (hash, _) = SignalType::Pdq.hash_image(&big, &mut PdqHasher::new());
+    let (hash, _) = SignalType::Pdq.hash_image(&big, &mut PdqHasher::new()).expect("PDQ hashes images");
     let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
     bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
     (jpeg, bank)

@@ -50,9 +50,10 @@ mod message;
 mod reporter;
 mod scanner;
 mod state;
+mod video;
 
 pub use hooks::{ConversationState, FrankedMessage, Incoming, Outgoing, RECENT_MESSAGES};
-pub use local::{trust_local_bank, trust_local_policy};
+pub use local::{trust_local_bank, trust_local_policy, trust_local_video_bank};
 pub use message::{
     Attachment, Body, MAX_ATTACHMENTS, MAX_BODY_ATTACHMENTS, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, Message,
 };
@@ -62,6 +63,7 @@ pub use reporter::{
 };
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 pub use state::{DeviceState, LoadedBundle, MAX_STATE_BYTES, STATE_VERSION, StateError};
+pub use video::{MAX_CLASSIFIED_FRAMES, VIDEO_SECONDS_PER_HASH};
 
 use frankly_policy::Audience;
 

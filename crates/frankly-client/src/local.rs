@@ -17,7 +17,7 @@
 //! A messenger must not call these for anything that arrived over a
 //! network: that is what the platform's signature is for.
 
-use frankly_bank::{Bank, VerifiedBank};
+use frankly_bank::{Bank, VerifiedBank, VerifiedVideoBank, VideoBank};
 use frankly_bundle::{BundleError, unix_now};
 use frankly_policy::{PolicyError, VerifiedPolicy};
 
@@ -62,4 +62,13 @@ pub fn trust_local_bank(bank: &Bank) -> Result<VerifiedBank, ClientError> {
     let (bytes, _) =
         frankly_bank::sign_bundle(bank, &key, 1, now, now + LOCAL_VALIDITY_SECS).map_err(refused("local bank"))?;
     frankly_bank::verify_bundle(&bytes, &key.verifying_key(), now, None).map_err(refused("local bank"))
+}
+
+/// [`trust_local_bank`] for a video (vPDQ) bank.
+pub fn trust_local_video_bank(bank: &VideoBank) -> Result<VerifiedVideoBank, ClientError> {
+    let key = key()?;
+    let now = unix_now();
+    let (bytes, _) = frankly_bank::sign_video_bundle(bank, &key, 1, now, now + LOCAL_VALIDITY_SECS)
+        .map_err(refused("local video bank"))?;
+    frankly_bank::verify_video_bundle(&bytes, &key.verifying_key(), now, None).map_err(refused("local video bank"))
 }

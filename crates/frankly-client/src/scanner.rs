@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use frankly_bank::{Bank, Matcher, SignalType, VerifiedBank};
+use frankly_bank::{Bank, Matcher, SignalType, VerifiedBank, VerifiedVideoBank, VideoBank, VideoMatcher};
 use frankly_classify::{ImageClassifier, Kind, Manifest, TextClassifier};
 use frankly_hash::{
     DecodeError, DecodeOptions, Frames, FramesEnd, PdqHasher, RgbImage, SUPPORTED_FORMATS, Sniffed, decode_frames,
@@ -14,10 +14,12 @@ use frankly_policy::{
     Audience, BankSignal, Context, Decision, DigestSignal, Direction, Facts, Policy, ScoreSignal, Signals, Source,
     TypeMismatchSignal, UnscannableReason, UnscannableSignal, VerifiedPolicy,
 };
+use frankly_video::VideoLimits;
 use serde::Serialize;
 
 use crate::ClientError;
 use crate::message::{MAX_ATTACHMENTS, Message};
+use crate::video::VideoScan;
 
 /// Time spent per stage of one scan, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -78,12 +80,29 @@ pub struct ScannerBuilder {
     audience: Audience,
     settings: BTreeMap<String, bool>,
     banks: Vec<Bank>,
+    video_banks: Vec<VideoBank>,
     image_models: Vec<ImageClassifier>,
     text_models: Vec<TextClassifier>,
     decode: DecodeOptions,
+    video_limits: VideoLimits,
 }
 
 impl ScannerBuilder {
+    /// Adds a video (vPDQ) bank, verified as [`ScannerBuilder::bank`]'s are:
+    /// [`crate::DeviceState::verify_video_bank`] or
+    /// [`crate::trust_local_video_bank`]. (`video_md5` lists are hash banks
+    /// of signal type `video_md5`, added with [`ScannerBuilder::bank`].)
+    pub fn video_bank(mut self, bank: VerifiedVideoBank) -> Self {
+        self.video_banks.push(bank.into_bank());
+        self
+    }
+
+    /// Limits for video attachments (default: `frankly_video`'s).
+    pub fn video_limits(mut self, limits: VideoLimits) -> Self {
+        self.video_limits = limits;
+        self
+    }
+
     /// Adds a bank. Only verification makes a [`VerifiedBank`]: on a
     /// device, [`crate::DeviceState::verify_bank`] (which refuses rollbacks);
     /// in tools and tests, [`crate::trust_local_bank`].
@@ -160,6 +179,8 @@ impl ScannerBuilder {
         let signal_types: BTreeSet<SignalType> = self.banks.iter().map(|b| b.signal).collect();
         Ok(Scanner {
             matcher: Matcher::new(self.banks),
+            video_matcher: VideoMatcher::new(self.video_banks),
+            video_limits: self.video_limits,
             signal_types,
             image_models: self.image_models,
             text_models: self.text_models,
@@ -177,6 +198,8 @@ impl ScannerBuilder {
 #[derive(Debug)]
 pub struct Scanner {
     matcher: Matcher,
+    video_matcher: VideoMatcher,
+    video_limits: VideoLimits,
     signal_types: BTreeSet<SignalType>,
     image_models: Vec<ImageClassifier>,
     text_models: Vec<TextClassifier>,
@@ -215,7 +238,7 @@ fn same_media_type(declared: &str, sniffed: &str) -> bool {
     canonical == sniffed
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -230,9 +253,11 @@ impl Scanner {
             audience,
             settings: BTreeMap::new(),
             banks: Vec::new(),
+            video_banks: Vec::new(),
             image_models: Vec::new(),
             text_models: Vec::new(),
             decode: DecodeOptions::default(),
+            video_limits: VideoLimits::default(),
         }
     }
 
@@ -305,7 +330,7 @@ impl Scanner {
     ) {
         for &signal in &self.signal_types {
             let at = Instant::now();
-            let (words, quality) = signal.hash_image(image, pdq);
+            let Some((words, quality)) = signal.hash_image(image, pdq) else { continue };
             t.hash_us += micros(at.elapsed());
             let at = Instant::now();
             for m in self.matcher.query(signal, &words, quality, None) {
@@ -345,6 +370,7 @@ impl Scanner {
                     model: model.manifest().name.clone(),
                     label,
                     score,
+                    frame: 0,
                 })),
                 Err(e) => skipped.push(Skipped { source, reason: e.to_string() }),
             }
@@ -384,6 +410,21 @@ impl Scanner {
             }
             let format = match sniffed {
                 Sniffed::Image(format) if SUPPORTED_FORMATS.contains(&format) => format,
+                video if video.is_video() => {
+                    let scan = VideoScan {
+                        matcher: &self.matcher,
+                        video_matcher: &self.video_matcher,
+                        md5_banks: self.signal_types.contains(&SignalType::VideoMd5),
+                        image_models: &self.image_models,
+                        limits: &self.video_limits,
+                    };
+                    if let Some((reason, detail)) =
+                        scan.scan(source, &attachment.bytes, &mut signals, &mut skipped, &mut t)
+                    {
+                        signals.unscannable.push(unscannable(reason, detail));
+                    }
+                    continue;
+                }
                 Sniffed::Unknown => {
                     let detail = format!("no image signature in its bytes (declared {:?})", attachment.media_type);
                     signals.unscannable.push(unscannable(UnscannableReason::UnknownFormat, detail));
@@ -391,7 +432,7 @@ impl Scanner {
                 }
                 other => {
                     let detail = format!(
-                        "{} is not scanned (JPEG, PNG, WebP, GIF, BMP and TIFF are)",
+                        "{} is not scanned (JPEG, PNG, WebP, GIF, BMP, TIFF and video are)",
                         other.media_type().unwrap_or("this format")
                     );
                     signals.unscannable.push(unscannable(UnscannableReason::UnsupportedFormat, detail));
@@ -438,6 +479,7 @@ impl Scanner {
                         model: model.manifest().name.clone(),
                         label,
                         score,
+                        frame: 0,
                     })),
                     Err(e) => skipped.push(Skipped { source: Source::Text, reason: e.to_string() }),
                 }

@@ -17,7 +17,7 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use zeroize::Zeroizing;
 
-use frankly_bank::VerifiedBank;
+use frankly_bank::{VerifiedBank, VerifiedVideoBank};
 use frankly_bundle::{BundleError, BundleInfo, VerifyingKey};
 use frankly_policy::{PolicyError, VerifiedPolicy};
 
@@ -123,6 +123,22 @@ impl DeviceState {
         let verified = frankly_bank::verify_bundle(bytes, key, now, None).map_err(refused("bank bundle".into()))?;
         let slot = format!("bank:{}", verified.bank().name);
         self.check_and_remember(&slot, verified.info()).map_err(refused(format!("bank bundle `{slot}`")))?;
+        Ok(verified)
+    }
+
+    /// Verifies a signed video (vPDQ) bank bundle as [`DeviceState::verify_bank`]
+    /// does, remembered under `video-bank:<name>`.
+    pub fn verify_video_bank(
+        &mut self,
+        bytes: &[u8],
+        key: &VerifyingKey,
+        now: u64,
+    ) -> Result<VerifiedVideoBank, ClientError> {
+        let refused = |what: String| move |error| ClientError::Bundle { what, error };
+        let verified =
+            frankly_bank::verify_video_bundle(bytes, key, now, None).map_err(refused("video bank bundle".into()))?;
+        let slot = format!("video-bank:{}", verified.bank().name);
+        self.check_and_remember(&slot, verified.info()).map_err(refused(format!("video bank bundle `{slot}`")))?;
         Ok(verified)
     }
 

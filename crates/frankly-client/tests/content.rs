@@ -36,7 +36,8 @@ fn pixels(bytes: &[u8]) -> RgbImage {
 
 /// A bank with the PDQ hash of the banked photo.
 fn bank() -> Bank {
-    let (hash, _) = SignalType::Pdq.hash_image(&pixels(&corpus(BANKED)), &mut PdqHasher::new());
+    let (hash, _) =
+        SignalType::Pdq.hash_image(&pixels(&corpus(BANKED)), &mut PdqHasher::new()).expect("PDQ hashes images");
     let mut bank = Bank::new("known", SignalType::Pdq).unwrap();
     bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
     bank
@@ -174,6 +175,126 @@ fn a_banked_photo_as_the_second_frame_of_a_gif_is_matched() {
     assert_banked(&incoming, 1);
     assert!(incoming.decision.fired[0].reasons[0].contains("attachment 0 frame 1 matched bank known"));
     assert!(incoming.signals.unscannable.is_empty(), "{:?}", incoming.signals.unscannable);
+}
+
+/// An animated WebP of `frames`, each replacing the canvas. No Rust crate
+/// encodes animated WebP, so the frames are the `image` crate's lossless
+/// (VP8L) stills, put in the RIFF container here by the WebP container
+/// specification: VP8X (animation flag), ANIM, then one ANMF per frame.
+fn webp(frames: &[RgbImage]) -> Vec<u8> {
+    let (w, h) = frames[0].dimensions();
+    let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+    let chunk = |tag: &[u8; 4], body: &[u8]| {
+        let mut c = tag.to_vec();
+        c.extend((body.len() as u32).to_le_bytes());
+        c.extend(body);
+        if body.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    };
+    let mut riff = b"WEBP".to_vec();
+    riff.extend(chunk(b"VP8X", &[[0x02, 0, 0, 0].as_slice(), &u24(w - 1), &u24(h - 1)].concat()));
+    // Background colour (BGRA), loop count 0 = forever.
+    riff.extend(chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]));
+    for f in frames {
+        let mut still = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut still)
+            .encode(f.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(&still[12..16], b"VP8L");
+        // Offset 0,0; frame size; 100 ms; flags: do not blend, do not dispose.
+        let header = [vec![0; 6], u24(w - 1), u24(h - 1), u24(100), vec![0x02]].concat();
+        riff.extend(chunk(b"ANMF", &[header.as_slice(), &still[12..]].concat()));
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend((riff.len() as u32).to_le_bytes());
+    out.extend(riff);
+    out
+}
+
+/// An APNG (the `png` crate's encoder) whose default image is `default` and
+/// whose animation is `animation`; with `default` `None` the default image
+/// is the animation's first frame.
+fn apng(default: Option<&RgbImage>, animation: &[RgbImage]) -> Vec<u8> {
+    let (w, h) = animation[0].dimensions();
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_animated(animation.len() as u32, 0).unwrap();
+        encoder.set_sep_def_img(default.is_some()).unwrap();
+        let mut writer = encoder.write_header().unwrap();
+        for f in default.into_iter().chain(animation) {
+            writer.write_image_data(f.as_raw()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out
+}
+
+/// Every frame `decode_frames` gives, with its number.
+fn frames_of(bytes: &[u8]) -> Vec<(usize, RgbImage)> {
+    let mut frames = Vec::new();
+    let walked =
+        frankly_hash::decode_frames(bytes, &DecodeOptions::default(), |n, f| frames.push((n, f.clone()))).unwrap();
+    assert!(matches!(walked.end, frankly_hash::FramesEnd::Complete), "{walked:?}");
+    assert_eq!(walked.decoded, frames.len());
+    frames
+}
+
+#[test]
+fn every_frame_of_an_animated_webp_and_an_apng_is_decoded_in_order() {
+    let (other, banked) = gif_frames();
+    let three = [other.clone(), banked.clone(), other.clone()];
+    let numbered = |frames: &[(usize, RgbImage)]| frames.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    // Lossless frames: the pixels come back exactly.
+    let webp = frames_of(&webp(&three));
+    assert_eq!(numbered(&webp), [0, 1, 2]);
+    assert!(webp.iter().zip(&three).all(|((_, got), want)| got == want), "WebP frames differ");
+    // An APNG whose default image is its first frame: passed once.
+    let png = frames_of(&apng(None, &three));
+    assert_eq!(numbered(&png), [0, 1, 2]);
+    assert!(png.iter().zip(&three).all(|((_, got), want)| got == want), "APNG frames differ");
+    // An APNG whose default image is not in the animation (a "thumbnail"
+    // an animation decoder skips) still has it hashed, as frame 0.
+    let png = frames_of(&apng(Some(&banked), &[other.clone(), other.clone()]));
+    assert_eq!(numbered(&png), [0, 1, 2]);
+    assert_eq!(png[0].1, banked);
+    assert_eq!(png[1].1, other);
+}
+
+#[test]
+fn a_banked_photo_as_a_middle_frame_of_an_animated_webp_or_apng_is_matched() {
+    let (other, banked) = gif_frames();
+    let three = [other.clone(), banked.clone(), other.clone()];
+    for (bytes, declared) in [(webp(&three), "image/webp"), (apng(None, &three), "image/png")] {
+        let incoming = child().scan_incoming(&one(bytes.clone(), declared), Facts::default());
+        assert_banked(&incoming, 1);
+        assert!(incoming.decision.fired[0].reasons[0].contains("attachment 0 frame 1 matched bank known"));
+        assert!(incoming.signals.unscannable.is_empty(), "{:?}", incoming.signals.unscannable);
+        // The sender's device blocks it, labelled as anything.
+        let outgoing = child().scan_outgoing(&one(bytes, "text/plain"), Facts::default());
+        assert_eq!(outgoing.decision.actions, [Action::ShowResources, Action::BlockSend], "{declared}");
+    }
+    // Hidden as an APNG's thumbnail.
+    let incoming =
+        child().scan_incoming(&one(apng(Some(&banked), &[other.clone(), other]), "image/png"), Facts::default());
+    assert_banked(&incoming, 0);
+}
+
+#[test]
+fn an_animation_of_100000_frames_is_scanned_to_the_frame_limit_and_says_so() {
+    // A 100,000-frame GIF of 1x1 frames (a few hundred kilobytes): decoded up
+    // to MAX_FRAMES, the rest an unscannable signal.
+    let tiny = RgbImage::from_pixel(1, 1, image::Rgb([7, 7, 7]));
+    let bytes = gif(&vec![tiny; 100_000]);
+    let incoming = child().scan_incoming(&one(bytes, "image/gif"), Facts::default());
+    let u = &incoming.signals.unscannable[0];
+    assert_eq!(u.reason, UnscannableReason::TooManyFrames);
+    let limit = frankly_hash::MAX_FRAMES;
+    assert!(u.detail.contains(&format!("frames {limit} and later are not scanned")), "{}", u.detail);
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn photo(name: &str) -> Vec<u8> {
 
 fn scanner() -> Scanner {
     let image = decode(&photo("skimage_rocket.jpg"), &DecodeOptions::default()).unwrap().rgb;
-    let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new());
+    let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new()).expect("PDQ hashes images");
     let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
     bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
     let policy = trust_local_policy(&std::fs::read_to_string(root().join("policies/adult.toml")).unwrap()).unwrap();

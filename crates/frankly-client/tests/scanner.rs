@@ -31,7 +31,7 @@ fn photo(name: &str) -> Vec<u8> {
 /// stand-in for a known-abuse list.
 fn demo_bank() -> Bank {
     let image = decode(&photo("skimage_rocket.jpg"), &DecodeOptions::default()).unwrap().rgb;
-    let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new());
+    let (hash, _) = SignalType::Pdq.hash_image(&image, &mut PdqHasher::new()).expect("PDQ hashes images");
     let mut bank = Bank::new("demo", SignalType::Pdq).unwrap();
     bank.entries.push(Entry { hash, labels: BTreeSet::from(["csam".to_owned()]), source_id: None });
     bank

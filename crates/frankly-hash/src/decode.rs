@@ -16,6 +16,9 @@
 
 use std::io::Cursor;
 
+use image::codecs::gif::GifDecoder;
+use image::codecs::png::PngDecoder;
+use image::codecs::webp::WebPDecoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 /// Default cap on either side of an image, in pixels.
@@ -29,7 +32,7 @@ pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Default cap on the frames of one animation that [`decode_frames`] decodes.
 pub const MAX_FRAMES: usize = 64;
 /// Default cap on the pixels [`decode_frames`] decodes over all frames of one
-/// animation (each GIF frame is a full canvas): with [`MAX_FRAMES`], it bounds
+/// animation (each frame is a full canvas): with [`MAX_FRAMES`], it bounds
 /// the time an animation costs to about that of a 64-megapixel photo.
 pub const MAX_ANIMATION_PIXELS: u64 = 64_000_000;
 
@@ -157,7 +160,8 @@ pub struct DecodedImage {
 
 /// Decodes image bytes to 8-bit RGB within `options.limits`.
 ///
-/// GIFs and animated WebPs give their first frame.
+/// Animations (GIF, animated WebP, APNG) give their first frame; [`decode_frames`]
+/// gives every frame.
 ///
 /// ```
 /// use frankly_hash::{decode, DecodeError, DecodeOptions};
@@ -234,65 +238,134 @@ pub struct Frames {
     pub end: FramesEnd,
 }
 
-/// Decodes every frame of an animated GIF, in order, calling `each` with
-/// each frame composited as it is shown, normalised to 8-bit RGB, one frame
-/// in memory at a time; other formats give one frame, as [`decode`] does
-/// (an animated WebP or PNG gives its first frame only).
+/// Decodes every frame of an animation (GIF, animated WebP, APNG), in order,
+/// calling `each` with each frame composited as it is shown, normalised to
+/// 8-bit RGB, one frame in memory at a time; a still image gives one frame,
+/// as [`decode`] does.
+///
+/// An APNG's frame 0 is its default image (what a viewer without APNG
+/// support shows, and what [`decode`] gives), then come the animation's
+/// frames; when the default image is also the animation's first frame it is
+/// passed once. The default image is always hashed because a sender chooses
+/// whether it is part of the animation: left out, it is a "thumbnail" that
+/// some viewers show and an animation decoder skips.
 ///
 /// At most `limits.max_frames` frames and `limits.max_animation_pixels`
-/// pixels are decoded; [`FramesEnd::Limit`] says more were left. An error
-/// in the first frame is an `Err`, as in [`decode`]; in a later one it ends
-/// the walk with [`FramesEnd::Failed`], after the frames that decoded.
+/// pixels (each frame is a full canvas) are decoded; [`FramesEnd::Limit`]
+/// says more were left. An error in the first frame is an `Err`, as in
+/// [`decode`]; in a later one it ends the walk with [`FramesEnd::Failed`],
+/// after the frames that decoded.
 pub fn decode_frames(
     bytes: &[u8],
     options: &DecodeOptions,
     mut each: impl FnMut(usize, &RgbImage),
 ) -> Result<Frames, DecodeError> {
     let limits = &options.limits;
-    if image::guess_format(bytes).ok() != Some(ImageFormat::Gif) || limits.max_frames <= 1 {
+    let format = image::guess_format(bytes).ok();
+    let animated = limits.max_frames > 1
+        && match format {
+            Some(ImageFormat::Gif) => true,
+            Some(ImageFormat::WebP) => WebPDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.has_animation()),
+            Some(ImageFormat::Png) => PngDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.is_apng().unwrap_or(false)),
+            _ => false,
+        };
+    let (Some(format), true) = (format, animated) else {
         let image = decode(bytes, options)?;
         each(0, &image.rgb);
         return Ok(Frames { format: image.format, decoded: 1, end: FramesEnd::Complete });
-    }
+    };
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(DecodeError::FileTooLarge { size: bytes.len() as u64, limit: limits.max_file_bytes });
     }
-    let format = ImageFormat::Gif;
     let malformed = |source| DecodeError::Malformed { format, source };
-    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
-    let (width, height) = decoder.dimensions();
-    check_dimensions(width, height, limits)?;
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_dimension);
     image_limits.max_image_height = Some(limits.max_dimension);
     image_limits.max_alloc = Some(limits.max_alloc);
-    decoder.set_limits(image_limits).map_err(malformed)?;
-    // Every frame is a full canvas: the pixel budget caps the frame count.
-    let canvas = u64::from(width) * u64::from(height);
-    let by_pixels = usize::try_from(limits.max_animation_pixels / canvas).unwrap_or(usize::MAX);
-    let max_frames = limits.max_frames.min(by_pixels).max(1);
-    let mut decoded = 0;
-    for frame in image::AnimationDecoder::into_frames(decoder) {
-        if decoded == max_frames {
-            return Ok(Frames { format, decoded, end: FramesEnd::Limit });
+    let walk = Walk { format, limits, first: 0, skip_first_if: None };
+    match format {
+        ImageFormat::Gif => {
+            let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
+            let (width, height) = decoder.dimensions();
+            check_dimensions(width, height, limits)?;
+            decoder.set_limits(image_limits).map_err(malformed)?;
+            walk.run(width, height, decoder, each)
         }
-        match frame {
-            Ok(frame) => each(decoded, &to_rgb8(DynamicImage::ImageRgba8(frame.into_buffer()))),
-            Err(source) if decoded == 0 => return Err(malformed(source)),
-            Err(source) => {
-                return Ok(Frames {
-                    format,
-                    decoded,
-                    end: FramesEnd::Failed { frame: decoded, error: malformed(source) },
-                });
+        ImageFormat::WebP => {
+            let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
+            let (width, height) = decoder.dimensions();
+            check_dimensions(width, height, limits)?;
+            decoder.set_limits(image_limits).map_err(malformed)?;
+            walk.run(width, height, decoder, each)
+        }
+        _ => {
+            // APNG: the default image first, decoded as a still PNG is.
+            let default = decode(bytes, options)?;
+            each(0, &default.rgb);
+            let mut decoder = PngDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
+            let (width, height) = decoder.dimensions();
+            decoder.set_limits(image_limits).map_err(malformed)?;
+            let animation = decoder.apng().map_err(malformed)?;
+            let walk = Walk { first: 1, skip_first_if: Some(&default.rgb), ..walk };
+            walk.run(width, height, animation, |n, frame| each(n, frame))
+        }
+    }
+}
+
+/// One walk over an animation decoder's frames within the limits.
+struct Walk<'l> {
+    format: ImageFormat,
+    limits: &'l DecodeLimits,
+    /// Frames already passed to the callback before this walk.
+    first: usize,
+    /// The animation's first frame is not passed again when it has exactly
+    /// these pixels (an APNG whose default image is also its first frame).
+    skip_first_if: Option<&'l RgbImage>,
+}
+
+impl Walk<'_> {
+    fn run<'a>(
+        self,
+        width: u32,
+        height: u32,
+        decoder: impl image::AnimationDecoder<'a>,
+        mut each: impl FnMut(usize, &RgbImage),
+    ) -> Result<Frames, DecodeError> {
+        let Walk { format, limits, first, skip_first_if } = self;
+        let malformed = |source| DecodeError::Malformed { format, source };
+        // Every frame is a full canvas: the pixel budget caps the frame count.
+        let canvas = (u64::from(width) * u64::from(height)).max(1);
+        let by_pixels = usize::try_from(limits.max_animation_pixels / canvas).unwrap_or(usize::MAX);
+        let max_frames = limits.max_frames.min(by_pixels).max(1);
+        let mut decoded = first;
+        for (n, frame) in decoder.into_frames().enumerate() {
+            if decoded == max_frames {
+                return Ok(Frames { format, decoded, end: FramesEnd::Limit });
             }
+            match frame {
+                Ok(frame) => {
+                    let rgb = to_rgb8(DynamicImage::ImageRgba8(frame.into_buffer()));
+                    if n == 0 && skip_first_if.is_some_and(|pixels| *pixels == rgb) {
+                        continue;
+                    }
+                    each(decoded, &rgb);
+                }
+                Err(source) if decoded == 0 => return Err(malformed(source)),
+                Err(source) => {
+                    return Ok(Frames {
+                        format,
+                        decoded,
+                        end: FramesEnd::Failed { frame: decoded, error: malformed(source) },
+                    });
+                }
+            }
+            decoded += 1;
         }
-        decoded += 1;
+        if decoded == 0 {
+            return Err(DecodeError::Empty { width: 0, height: 0 });
+        }
+        Ok(Frames { format, decoded, end: FramesEnd::Complete })
     }
-    if decoded == 0 {
-        return Err(DecodeError::Empty { width: 0, height: 0 });
-    }
-    Ok(Frames { format, decoded, end: FramesEnd::Complete })
 }
 
 pub(crate) fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {

@@ -7,7 +7,7 @@
 //! Everything here is a pure function of the bytes the caller passes in: no
 //! files, no banks, no policy. [`decode`] turns untrusted bytes into 8-bit RGB,
 //! refusing oversized images from their header before allocating
-//! ([`DecodeLimits`]); [`decode_frames`] walks every frame of an animated GIF
+//! ([`DecodeLimits`]); [`decode_frames`] walks every frame of an animated GIF, WebP or PNG
 //! within a frame and pixel budget. [`sniff`] says what bytes are from their
 //! magic numbers, whatever they were labelled. [`PdqHasher`] computes PDQ exactly as Meta's C++ does
 //! (the conformance vectors in `tests/vectors/pdq` prove it), several times
@@ -34,6 +34,7 @@ mod pdq;
 mod perceptual;
 mod report;
 mod sniff;
+pub mod vpdq;
 
 pub use decode::{
     DecodeError, DecodeLimits, DecodeOptions, DecodedImage, Frames, FramesEnd, MAX_ANIMATION_PIXELS, MAX_DECODE_ALLOC,
@@ -49,3 +50,7 @@ pub use pdq::{
 pub use perceptual::{Perceptual, hamming};
 pub use report::{Algorithm, HashOutcome, HashReport, UnknownAlgorithm, hash_bytes};
 pub use sniff::{Sniffed, is_truncated, sniff};
+pub use vpdq::{
+    MAX_HMA_SIGNAL_BYTES, MAX_VPDQ_FEATURES, ParseVpdqError, VpdqFeature, format_meta, parse_hma_signal, parse_meta,
+    to_hma_signal,
+};

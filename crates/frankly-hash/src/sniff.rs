@@ -54,7 +54,7 @@ const FTYP_BRANDS: [(&[u8; 4], &str); 10] = [
 ];
 
 /// Fixed signatures at offset 0 of non-image kinds.
-const SIGNATURES: [(&[u8], &str); 9] = [
+const SIGNATURES: [(&[u8], &str); 11] = [
     (b"%PDF-", "application/pdf"),
     (b"PK\x03\x04", "application/zip"),
     (b"PK\x05\x06", "application/zip"),
@@ -64,7 +64,12 @@ const SIGNATURES: [(&[u8], &str); 9] = [
     (b"\x1a\x45\xdf\xa3", "video/webm"),
     (b"OggS", "application/ogg"),
     (b"ID3", "audio/mpeg"),
+    (b"FLV\x01", "video/x-flv"),
+    (b"\x00\x00\x01\xba", "video/mpeg"),
 ];
+
+/// MPEG transport stream packets are 188 bytes, each starting with 0x47.
+const TS_PACKET: usize = 188;
 
 /// Sniffs the bytes' format from their first bytes.
 ///
@@ -93,7 +98,18 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
             _ => {}
         }
     }
+    if (0..3).all(|k| bytes.get(k * TS_PACKET) == Some(&0x47)) {
+        return Sniffed::Other("video/mp2t");
+    }
     SIGNATURES.iter().find(|(sig, _)| bytes.starts_with(sig)).map_or(Sniffed::Unknown, |(_, t)| Sniffed::Other(t))
+}
+
+impl Sniffed {
+    /// Whether the bytes are a container that may hold video (the
+    /// scanner hands these to the video decoder).
+    pub fn is_video(self) -> bool {
+        matches!(self, Sniffed::Other(t) if t.starts_with("video/") || t == "application/ogg")
+    }
 }
 
 /// Whether an image file visibly ends before its format says it does: a
@@ -159,6 +175,14 @@ mod tests {
         assert_eq!(sniff(b""), Sniffed::Unknown);
         assert_eq!(sniff(b"\0\0\0\x18ftyp"), Sniffed::Unknown);
         assert_eq!(Sniffed::Image(ImageFormat::Png).media_type(), Some("image/png"));
+        let mut ts = vec![0u8; 3 * 188];
+        for k in 0..3 {
+            ts[k * 188] = 0x47;
+        }
+        assert_eq!(sniff(&ts), Sniffed::Other("video/mp2t"));
+        assert_eq!(sniff(b"FLV\x01\x05"), Sniffed::Other("video/x-flv"));
+        assert!(sniff(&ts).is_video() && sniff(b"\x1a\x45\xdf\xa3").is_video() && sniff(b"OggS").is_video());
+        assert!(!sniff(b"%PDF-1.7").is_video() && !sniff(b"\0\0\0\x18ftypheic\0\0\0\0").is_video());
     }
 
     #[test]

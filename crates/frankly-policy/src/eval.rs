@@ -43,6 +43,23 @@ pub struct BankSignal {
     pub frame: usize,
 }
 
+/// A video attachment matched a banked video by vPDQ's rule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VideoMatchSignal {
+    /// The attachment.
+    pub source: Source,
+    /// The video bank's name.
+    pub bank: String,
+    /// The banked video's labels.
+    pub labels: Vec<String>,
+    /// Share of the attachment's usable frames that match the banked video, in percent.
+    pub query_percent: f64,
+    /// Share of the banked video's usable frames that match the attachment, in percent.
+    pub compared_percent: f64,
+    /// The attachment's frames (frame numbers) that matched.
+    pub frames: Vec<u64>,
+}
+
 /// A model's score for one label.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScoreSignal {
@@ -54,6 +71,9 @@ pub struct ScoreSignal {
     pub label: String,
     /// Score.
     pub score: f32,
+    /// The frame scored: 0 for text and still images, the frame number for
+    /// the sampled frames of a video (one signal per frame).
+    pub frame: u64,
 }
 
 /// An attachment's SHA-256.
@@ -141,6 +161,8 @@ pub struct Facts {
 pub struct Signals {
     /// Bank matches.
     pub bank_matches: Vec<BankSignal>,
+    /// Video bank (vPDQ) matches.
+    pub video_matches: Vec<VideoMatchSignal>,
     /// Classifier scores.
     pub scores: Vec<ScoreSignal>,
     /// Attachment digests.
@@ -270,30 +292,81 @@ fn holds(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
 
 fn holds_inner(c: &Condition, s: &Signals, reasons: &mut Vec<String>) -> bool {
     if let Some(b) = &c.bank {
-        let hit = s.bank_matches.iter().find(|m| {
-            b.bank.as_ref().is_none_or(|name| *name == m.bank)
-                && (b.labels.is_empty() || m.labels.iter().any(|l| b.labels.contains(l)))
-                && b.max_distance.is_none_or(|d| m.distance <= d)
+        let named = |bank: &str, labels: &[String]| {
+            b.bank.as_ref().is_none_or(|name| name == bank)
+                && (b.labels.is_empty() || labels.iter().any(|l| b.labels.contains(l)))
+        };
+        let label_list = |labels: &[String]| if labels.is_empty() { "no labels".to_owned() } else { labels.join(", ") };
+        // A distance bound is about hash matches, a percentage about video matches.
+        let video_only = b.min_query_percent.is_some() || b.min_compared_percent.is_some();
+        let hash_hit = s
+            .bank_matches
+            .iter()
+            .find(|m| !video_only && named(&m.bank, &m.labels) && b.max_distance.is_none_or(|d| m.distance <= d));
+        let video_hit = s.video_matches.iter().find(|m| {
+            b.max_distance.is_none()
+                && named(&m.bank, &m.labels)
+                && b.min_query_percent.is_none_or(|p| m.query_percent >= p)
+                && b.min_compared_percent.is_none_or(|p| m.compared_percent >= p)
         });
-        let Some(m) = hit else { return false };
-        reasons.push(format!(
-            "{}{} matched bank {} ({}) at {} distance {}",
-            m.source,
-            if m.frame > 0 { format!(" frame {}", m.frame) } else { String::new() },
-            m.bank,
-            if m.labels.is_empty() { "no labels".to_owned() } else { m.labels.join(", ") },
-            m.algorithm,
-            m.distance
-        ));
+        match (hash_hit, video_hit) {
+            (Some(m), _) => reasons.push(format!(
+                "{}{} matched bank {} ({}) at {} distance {}",
+                m.source,
+                if m.frame > 0 { format!(" frame {}", m.frame) } else { String::new() },
+                m.bank,
+                label_list(&m.labels),
+                m.algorithm,
+                m.distance
+            )),
+            (None, Some(m)) => reasons.push(format!(
+                "{} matched video bank {} ({}) by vpdq: {:.1} % of its frames, {:.1} % of the banked video's",
+                m.source,
+                m.bank,
+                label_list(&m.labels),
+                m.query_percent,
+                m.compared_percent
+            )),
+            (None, None) => return false,
+        }
     }
     if let Some(k) = &c.classifier {
-        let best = s
-            .scores
-            .iter()
-            .filter(|x| x.model == k.model && x.label == k.label && x.score >= k.at_least)
-            .max_by(|a, b| a.score.total_cmp(&b.score));
-        let Some(x) = best else { return false };
-        reasons.push(format!("{} {} {:.3} >= {:.3} on {}", x.model, x.label, x.score, k.at_least, x.source));
+        let scored = |x: &&ScoreSignal| x.model == k.model && x.label == k.label;
+        match k.min_frame_share {
+            None => {
+                let best = s
+                    .scores
+                    .iter()
+                    .filter(scored)
+                    .filter(|x| x.score >= k.at_least)
+                    .max_by(|a, b| a.score.total_cmp(&b.score));
+                let Some(x) = best else { return false };
+                let frame = if x.frame > 0 { format!(" frame {}", x.frame) } else { String::new() };
+                reasons.push(format!(
+                    "{} {} {:.3} >= {:.3} on {}{frame}",
+                    x.model, x.label, x.score, k.at_least, x.source
+                ));
+            }
+            Some(share) => {
+                // Per source: the share of its scored frames at or over the threshold.
+                let mut sources: Vec<Source> = s.scores.iter().filter(scored).map(|x| x.source).collect();
+                sources.dedup();
+                let hit = sources.into_iter().find_map(|source| {
+                    let frames: Vec<&ScoreSignal> =
+                        s.scores.iter().filter(scored).filter(|x| x.source == source).collect();
+                    let over = frames.iter().filter(|x| x.score >= k.at_least).count();
+                    (over > 0 && over as f32 / frames.len() as f32 >= share).then_some((source, over, frames.len()))
+                });
+                let Some((source, over, n)) = hit else { return false };
+                reasons.push(format!(
+                    "{} {} >= {:.3} on {over} of {n} scored frames of {source} (at least {:.0} % asked)",
+                    k.model,
+                    k.label,
+                    k.at_least,
+                    share * 100.0
+                ));
+            }
+        }
     }
     if let Some(e) = &c.exact {
         let Some(d) = s.digests.iter().find(|d| e.sha256.contains(&d.sha256)) else { return false };

@@ -27,7 +27,7 @@ mod policy;
 
 pub use eval::{
     BankSignal, Context, Decision, DigestSignal, Facts, FiredRule, ScoreSignal, Signals, Source, TypeMismatchSignal,
-    UnscannableReason, UnscannableSignal,
+    UnscannableReason, UnscannableSignal, VideoMatchSignal,
 };
 pub use frankly_bundle::{BundleError, BundleInfo, Loaded, unix_now};
 pub use policy::{

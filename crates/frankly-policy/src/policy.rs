@@ -141,8 +141,16 @@ pub struct BankCondition {
     /// Only entries with at least one of these labels (default: any).
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Only matches this close (default: the bank's own threshold).
+    /// Only hash matches this close (default: the bank's own threshold).
+    /// Given, video (vPDQ) matches do not count.
     pub max_distance: Option<u32>,
+    /// Only video (vPDQ) matches where at least this share of the
+    /// attachment's frames matched, in percent (default: the video bank's
+    /// own rule). Given, hash matches do not count.
+    pub min_query_percent: Option<f64>,
+    /// Only video matches where at least this share of the banked video's
+    /// frames matched, in percent. Given, hash matches do not count.
+    pub min_compared_percent: Option<f64>,
 }
 
 /// Holds when a model gave a label at least this score.
@@ -155,6 +163,10 @@ pub struct ScoreCondition {
     pub label: String,
     /// Threshold, 0..=1.
     pub at_least: f32,
+    /// Holds only when at least this share (0..=1) of one attachment's
+    /// scored frames reach `at_least` (a video's sampled frames; a still
+    /// image has one). Default: any one frame.
+    pub min_frame_share: Option<f32>,
 }
 
 /// Holds when an attachment's SHA-256 is in the list.
@@ -409,11 +421,31 @@ fn check_condition(c: &Condition, depth: usize, hashes: &mut BTreeSet<[u8; 32]>)
         if s.model.is_empty() || s.label.is_empty() {
             return Err(("classifier".into(), "model and label must be named".into()));
         }
+        if let Some(share) = s.min_frame_share
+            && !(share > 0.0 && share <= 1.0)
+        {
+            return Err(("classifier.min_frame_share".into(), format!("{share} is not within (0, 1]")));
+        }
     }
-    if let Some(b) = &c.bank
-        && b.max_distance.is_some_and(|d| d > 256)
-    {
-        return Err(("bank.max_distance".into(), "over 256 bits".into()));
+    if let Some(b) = &c.bank {
+        if b.max_distance.is_some_and(|d| d > 256) {
+            return Err(("bank.max_distance".into(), "over 256 bits".into()));
+        }
+        for (field, p) in [("min_query_percent", b.min_query_percent), ("min_compared_percent", b.min_compared_percent)]
+        {
+            if let Some(p) = p
+                && !(0.0..=100.0).contains(&p)
+            {
+                return Err((format!("bank.{field}"), format!("{p} is not within 0..=100")));
+            }
+        }
+        if b.max_distance.is_some() && (b.min_query_percent.is_some() || b.min_compared_percent.is_some()) {
+            return Err((
+                "bank".into(),
+                "max_distance is about hash matches and the percentages about video matches: give one or the other"
+                    .into(),
+            ));
+        }
     }
     if let Some(e) = &c.exact {
         if e.sha256.is_empty() {

@@ -9,7 +9,8 @@ use std::path::Path;
 use frankly_bundle::SigningKey;
 use frankly_policy::{
     Action, Audience, BankSignal, BundleError, Context, DigestSignal, Direction, Facts, Loaded, Policy, PolicyError,
-    ScoreSignal, Signals, Source, TypeMismatchSignal, UnscannableReason, UnscannableSignal, sign_policy, verify_policy,
+    ScoreSignal, Signals, Source, TypeMismatchSignal, UnscannableReason, UnscannableSignal, VideoMatchSignal,
+    sign_policy, verify_policy,
 };
 
 fn shipped(name: &str) -> Policy {
@@ -22,11 +23,11 @@ fn ctx(direction: Direction, audience: Audience) -> Context {
 }
 
 fn nsfw(score: f32) -> ScoreSignal {
-    ScoreSignal { source: Source::Attachment(0), model: "open_nsfw".into(), label: "nsfw".into(), score }
+    ScoreSignal { source: Source::Attachment(0), model: "open_nsfw".into(), label: "nsfw".into(), score, frame: 0 }
 }
 
 fn profanity(score: f32) -> ScoreSignal {
-    ScoreSignal { source: Source::Text, model: "profanity_check".into(), label: "profanity".into(), score }
+    ScoreSignal { source: Source::Text, model: "profanity_check".into(), label: "profanity".into(), score, frame: 0 }
 }
 
 fn bank_match() -> BankSignal {
@@ -177,6 +178,95 @@ fn unscannable_and_type_mismatch_conditions_parse_filter_and_validate() {
     assert!(err.contains("unknown variant `corrupt`") && err.contains("truncated"), "{err}");
     let err = invalid(&rule("when.type_mismatch = { declared = \"x\" }"));
     assert!(err.contains("unknown field `declared`"), "{err}");
+}
+
+fn video_match(query_percent: f64, compared_percent: f64) -> VideoMatchSignal {
+    VideoMatchSignal {
+        source: Source::Attachment(0),
+        bank: "videos".into(),
+        labels: vec!["csam".into()],
+        query_percent,
+        compared_percent,
+        frames: vec![0, 1, 2],
+    }
+}
+
+#[test]
+fn the_shipped_policies_act_on_a_video_match_as_on_a_photo_match() {
+    for name in ["child", "teen", "adult"] {
+        let p = shipped(name);
+        let audience = p.audiences[0];
+        let signals = Signals { video_matches: vec![video_match(95.0, 40.0)], ..Signals::default() };
+        let d = p.evaluate(&ctx(Direction::Outgoing, audience), &signals);
+        assert!(d.has(Action::BlockSend), "{name}: {d:?}");
+        assert_eq!(
+            d.fired[0].reasons,
+            [
+                "attachment 0 matched video bank videos (csam) by vpdq: 95.0 % of its frames, 40.0 % of the banked video's"
+            ]
+        );
+        let d = p.evaluate(&ctx(Direction::Incoming, audience), &signals);
+        assert!(d.has(Action::SuggestReport), "{name}: {d:?}");
+    }
+}
+
+#[test]
+fn bank_percentages_and_frame_shares_select_what_they_name() {
+    let rule = |when: &str| BASE.replace(r#"when.classifier = { model = "m", label = "l", at_least = 0.5 }"#, when);
+    let c = ctx(Direction::Incoming, Audience::Adult);
+    let videos = |q, r| Signals { video_matches: vec![video_match(q, r)], ..Signals::default() };
+    let photo = Signals { bank_matches: vec![bank_match()], ..Signals::default() };
+    let p = Policy::from_toml(&rule("when.bank = { min_compared_percent = 80.0 }")).unwrap();
+    assert!(p.evaluate(&c, &videos(10.0, 85.0)).has(Action::Warn));
+    assert!(!p.evaluate(&c, &videos(100.0, 50.0)).has(Action::Warn));
+    // A percentage is about video matches: a photo match does not satisfy it.
+    assert!(!p.evaluate(&c, &photo).has(Action::Warn));
+    // A distance bound is about hash matches: a video match does not satisfy it.
+    let p = Policy::from_toml(&rule("when.bank = { max_distance = 20 }")).unwrap();
+    assert!(p.evaluate(&c, &photo).has(Action::Warn));
+    assert!(!p.evaluate(&c, &videos(100.0, 100.0)).has(Action::Warn));
+    let p = Policy::from_toml(&rule(r#"when.bank = { bank = "other" }"#)).unwrap();
+    assert!(!p.evaluate(&c, &videos(100.0, 100.0)).has(Action::Warn));
+
+    // Frame shares: 3 of 8 sampled frames of a video over 0.5.
+    let frames = |scores: &[f32]| Signals {
+        scores: scores
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| ScoreSignal { frame: i as u64 * 30, ..nsfw(score) })
+            .collect(),
+        ..Signals::default()
+    };
+    let video = frames(&[0.1, 0.9, 0.2, 0.7, 0.1, 0.6, 0.1, 0.1]);
+    let any = Policy::from_toml(&BASE.replace(r#"model = "m", label = "l""#, r#"model = "open_nsfw", label = "nsfw""#))
+        .unwrap();
+    let d = any.evaluate(&c, &video);
+    assert_eq!(d.fired[0].reasons, ["open_nsfw nsfw 0.900 >= 0.500 on attachment 0 frame 30"]);
+    let share = |s: f32| {
+        Policy::from_toml(&BASE.replace(
+            r#"model = "m", label = "l", at_least = 0.5"#,
+            &format!(r#"model = "open_nsfw", label = "nsfw", at_least = 0.5, min_frame_share = {s}"#),
+        ))
+        .unwrap()
+    };
+    let d = share(0.25).evaluate(&c, &video);
+    assert_eq!(
+        d.fired[0].reasons,
+        ["open_nsfw nsfw >= 0.500 on 3 of 8 scored frames of attachment 0 (at least 25 % asked)"]
+    );
+    assert!(!share(0.5).evaluate(&c, &video).has(Action::Warn));
+    // A still image is one frame.
+    assert!(share(1.0).evaluate(&c, &frames(&[0.8])).has(Action::Warn));
+
+    for (when, want) in [
+        ("when.bank = { min_query_percent = 120.0 }", "when.bank.min_query_percent: 120 is not within 0..=100"),
+        ("when.bank = { max_distance = 3, min_query_percent = 50.0 }", "give one or the other"),
+    ] {
+        let err = invalid(&rule(when));
+        assert!(err.contains(want), "want {want:?}, got {err:?}");
+    }
+    let err = invalid(&BASE.replace("at_least = 0.5", "at_least = 0.5, min_frame_share = 0.0"));
+    assert!(err.contains("when.classifier.min_frame_share: 0 is not within (0, 1]"), "{err}");
 }
 
 const BASE: &str = r#"format = "frankly-policy-v1"

@@ -257,7 +257,7 @@ fn match_attachments(verified: &VerifiedReport, matcher: &Matcher, max_decode_pi
             }
             let Ok(decoded) = decode(&a.plaintext, &options) else { continue };
             for signal in [SignalType::Pdq] {
-                let (words, quality) = signal.hash_image(&decoded.rgb, &mut pdq);
+                let Some((words, quality)) = signal.hash_image(&decoded.rgb, &mut pdq) else { continue };
                 for hit in matcher.query(signal, &words, quality, None) {
                     out.push(ServerMatch {
                         message: i,

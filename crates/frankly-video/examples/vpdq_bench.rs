@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for video in args {
         let bytes = std::fs::read(&video)?;
         let start = Instant::now();
-        let hashed = vpdq(&bytes, &options, |_| {})?;
+        let hashed = vpdq(&bytes, &options, |_, _| {})?;
         let seconds = start.elapsed().as_secs_f64();
         let stem = Path::new(&video).file_stem().ok_or("no file name")?.to_string_lossy().into_owned();
         std::fs::write(Path::new(&out).join(format!("{stem}.txt")), format_meta(&hashed.features))?;

@@ -176,6 +176,10 @@ pub enum VideoError {
     /// FFmpeg failed to set up the decoder or converter.
     #[error("cannot decode the video: {0}")]
     Decoder(String),
+    /// The file ends inside the container's header (a truncated download
+    /// or upload): not one frame can be found.
+    #[error("the video ends inside its container header (truncated)")]
+    TruncatedHeader,
     /// Not one frame decoded.
     #[error("the video has no decodable frame ({end})")]
     NoFrames {
@@ -214,8 +218,13 @@ pub fn walk_frames(
     if bytes.is_empty() {
         return Err(VideoError::NotVideo { reason: "empty file".into() });
     }
-    let mut opened =
-        MemoryInput::open(bytes, CONTAINER_FORMATS).map_err(|e| VideoError::NotVideo { reason: e.to_string() })?;
+    let mut opened = MemoryInput::open(bytes, CONTAINER_FORMATS, limits.max_pixels).map_err(|e| match e {
+        ffmpeg_next::Error::Eof => VideoError::TruncatedHeader,
+        _ if iso_box_runs_past_end(bytes) => VideoError::TruncatedHeader,
+        // Some FFmpeg codes have no message.
+        e if e.to_string().is_empty() => VideoError::NotVideo { reason: format!("FFmpeg error {}", i32::from(e)) },
+        e => VideoError::NotVideo { reason: e.to_string() },
+    })?;
     let input = opened.input();
     let container = input.format().name().to_string();
     let stream = input
@@ -520,4 +529,35 @@ fn exact_planes(decoded: &frame::Video, chroma: Chroma) -> Result<[(&[u8], usize
         Ok((data, stride))
     };
     Ok([plane(0, width, height)?, plane(1, chroma_width, chroma_rows)?, plane(2, chroma_width, chroma_rows)?])
+}
+
+/// Whether `bytes` are an ISO base media file (MP4, MOV, 3GP: `ftyp` first)
+/// whose top-level boxes run past the end of the file: a cut download or
+/// upload rather than a file of another kind.
+fn iso_box_runs_past_end(bytes: &[u8]) -> bool {
+    if bytes.get(4..8) != Some(b"ftyp") {
+        return false;
+    }
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as u64;
+        let size = match size {
+            // 64-bit size in the next 8 bytes.
+            1 => match bytes.get(at + 8..at + 16) {
+                Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                None => return true,
+            },
+            // "To the end of the file".
+            0 => return false,
+            s => s,
+        };
+        if size < 8 {
+            return false;
+        }
+        match at.checked_add(usize::try_from(size).unwrap_or(usize::MAX)) {
+            Some(next) if next <= bytes.len() => at = next,
+            _ => return true,
+        }
+    }
+    at < bytes.len()
 }

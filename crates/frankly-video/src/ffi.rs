@@ -89,9 +89,14 @@ pub(crate) struct MemoryInput<'a> {
 
 impl<'a> MemoryInput<'a> {
     /// Probes `bytes` among `formats` (FFmpeg demuxer names, comma-separated)
-    /// and reads the stream headers. Errors are FFmpeg's.
-    pub(crate) fn open(bytes: &'a [u8], formats: &str) -> Result<MemoryInput<'a>, ffmpeg_next::Error> {
+    /// and reads the stream headers. The decoders FFmpeg opens to probe the
+    /// streams get `max_pixels` and one thread too, so a frame larger than
+    /// the budget is refused before it is allocated even while probing.
+    /// Errors are FFmpeg's.
+    pub(crate) fn open(bytes: &'a [u8], formats: &str, max_pixels: u64) -> Result<MemoryInput<'a>, ffmpeg_next::Error> {
         let formats = CString::new(formats).map_err(|_| ffmpeg_next::Error::InvalidData)?;
+        let max_pixels =
+            CString::new(max_pixels.min(i64::MAX as u64).to_string()).map_err(|_| ffmpeg_next::Error::InvalidData)?;
         let mut reader = Box::new(Reader { data: bytes.as_ptr(), len: bytes.len(), pos: 0 });
         // SAFETY: each pointer is checked for null after allocation; on every
         // error path what was allocated is freed exactly once: the format
@@ -116,6 +121,9 @@ impl<'a> MemoryInput<'a> {
             (*ctx).pb = pb;
             (*ctx).flags |= ffi::AVFMT_FLAG_CUSTOM_IO as c_int;
             (*ctx).format_whitelist = ffi::av_strdup(formats.as_ptr());
+            // No protocol at all (an empty list matches none): the bytes come
+            // through `pb`, never through a URL.
+            (*ctx).protocol_whitelist = ffi::av_strdup(c"".as_ptr());
             (*ctx).io_open = Some(refuse_io_open);
             let opened = ffi::avformat_open_input(&mut ctx, ptr::null(), ptr::null(), ptr::null_mut());
             if opened < 0 {
@@ -123,7 +131,19 @@ impl<'a> MemoryInput<'a> {
                 return Err(ffmpeg_next::Error::from(opened));
             }
             let input = Input::wrap(ctx);
-            let found = ffi::avformat_find_stream_info(ctx, ptr::null_mut());
+            // One options dictionary per stream for the probing decoders;
+            // avformat_find_stream_info leaves unused entries in them, freed here.
+            let streams = (*ctx).nb_streams as usize;
+            let mut options: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); streams];
+            for dict in &mut options {
+                ffi::av_dict_set(dict, c"max_pixels".as_ptr(), max_pixels.as_ptr(), 0);
+                ffi::av_dict_set(dict, c"threads".as_ptr(), c"1".as_ptr(), 0);
+            }
+            let options_ptr = if streams == 0 { ptr::null_mut() } else { options.as_mut_ptr() };
+            let found = ffi::avformat_find_stream_info(ctx, options_ptr);
+            for dict in &mut options {
+                ffi::av_dict_free(dict);
+            }
             let opened = MemoryInput { input: ManuallyDrop::new(input), pb, _reader: reader, _bytes: PhantomData };
             if found < 0 {
                 return Err(ffmpeg_next::Error::from(found));
@@ -195,7 +215,14 @@ pub(crate) fn positive_linesize(frame: &ffmpeg_next::frame::Video, index: usize)
 }
 
 /// Makes FFmpeg silent: errors reach callers as values, never on stderr.
+/// Also fills ffmpeg-next's table of error messages (`init`), without which
+/// its errors display as empty strings.
 pub(crate) fn quiet_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet));
+    ONCE.call_once(|| {
+        // `init` only registers the error strings (and devices, a feature
+        // not enabled here); it fails on no FFmpeg this crate builds against.
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+    });
 }

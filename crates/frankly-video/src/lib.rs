@@ -1,6 +1,7 @@
 //! Video for frankly: decoding within limits through FFmpeg's libraries,
-//! vPDQ hashes identical to Meta's, Meta's and HMA's vPDQ formats and match
-//! rule, and the `video_md5` signal.
+//! vPDQ hashes identical to Meta's (with Meta's and HMA's text forms from
+//! `frankly_hash::vpdq`; the match rule is `frankly_bank::vpdq`'s), and the
+//! `video_md5` signal.
 //!
 //! Videos are read from memory (never written to disk), probed only among
 //! the containers in [`CONTAINER_FORMATS`], decoded only with the codecs in
@@ -11,7 +12,7 @@
 //!
 //! ```no_run
 //! let bytes = std::fs::read("clip.mp4").unwrap();
-//! let hash = frankly_video::vpdq(&bytes, &Default::default(), |_| {}).unwrap();
+//! let hash = frankly_video::vpdq(&bytes, &Default::default(), |_, _| {}).unwrap();
 //! print!("{}", frankly_video::format_meta(&hash.features));
 //! ```
 
@@ -26,11 +27,12 @@ pub use limits::{
     CONTAINER_FORMATS, MAX_DECODE_ERRORS, MAX_DECODED_FRAMES, MAX_DECODED_PIXELS, MAX_PACKETS, MAX_VIDEO_BYTES,
     MAX_VIDEO_DIMENSION, MAX_VIDEO_PIXELS, VIDEO_CODECS, VideoLimits,
 };
-pub use vpdq::{
-    MAX_VPDQ_FEATURES, ParseVpdqError, Timestamps, VPDQ_COMPARED_MATCH_PERCENT, VPDQ_DISTANCE_THRESHOLD,
-    VPDQ_QUALITY_THRESHOLD, VPDQ_QUERY_MATCH_PERCENT, Vpdq, VpdqFeature, VpdqMatch, VpdqOptions, VpdqThresholds,
-    format_meta, match_brute, parse_hma_signal, parse_meta, percentages, to_hma_signal, usable_hashes, vpdq,
+// The features and their text forms, which need no FFmpeg, live in frankly-hash.
+pub use frankly_hash::vpdq::{
+    MAX_HMA_SIGNAL_BYTES, MAX_VPDQ_FEATURES, ParseVpdqError, VpdqFeature, format_meta, parse_hma_signal, parse_meta,
+    to_hma_signal,
 };
+pub use vpdq::{Timestamps, Vpdq, VpdqOptions, vpdq};
 
 /// HMA's `video_md5` signal: the MD5 of the file's bytes, in lowercase hex.
 pub fn video_md5(bytes: &[u8]) -> String {

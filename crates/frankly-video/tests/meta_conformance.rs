@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use frankly_video::{Timestamps, VideoOptions, VpdqFeature, VpdqOptions, format_meta, match_brute, parse_meta, vpdq};
+use frankly_bank::vpdq::match_brute;
+use frankly_video::{Timestamps, VideoOptions, VpdqFeature, VpdqOptions, format_meta, parse_meta, vpdq};
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/vpdq")
@@ -20,7 +21,7 @@ fn published(name: &str) -> Vec<VpdqFeature> {
 fn hash(name: &str, options: &VpdqOptions) -> Vec<VpdqFeature> {
     let path = vectors().join("videos").join(format!("{name}.mp4"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let hashed = vpdq(&bytes, options, |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let hashed = vpdq(&bytes, options, |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(hashed.summary.swscale_frames, 0, "{name}: every frame takes the exact converter");
     hashed.features
 }
@@ -109,7 +110,7 @@ fn outputs_of_other_converters_are_close_and_still_match() {
         let video = name.trim_end_matches("-128x128");
         let path = vectors().join("videos").join(format!("{video}.mp4"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let ours = vpdq(&bytes, &options, |_| {}).unwrap_or_else(|e| panic!("{name}: {e}")).features;
+        let ours = vpdq(&bytes, &options, |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}")).features;
         let theirs = published(&name);
         assert_eq!(ours.len(), theirs.len(), "{name}: frame count");
         let identical = ours.iter().zip(&theirs).filter(|(a, b)| a.hash == b.hash).count();
