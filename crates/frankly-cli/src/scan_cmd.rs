@@ -9,7 +9,7 @@ use frankly_client::{Attachment, Message, Scanner, Verdict};
 use frankly_policy::{Audience, Direction, Facts};
 use rayon::prelude::*;
 
-use crate::bank_cmd::load_bank;
+use crate::bank_cmd::{load_bank, load_video_bank_bytes, read_limited};
 use crate::policy_cmd::load_policy;
 
 #[derive(Args, Debug)]
@@ -18,7 +18,7 @@ pub(crate) struct ScanArgs {
     /// Policy file, or policy bundle (then with --pubkey).
     #[arg(long, value_name = "POLICY")]
     policy: PathBuf,
-    /// Banks or bank bundles to match against (repeatable).
+    /// Banks or bank bundles to match against, hash banks or video (vPDQ) banks (repeatable).
     #[arg(long = "bank", value_name = "BANK_OR_BUNDLE")]
     banks: Vec<PathBuf>,
     /// Public key that bundles (policy and banks) must verify with.
@@ -48,7 +48,7 @@ pub(crate) struct ScanArgs {
     /// A text message to scan (repeatable; one message each).
     #[arg(long, conflicts_with = "files")]
     text: Vec<String>,
-    /// Files to scan, each as a message with one attachment.
+    /// Files to scan (images, animations, videos), each as a message with one attachment.
     files: Vec<PathBuf>,
 }
 
@@ -76,6 +76,9 @@ fn media_type(path: &Path) -> &'static str {
         Some("gif") => "image/gif",
         Some("bmp") => "image/bmp",
         Some("tif" | "tiff") => "image/tiff",
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("mov") => "video/quicktime",
+        Some("webm") => "video/webm",
         _ => "application/octet-stream",
     }
 }
@@ -86,7 +89,11 @@ fn build_scanner(args: &ScanArgs) -> anyhow::Result<Scanner> {
     let audience = args.audience.or_else(|| policy.policy().audiences.first().copied()).unwrap_or(Audience::Adult);
     let mut builder = Scanner::builder(policy, audience);
     for path in &args.banks {
-        builder = builder.bank(load_bank(path, args.pubkey.as_deref())?.into_verified()?);
+        let bytes = read_limited(path)?;
+        builder = match load_video_bank_bytes(&bytes, path, args.pubkey.as_deref())? {
+            Some(videos) => builder.video_bank(videos.into_verified()?),
+            None => builder.bank(load_bank(path, args.pubkey.as_deref())?.into_verified()?),
+        };
     }
     builder = builder.models_from_dir(&args.models_dir)?;
     for (name, on) in &args.settings {
@@ -104,7 +111,9 @@ pub(crate) fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         args.files
             .iter()
             .map(|p| {
-                let message = crate::hash_cmd::read_limited(p, frankly_hash::MAX_FILE_BYTES)
+                // The larger of the image and video limits; the scanner applies each.
+                let limit = frankly_hash::MAX_FILE_BYTES.max(frankly_video::MAX_VIDEO_BYTES);
+                let message = crate::hash_cmd::read_limited(p, limit)
                     .map(|bytes| Message::text("").with_attachment(Attachment::new(bytes, media_type(p))));
                 (p.display().to_string(), message)
             })
@@ -140,10 +149,18 @@ fn write_text(w: &mut impl Write, input: &str, verdict: &Result<Verdict, String>
         writeln!(w, "    rule {}: {}", f.id, f.reasons.join("; "))?;
     }
     for m in &v.signals.bank_matches {
-        writeln!(w, "    match {} {:?} distance {} on {}", m.bank, m.labels, m.distance, m.source)?;
+        writeln!(w, "    match {} {:?} {} distance {} on {}", m.bank, m.labels, m.algorithm, m.distance, m.source)?;
+    }
+    for m in &v.signals.video_matches {
+        writeln!(
+            w,
+            "    video match {} {:?} vpdq {:.1} % of its frames, {:.1} % of the banked video's, on {}",
+            m.bank, m.labels, m.query_percent, m.compared_percent, m.source
+        )?;
     }
     for s in &v.signals.scores {
-        writeln!(w, "    score {}/{} {:.4} on {}", s.model, s.label, s.score, s.source)?;
+        let frame = if s.frame > 0 { format!(" frame {}", s.frame) } else { String::new() };
+        writeln!(w, "    score {}/{} {:.4} on {}{frame}", s.model, s.label, s.score, s.source)?;
     }
     for u in &v.signals.unscannable {
         writeln!(w, "    unscannable {} ({}): {}", u.source, u.reason.name(), u.detail)?;

@@ -172,3 +172,102 @@ fn hex_bits(h: &str) -> Vec<bool> {
         })
         .collect()
 }
+
+#[test]
+fn video_banks_from_metas_files_are_built_signed_verified_exported_and_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shared = repo().join("../shared/vectors/vpdq");
+    // Two of Meta's published vPDQ files, one video each.
+    let meta = d.join("meta");
+    std::fs::create_dir(&meta).unwrap();
+    for name in ["chair-orig-22-sd-bar", "pattern-hd-no-bar"] {
+        std::fs::copy(shared.join(format!("sample-hashes/{name}.txt")), meta.join(format!("{name}.txt"))).unwrap();
+    }
+    run(d, &["keygen", "-o", "k"]);
+    let (code, out, err) = run(
+        d,
+        &[
+            "bank",
+            "build",
+            "--signal",
+            "vpdq",
+            "--format",
+            "meta",
+            "--input",
+            "meta",
+            "--label",
+            "csam",
+            "--name",
+            "clips",
+            "-o",
+            "clips.bank",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("clips.bank: 2 videos, 879 frames"), "{out}");
+    assert!(out.contains("vpdq distance 31, query 80 %, compared 0 %"), "{out}");
+    let (code, out, err) = run(d, &["bank", "sign", "--key", "k", "clips.bank", "-o", "clips.bundle"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("video bank clips (2 videos)"), "{out}");
+    let (code, out, err) = run(d, &["bank", "verify", "--pubkey", "k.pub", "clips.bundle"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("video bank clips (2 videos, 879 frames)"), "{out}");
+    let (code, out, _) = run(d, &["bank", "info", "clips.bundle"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("videos:        2") && out.contains("label:         csam (2)"), "{out}");
+    let (code, out, err) = run(
+        d,
+        &["bank", "export", "--format", "threatexchange", "--pubkey", "k.pub", "clips.bundle", "-o", "clips.csv"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 videos"), "{out}");
+    // The export reads back as the same videos.
+    let (code, out, err) = run(
+        d,
+        &[
+            "bank",
+            "build",
+            "--signal",
+            "vpdq",
+            "--format",
+            "threatexchange",
+            "--input",
+            "clips.csv",
+            "--name",
+            "again",
+            "-o",
+            "again.bank",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 videos, 879 frames"), "{out}");
+
+    // Scanning a variant of the banked clip with the signed bundles: blocked.
+    let policy = repo().join("policies/child.toml");
+    let (code, _, err) = run(d, &["policy", "sign", "--key", "k", policy.to_str().unwrap(), "-o", "child.bundle"]);
+    assert_eq!(code, 0, "{err}");
+    let video = shared.join("videos/chair-22-sd-sepia-bar.mp4");
+    let (code, out, err) = run(
+        d,
+        &[
+            "scan",
+            "--policy",
+            "child.bundle",
+            "--models-dir",
+            repo().join("models").to_str().unwrap(),
+            "--bank",
+            "clips.bundle",
+            "--pubkey",
+            "k.pub",
+            "--direction",
+            "outgoing",
+            "--json",
+            video.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["decision"]["actions"], serde_json::json!(["show_resources", "block_send"]), "{line}");
+    assert_eq!(line["signals"]["video_matches"][0]["bank"], "clips");
+}

@@ -26,7 +26,8 @@ use crate::video::VideoScan;
 pub struct Timings {
     /// SHA-256 of the attachments.
     pub digest_us: u64,
-    /// Image decoding.
+    /// Image decoding; for a video, decoding and vPDQ hashing together
+    /// (one pass over the frames).
     pub decode_us: u64,
     /// Perceptual hashing (the signal types of the loaded banks).
     pub hash_us: u64,
