@@ -311,7 +311,7 @@ async fn the_demo_script_runs_headless_and_narrates_every_step() {
     let s = running.summary.clone();
     assert_eq!(
         (s.relayed, s.blocked, s.refused, s.reports, s.reports_refused, s.decisions),
-        (11, 1, 1, 2, 1, 1),
+        (11, 2, 1, 2, 1, 1),
         "{text}"
     );
     assert!(s.audit_entries >= 3);
@@ -323,6 +323,7 @@ async fn the_demo_script_runs_headless_and_narrates_every_step() {
         "report of 5 messages in the platform's order: alice #1, carol #2, mallory #3, bob #4, mallory #5",
         "one delivered but refused on bob's device",
         "matched bank demo-known-abuse",
+        "matched video bank demo-known-videos [demo-stand-in] by vPDQ",
         "rule offensive.incoming.stranger fired",
         "decided: suspend mallory",
         "What each party learned",

@@ -32,7 +32,8 @@ fn scanners(platform: &Platform) -> &'static [Arc<Scanner>; 3] {
     static SCANNERS: OnceLock<[Arc<Scanner>; 3]> = OnceLock::new();
     SCANNERS.get_or_init(|| {
         let (p, m) = (repo().join("policies"), repo().join("models"));
-        let load = |policy, audience| load_scanner(&p, &m, policy, audience, platform.bank()).unwrap();
+        let load =
+            |policy, audience| load_scanner(&p, &m, policy, audience, platform.bank(), platform.video_bank()).unwrap();
         [load("adult", Audience::Adult), load("teen", Audience::Teen), load("research", Audience::Adult)]
     })
 }

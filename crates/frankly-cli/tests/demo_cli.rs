@@ -25,7 +25,7 @@ fn headless_runs_the_whole_script_and_exits() {
     let out = frankly().args(["demo", "--headless"]).output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["[1] The platform and the moderation server start", "[13] What each party learned", "demo finished in"]
+    for step in ["[1] The platform and the moderation server start", "[14] What each party learned", "demo finished in"]
     {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }

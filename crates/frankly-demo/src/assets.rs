@@ -1,18 +1,27 @@
-//! The demo's pictures and its hash bank.
+//! The demo's pictures, its clip, and its hash and video banks.
 //!
 //! Four real photos from the shared corpus ship inside the binary (licences
 //! in `assets/manifest.csv`). Three stand in for known abuse material: the
 //! demo bank holds their PDQ hashes, as a hash-sharing list would, signed
 //! like any bank. They are harmless public photos; only their role in the
 //! story is not. The fourth is an ordinary picture that matches nothing.
+//!
+//! One video does the same for clips: the demo video bank holds Meta's
+//! published vPDQ of `doorknob-hd-no-bar.mp4`, a facebook/ThreatExchange
+//! sample video (BSD, `assets/LICENSE-threatexchange-sample-videos`), and
+//! the clip shipped here is that video re-encoded at half size, as a
+//! sender would re-share it.
 
-use frankly_bank::{Bank, SignalType, SigningKey, TextFormat, VerifiedBank, sign_bundle, verify_bundle};
+use frankly_bank::{
+    Bank, SignalType, SigningKey, TextFormat, VerifiedBank, VerifiedVideoBank, VideoBank, VideoEntry, sign_bundle,
+    sign_video_bundle, verify_bundle, verify_video_bundle,
+};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use image::ImageEncoder;
 
 use crate::DemoError;
 
-/// A photo shipped with the demo.
+/// A photo or clip shipped with the demo.
 #[derive(Clone, Copy, Debug)]
 pub struct Photo {
     /// File name in `assets/`.
@@ -48,6 +57,31 @@ pub const ORDINARY: Photo = Photo {
     media_type: "image/png",
     bytes: include_bytes!("../assets/skimage_chelsea.png"),
 };
+
+/// The banked clip re-encoded at half size (640x360, H.264 CRF 26, by
+/// Debian's FFmpeg 5.1:
+/// `ffmpeg -i doorknob-hd-no-bar.mp4 -vf scale=640:360 -c:v libx264 -preset medium -crf 26 -an`).
+pub const CLIP: Photo =
+    Photo { name: "doorknob-half.mp4", media_type: "video/mp4", bytes: include_bytes!("../assets/doorknob-half.mp4") };
+
+/// Meta's published vPDQ of the original clip (every frame, full size).
+const CLIP_VPDQ: &str = include_str!("../assets/doorknob-hd-no-bar.vpdq.txt");
+
+/// The demo video bank's name.
+pub const VIDEO_BANK_NAME: &str = "demo-known-videos";
+
+/// Builds the demo video bank from Meta's published vPDQ of the original
+/// clip, signs it with `key` and verifies it as a device does.
+pub fn demo_video_bank(key: &SigningKey, now: u64) -> Result<VerifiedVideoBank, DemoError> {
+    let setup = |e: String| DemoError::Setup(format!("demo video bank: {e}"));
+    let features = frankly_hash::parse_meta(CLIP_VPDQ).map_err(|e| setup(e.to_string()))?;
+    let mut bank = VideoBank::new(VIDEO_BANK_NAME).map_err(|e| setup(e.to_string()))?;
+    let labels = [BANK_LABEL.to_owned()].into();
+    bank.add(VideoEntry { features, labels, source_id: Some("doorknob-hd-no-bar".into()) })
+        .map_err(|e| setup(e.to_string()))?;
+    let (bundle, _) = sign_video_bundle(&bank, key, 1, now, now + 86_400).map_err(|e| setup(e.to_string()))?;
+    verify_video_bundle(&bundle, &key.verifying_key(), now, None).map_err(|e| setup(e.to_string()))
+}
 
 /// The demo bank's name.
 pub const BANK_NAME: &str = "demo-known-abuse";

@@ -15,7 +15,7 @@ use frankly_server::{DecisionInput, Role, User};
 use zeroize::Zeroizing;
 
 use crate::DemoError;
-use crate::assets::{BANK_NAME, BANKED, ORDINARY, disguise};
+use crate::assets::{BANK_NAME, BANKED, CLIP, ORDINARY, VIDEO_BANK_NAME, disguise};
 use crate::e2ee::Directory;
 use crate::messenger::{Messenger, Received, Sent};
 use crate::platform::{Platform, load_scanner};
@@ -135,6 +135,15 @@ fn verdict_line(v: &Verdict, reads: &BTreeSet<(String, String)>) -> String {
     for m in &v.signals.bank_matches {
         line.push_str(&format!("\nmatched bank {} [{}] at PDQ distance {}", m.bank, m.labels.join(", "), m.distance));
     }
+    for m in &v.signals.video_matches {
+        line.push_str(&format!(
+            "\nmatched video bank {} [{}] by vPDQ: {:.0} % of the clip's frames, {:.0} % of the banked video's",
+            m.bank,
+            m.labels.join(", "),
+            m.query_percent,
+            m.compared_percent
+        ));
+    }
     for s in v.signals.scores.iter().filter(|s| reads.contains(&(s.model.clone(), s.label.clone()))) {
         line.push_str(&format!("\nclassifier {}/{} = {:.3}", s.model, s.label, s.score));
     }
@@ -179,9 +188,9 @@ fn scanner(
     options: &DemoOptions,
     policy: &str,
     audience: Audience,
-    bank: &frankly_bank::VerifiedBank,
+    platform: &Platform,
 ) -> Result<Arc<Scanner>, DemoError> {
-    load_scanner(&options.policies_dir, &options.models_dir, policy, audience, bank)
+    load_scanner(&options.policies_dir, &options.models_dir, policy, audience, platform.bank(), platform.video_bank())
 }
 
 fn random_password() -> Result<Zeroizing<String>, DemoError> {
@@ -326,7 +335,6 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     let platform = Platform::start(options.data_dir.clone(), options.listen).await?;
     let state = platform.state().clone();
     let url = platform.url().to_owned();
-    let bank = platform.bank().clone();
     let password = random_password()?;
     let moderator_id = frankly_server::create_user(state.db(), "demo", "demo", &password, Role::Moderator).await?;
     let platform_token = platform.platform_token();
@@ -357,9 +365,9 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     n.step("Four devices: Olm identity keys, policies, models")?;
     let t = Instant::now();
     let mut directory = Directory::new();
-    let adult = scanner(options, "adult", Audience::Adult, &bank)?;
-    let bob_scanner = scanner(options, "teen", Audience::Teen, &bank)?;
-    let mallory_scanner = scanner(options, "research", Audience::Adult, &bank)?;
+    let adult = scanner(options, "adult", Audience::Adult, &platform)?;
+    let bob_scanner = scanner(options, "teen", Audience::Teen, &platform)?;
+    let mallory_scanner = scanner(options, "research", Audience::Adult, &platform)?;
     let register = |user: &'static str| (user, format!("{user}-phone"));
     let mut devices = Vec::new();
     for (user, scanner) in [("alice", &adult), ("bob", &bob_scanner), ("carol", &adult), ("mallory", &mallory_scanner)]
@@ -429,6 +437,19 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     )?;
     let forward = text("lol look").with_attachment(Attachment::new(disguised, "image/jpeg"));
     send(&mut n, &mut summary, &mut directory, &mut alice, ab, &forward).await?;
+
+    n.step("alice tries to forward a banked clip, re-encoded at half size (640x360, H.264)")?;
+    n.say(
+        "alice's device",
+        &format!(
+            "{} bytes, video MD5 {}: another file than the banked one; the device decodes it, hashes one frame a second (vPDQ)\n\
+             and matches the frames against the {VIDEO_BANK_NAME} video bank (Meta's published vPDQ of the original)",
+            CLIP.bytes.len(),
+            frankly_hash::md5_hex(CLIP.bytes)
+        ),
+    )?;
+    let clip = text("").with_attachment(Attachment::new(CLIP.bytes.to_vec(), "application/octet-stream"));
+    send(&mut n, &mut summary, &mut directory, &mut alice, ab, &clip).await?;
 
     // 4. Mallory.
     n.step("mallory, a stranger to bob, writes to him")?;

@@ -30,7 +30,9 @@ mod messenger;
 mod platform;
 mod relay;
 
-pub use assets::{BANK_LABEL, BANK_NAME, BANKED, ORDINARY, Photo, demo_bank, disguise, pdq_of};
+pub use assets::{
+    BANK_LABEL, BANK_NAME, BANKED, CLIP, ORDINARY, Photo, VIDEO_BANK_NAME, demo_bank, demo_video_bank, disguise, pdq_of,
+};
 pub use demo::{DemoOptions, Running, Summary, run};
 pub use e2ee::{Device, Directory, E2eeError};
 pub use messenger::{Messenger, Received, Sent, ServerKeys, Shown};

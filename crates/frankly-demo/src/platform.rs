@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use frankly_bank::{Matcher, VerifiedBank};
+use frankly_bank::{Matcher, VerifiedBank, VerifiedVideoBank};
 use frankly_client::{Scanner, trust_local_policy};
 use frankly_policy::Audience;
 use frankly_server::{AppState, Config, ServerError};
@@ -13,13 +13,14 @@ use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 use crate::DemoError;
-use crate::assets::demo_bank;
+use crate::assets::{demo_bank, demo_video_bank};
 
 /// A running server with its state, on embedded defaults.
 pub struct Platform {
     url: String,
     state: AppState,
     bank: VerifiedBank,
+    video_bank: VerifiedVideoBank,
     bundle_bytes: usize,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<Result<(), ServerError>>,
@@ -45,6 +46,7 @@ impl Platform {
         let now = u64::try_from(frankly_server::now_ms() / 1000).unwrap_or(0);
         let bank_key = frankly_bundle::generate_key().map_err(|e| DemoError::Setup(e.to_string()))?;
         let (bundle, bank) = demo_bank(&bank_key, now)?;
+        let video_bank = demo_video_bank(&bank_key, now)?;
         let config = Config { listen, data_dir, ..Config::default() };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -53,7 +55,7 @@ impl Platform {
         let server = tokio::spawn(frankly_server::serve(state.clone(), listener, async {
             let _ = rx.await;
         }));
-        Ok(Platform { url, state, bank, bundle_bytes: bundle.len(), shutdown: Some(tx), server, temp })
+        Ok(Platform { url, state, bank, video_bank, bundle_bytes: bundle.len(), shutdown: Some(tx), server, temp })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234`.
@@ -70,6 +72,11 @@ impl Platform {
     /// the platform's signed bundle.
     pub fn bank(&self) -> &VerifiedBank {
         &self.bank
+    }
+
+    /// The demo video bank, verified from its signed bundle.
+    pub fn video_bank(&self) -> &VerifiedVideoBank {
+        &self.video_bank
     }
 
     /// Size of the signed bank bundle.
@@ -125,7 +132,7 @@ impl Platform {
 
 /// A scanner for one device: the shipped policy `policy` (from
 /// `policies_dir`) for `audience`, the models its rules read (from
-/// `models_dir`), and `bank`. The policy is the repository's file, read
+/// `models_dir`), `bank` and `video_bank`. The policy is the repository's file, read
 /// from the disk of the machine the demo runs on, so it is trusted as
 /// local (`frankly_client::trust_local_policy`); a real device verifies
 /// the platform's signed policy bundle instead.
@@ -135,6 +142,7 @@ pub fn load_scanner(
     policy: &str,
     audience: Audience,
     bank: &VerifiedBank,
+    video_bank: &VerifiedVideoBank,
 ) -> Result<Arc<Scanner>, DemoError> {
     let path = policies_dir.join(format!("{policy}.toml"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -144,6 +152,10 @@ pub fn load_scanner(
         ))
     })?;
     let policy = trust_local_policy(&text).map_err(|e| DemoError::Setup(format!("policy {}: {e}", path.display())))?;
-    let scanner = Scanner::builder(policy, audience).bank(bank.clone()).models_from_dir(models_dir)?.build()?;
+    let scanner = Scanner::builder(policy, audience)
+        .bank(bank.clone())
+        .video_bank(video_bank.clone())
+        .models_from_dir(models_dir)?
+        .build()?;
     Ok(Arc::new(scanner))
 }

@@ -1,8 +1,8 @@
 //! Hashes videos with vPDQ on one thread, for `bench/vpdq_vs_reference.py`.
 //!
-//! `cargo run --release -p frankly-video --example vpdq_bench -- OUT_DIR VIDEO...`
+//! `cargo run --release -p frankly-video --example vpdq_bench -- [--seconds-per-hash S] OUT_DIR VIDEO...`
 //! Writes `OUT_DIR/<name>.txt` in Meta's format (Meta's timestamps, every
-//! frame) and prints one JSON object per video: frames, wall seconds of the
+//! frame unless `--seconds-per-hash` says otherwise) and prints one JSON object per video: frames, wall seconds of the
 //! whole hash (decode included), and how many frames took libswscale.
 
 #![allow(clippy::print_stdout, missing_docs)]
@@ -13,9 +13,13 @@ use std::time::Instant;
 use frankly_video::{Timestamps, VpdqOptions, format_meta, vpdq};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: vpdq_bench OUT_DIR VIDEO...")?;
-    let options = VpdqOptions { timestamps: Timestamps::FrameRate, ..Default::default() };
+    let mut args = std::env::args().skip(1).peekable();
+    let mut options = VpdqOptions { timestamps: Timestamps::FrameRate, ..Default::default() };
+    if args.peek().map(String::as_str) == Some("--seconds-per-hash") {
+        args.next();
+        options.video.seconds_per_hash = args.next().ok_or("--seconds-per-hash needs a value")?.parse()?;
+    }
+    let out = args.next().ok_or("usage: vpdq_bench [--seconds-per-hash S] OUT_DIR VIDEO...")?;
     for video in args {
         let bytes = std::fs::read(&video)?;
         let start = Instant::now();
@@ -28,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             serde_json::json!({
                 "video": stem,
                 "frames": hashed.features.len(),
+                "decoded_frames": hashed.summary.decoded_frames,
                 "seconds": seconds,
                 "swscale_frames": hashed.summary.swscale_frames,
             })
