@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use frankly_bank::{BankMatch, Matcher, SignalType};
+use frankly_bank::{BankMatch, Matcher, SignalType, VideoMatch, VideoMatcher};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use rayon::prelude::*;
 
-use crate::bank_cmd::{LoadedBank, load_bank};
+use crate::bank_cmd::{LoadedBank, load_bank, load_video_bank_bytes, read_limited};
 
 /// Largest `--hashes` file read (about 15 million PDQ hashes).
 const MAX_HASH_LIST_BYTES: u64 = 1 << 30;
@@ -36,7 +36,7 @@ pub(crate) struct MatchArgs {
     /// Hash type of the lines of --hashes.
     #[arg(long, default_value = "pdq", value_parser = |s: &str| s.parse::<SignalType>())]
     signal: SignalType,
-    /// Images to hash and match.
+    /// Images (or videos, against video and video_md5 banks) to hash and match.
     #[arg(required_unless_present = "hashes")]
     images: Vec<PathBuf>,
 }
@@ -54,6 +54,9 @@ struct QueryResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     quality: Option<u8>,
     matches: Vec<BankMatch>,
+    /// For a video against video banks (signal `vpdq`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    video_matches: Vec<VideoMatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -76,6 +79,7 @@ impl QueryResult {
             hash: (!pdq).then_some(hex),
             quality,
             matches,
+            video_matches: Vec::new(),
             error: None,
         }
     }
@@ -88,25 +92,30 @@ impl QueryResult {
             hash: None,
             quality: None,
             matches: Vec::new(),
+            video_matches: Vec::new(),
             error: Some(error),
         }
     }
 }
 
 pub(crate) fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
-    let banks = args
-        .banks
-        .iter()
-        .map(|p| load_bank(p, args.pubkey.as_deref()).map(LoadedBank::into_bank))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (mut banks, mut video_banks) = (Vec::new(), Vec::new());
+    for path in &args.banks {
+        let bytes = read_limited(path)?;
+        match load_video_bank_bytes(&bytes, path, args.pubkey.as_deref())? {
+            Some(videos) => video_banks.push(videos.into_bank()),
+            None => banks.push(load_bank(path, args.pubkey.as_deref()).map(LoadedBank::into_bank)?),
+        }
+    }
     let signals: BTreeSet<SignalType> = banks.iter().map(|b| b.signal).collect();
     let matcher = Matcher::new(banks);
+    let videos = VideoMatcher::new(video_banks);
     let results: Vec<QueryResult> = match &args.hashes {
         Some(path) => match_hashes(&matcher, path, args.signal, args.threshold)?,
         None => args
             .images
             .par_iter()
-            .map_init(PdqHasher::new, |pdq, path| match_image(&matcher, &signals, pdq, path, args.threshold))
+            .map_init(PdqHasher::new, |pdq, path| match_image(&matcher, &videos, &signals, pdq, path, args.threshold))
             .flatten()
             .collect(),
     };
@@ -156,16 +165,21 @@ fn match_hashes(
 /// One result per signal type in the banks (PDQ first), or one error.
 fn match_image(
     matcher: &Matcher,
+    videos: &VideoMatcher,
     signals: &BTreeSet<SignalType>,
     pdq: &mut PdqHasher,
     path: &std::path::Path,
     threshold: Option<u32>,
 ) -> Vec<QueryResult> {
     let query = path.display().to_string();
-    let bytes = match crate::hash_cmd::read_limited(path, frankly_hash::MAX_FILE_BYTES) {
+    let limit = frankly_hash::MAX_FILE_BYTES.max(frankly_video::MAX_VIDEO_BYTES);
+    let bytes = match crate::hash_cmd::read_limited(path, limit) {
         Ok(b) => b,
         Err(e) => return vec![QueryResult::failed(query, e)],
     };
+    if frankly_hash::sniff(&bytes).is_video() {
+        return match_video(matcher, videos, signals, query, &bytes);
+    }
     let image = match decode(&bytes, &DecodeOptions::default()) {
         Ok(d) => d.rgb,
         Err(e) => return vec![QueryResult::failed(query, e.to_string())],
@@ -185,6 +199,21 @@ fn write_text(w: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
     if let Some(e) = &r.error {
         return writeln!(w, "{}  error: {e}", r.query);
     }
+    if r.signal == Some("vpdq") {
+        writeln!(w, "{}  vpdq  {} video match(es)", r.query, r.video_matches.len())?;
+        for m in &r.video_matches {
+            let source = m.source_id.as_deref().unwrap_or("-");
+            writeln!(
+                w,
+                "  {:5.1} % of its frames, {:5.1} % of the banked video's  {}  {source}  {}",
+                m.query_percent,
+                m.compared_percent,
+                m.bank,
+                m.labels.join(",")
+            )?;
+        }
+        return Ok(());
+    }
     let hash = r.pdq.as_deref().or(r.hash.as_deref()).unwrap_or("");
     let quality = r.quality.map(|q| format!("  quality {q}")).unwrap_or_default();
     writeln!(w, "{}  {hash}{quality}  {} match(es)", r.query, r.matches.len())?;
@@ -192,4 +221,48 @@ fn write_text(w: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
         writeln!(w, "  {:>3}  {}  {}  {}", m.distance, m.hash, m.bank, m.labels.join(","))?;
     }
     Ok(())
+}
+
+/// A video: its MD5 against the `video_md5` banks and its vPDQ (one frame a
+/// second, as the scanner hashes) against the video banks.
+fn match_video(
+    matcher: &Matcher,
+    videos: &VideoMatcher,
+    signals: &BTreeSet<SignalType>,
+    query: String,
+    bytes: &[u8],
+) -> Vec<QueryResult> {
+    let mut out = Vec::new();
+    if signals.contains(&SignalType::VideoMd5)
+        && let Some(md5) = SignalType::VideoMd5.hash_file(bytes)
+    {
+        let matches = matcher.query(SignalType::VideoMd5, &md5, None, None);
+        out.push(QueryResult::new(query.clone(), SignalType::VideoMd5, &md5, None, matches));
+    }
+    if videos.banks().next().is_some() {
+        let options = frankly_video::VpdqOptions {
+            video: frankly_video::VideoOptions {
+                seconds_per_hash: frankly_client::VIDEO_SECONDS_PER_HASH,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match frankly_video::vpdq(bytes, &options, |_, _| {}) {
+            Ok(hash) => out.push(QueryResult {
+                query: query.clone(),
+                signal: Some("vpdq"),
+                pdq: None,
+                hash: None,
+                quality: None,
+                matches: Vec::new(),
+                video_matches: videos.query(&hash.features),
+                error: None,
+            }),
+            Err(e) => out.push(QueryResult::failed(query.clone(), e.to_string())),
+        }
+    }
+    if out.is_empty() {
+        out.push(QueryResult::failed(query, "a video, and no video_md5 or video bank is loaded".into()));
+    }
+    out
 }

@@ -270,4 +270,14 @@ fn video_banks_from_metas_files_are_built_signed_verified_exported_and_scanned()
     let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["decision"]["actions"], serde_json::json!(["show_resources", "block_send"]), "{line}");
     assert_eq!(line["signals"]["video_matches"][0]["bank"], "clips");
+
+    // `frankly match` on videos: the variant matches the chair clip only.
+    let (code, out, err) =
+        run(d, &["match", "--bank", "clips.bundle", "--pubkey", "k.pub", "--json", video.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["signal"], "vpdq", "{line}");
+    let matched: Vec<&str> =
+        line["video_matches"].as_array().unwrap().iter().map(|m| m["source_id"].as_str().unwrap()).collect();
+    assert_eq!(matched, ["chair-orig-22-sd-bar"], "{line}");
 }
