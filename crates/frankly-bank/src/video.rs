@@ -58,25 +58,35 @@ impl VideoBank {
 
     /// Adds a video, checking its labels and the bank's limits. A video with
     /// exactly the features of one already banked is merged into it (labels
-    /// united, the first source id kept); returns whether it was.
+    /// united, the first source id kept); returns whether it was. Each call
+    /// looks through the bank: a list goes in with [`VideoBank::add_many`].
     pub fn add(&mut self, entry: VideoEntry) -> Result<bool, BankError> {
-        check_entry(&entry).map_err(BankError::InvalidText)?;
-        if let Some(existing) = self.entries.iter_mut().find(|e| e.features == entry.features) {
-            existing.labels.extend(entry.labels);
-            if existing.source_id.is_none() {
-                existing.source_id = entry.source_id;
+        let mut merger = Merger::of(self);
+        merger.insert(self, entry)
+    }
+
+    /// Adds the videos of a list, each with its line (or file) number and
+    /// either the video or why it could not be read, in time linear in their
+    /// number: duplicates merged as [`VideoBank::add`] merges them, invalid
+    /// items skipped and reported, or with `strict` the first one fails.
+    pub fn add_many(
+        &mut self,
+        items: impl IntoIterator<Item = (usize, Result<VideoEntry, String>)>,
+        strict: bool,
+        report: &mut ImportReport,
+    ) -> Result<(), BankError> {
+        let mut merger = Merger::of(self);
+        for (line, item) in items {
+            match item.and_then(|entry| merger.insert(self, entry).map_err(|e| e.to_string())) {
+                Ok(merged) => {
+                    report.lines_read += 1;
+                    report.duplicates_merged += usize::from(merged);
+                }
+                Err(reason) if strict => return Err(BankError::InvalidLine(LineError { line, reason })),
+                Err(reason) => report.skipped.push(LineError { line, reason }),
             }
-            return Ok(true);
         }
-        if self.entries.len() as u64 >= MAX_VIDEOS {
-            return Err(BankError::TooManyEntries { count: self.entries.len() as u64 + 1, limit: MAX_VIDEOS });
-        }
-        let frames = self.frames() + entry.features.len() as u64;
-        if frames > MAX_VIDEO_BANK_FRAMES {
-            return Err(BankError::TooManyEntries { count: frames, limit: MAX_VIDEO_BANK_FRAMES });
-        }
-        self.entries.push(entry);
-        Ok(false)
+        Ok(())
     }
 
     /// Reads the `vpdq` rows of a ThreatExchange dataset CSV (`threatexchange
@@ -88,32 +98,22 @@ impl VideoBank {
     pub fn import_threatexchange(name: &str, text: &str, strict: bool) -> Result<(VideoBank, ImportReport), BankError> {
         let mut bank = VideoBank::new(name)?;
         let mut report = ImportReport::default();
-        let add = |bank: &mut VideoBank, row: Row| -> Result<bool, String> {
-            let features = frankly_hash::parse_hma_signal(&row.signal).map_err(|e| e.to_string())?;
-            let entry = VideoEntry { features, labels: row.labels, source_id: row.collab };
-            bank.add(entry).map_err(|e| e.to_string())
-        };
-        for row in threatexchange::rows(text)? {
-            let result = match row {
-                Ok(row) if row.signal_type != "vpdq" => {
-                    *report.other_signal_types.entry(row.signal_type).or_insert(0) += 1;
-                    continue;
-                }
-                Ok(row) => {
-                    let line = row.line;
-                    add(&mut bank, row).map_err(|reason| LineError { line, reason })
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(merged) => {
-                    report.lines_read += 1;
-                    report.duplicates_merged += usize::from(merged);
-                }
-                Err(e) if strict => return Err(BankError::InvalidLine(e)),
-                Err(e) => report.skipped.push(e),
+        let mut other_types = BTreeMap::new();
+        let videos = threatexchange::rows(text)?.filter_map(|row| match row {
+            Ok(row) if row.signal_type != "vpdq" => {
+                *other_types.entry(row.signal_type).or_insert(0) += 1;
+                None
             }
-        }
+            Ok(row) => {
+                let entry = frankly_hash::parse_hma_signal(&row.signal)
+                    .map(|features| VideoEntry { features, labels: row.labels, source_id: row.collab })
+                    .map_err(|e| e.to_string());
+                Some((row.line, entry))
+            }
+            Err(e) => Some((e.line, Err(e.reason))),
+        });
+        bank.add_many(videos, strict, &mut report)?;
+        report.other_signal_types = other_types;
         Ok((bank, report))
     }
 
@@ -147,6 +147,58 @@ impl VideoBank {
         }
         Ok(())
     }
+}
+
+/// Finds duplicates by a digest of the features, and keeps the frame count.
+struct Merger {
+    by_digest: HashMap<[u8; 32], usize>,
+    frames: u64,
+}
+
+impl Merger {
+    fn of(bank: &VideoBank) -> Merger {
+        let by_digest = bank.entries.iter().enumerate().map(|(i, e)| (digest(&e.features), i)).collect();
+        Merger { by_digest, frames: bank.frames() }
+    }
+
+    /// Adds or merges `entry`; returns whether it was merged.
+    fn insert(&mut self, bank: &mut VideoBank, entry: VideoEntry) -> Result<bool, BankError> {
+        check_entry(&entry).map_err(BankError::InvalidText)?;
+        let key = digest(&entry.features);
+        if let Some(&i) = self.by_digest.get(&key)
+            && bank.entries[i].features == entry.features
+        {
+            let existing = &mut bank.entries[i];
+            existing.labels.extend(entry.labels);
+            if existing.source_id.is_none() {
+                existing.source_id = entry.source_id;
+            }
+            return Ok(true);
+        }
+        if bank.entries.len() as u64 >= MAX_VIDEOS {
+            return Err(BankError::TooManyEntries { count: bank.entries.len() as u64 + 1, limit: MAX_VIDEOS });
+        }
+        let frames = self.frames + entry.features.len() as u64;
+        if frames > MAX_VIDEO_BANK_FRAMES {
+            return Err(BankError::TooManyEntries { count: frames, limit: MAX_VIDEO_BANK_FRAMES });
+        }
+        self.frames = frames;
+        self.by_digest.insert(key, bank.entries.len());
+        bank.entries.push(entry);
+        Ok(false)
+    }
+}
+
+/// SHA-256 of every field of every feature.
+fn digest(features: &[VpdqFeature]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for f in features {
+        h.update(f.frame_number.to_le_bytes());
+        h.update([f.quality]);
+        h.update(f.hash.0);
+        h.update(f.timestamp.to_bits().to_le_bytes());
+    }
+    h.finalize().into()
 }
 
 fn check_entry(e: &VideoEntry) -> Result<(), String> {

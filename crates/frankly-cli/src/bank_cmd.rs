@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use frankly_bank::{
-    Bank, BundleError, ImportReport, LineError, SignalType, TextFormat, VerifiedBank, VideoBank, VideoEntry,
-    generate_key, peek_bundle, public_key_text, sign_bundle, sign_video_bundle, signing_key_text, unix_now,
-    verify_bundle, verify_video_bundle,
+    Bank, BundleError, ImportReport, SignalType, TextFormat, VerifiedBank, VideoBank, VideoEntry, generate_key,
+    peek_bundle, public_key_text, sign_bundle, sign_video_bundle, signing_key_text, unix_now, verify_bundle,
+    verify_video_bundle,
 };
 
 use crate::UsageError;
@@ -242,23 +242,17 @@ fn meta_files(a: &BuildArgs) -> anyhow::Result<(VideoBank, ImportReport)> {
     let mut bank = VideoBank::new(&a.name)?;
     let mut report = ImportReport::default();
     let labels: std::collections::BTreeSet<String> = a.labels.iter().cloned().collect();
-    for (i, file) in files.iter().enumerate() {
-        let parsed = read_meta_file(file).and_then(|features| {
-            let source_id = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let entry = VideoEntry { features, labels: labels.clone(), source_id };
-            bank.add(entry).map_err(|e| e.to_string())
-        });
-        match parsed {
-            Ok(merged) => {
-                report.lines_read += 1;
-                report.duplicates_merged += usize::from(merged);
-            }
-            Err(reason) if a.strict => bail!("{}: {reason} (strict import: nothing was imported)", file.display()),
-            Err(reason) => {
-                report.skipped.push(LineError { line: i + 1, reason: format!("{}: {reason}", file.display()) })
-            }
-        }
-    }
+    let videos = files.iter().enumerate().map(|(i, file)| {
+        let entry = read_meta_file(file)
+            .map(|features| VideoEntry {
+                features,
+                labels: labels.clone(),
+                source_id: file.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            })
+            .map_err(|reason| format!("{}: {reason}", file.display()));
+        (i + 1, entry)
+    });
+    bank.add_many(videos, a.strict, &mut report)?;
     Ok((bank, report))
 }
 
