@@ -472,6 +472,23 @@ pub(crate) fn load_video_bank_bytes(
     }
 }
 
+/// Loads each bank file (PDQ, other image hashes and `video_md5` banks,
+/// or video banks; bundles verified under `pubkey`), apart by kind.
+pub(crate) fn load_banks(
+    paths: &[std::path::PathBuf],
+    pubkey: Option<&Path>,
+) -> anyhow::Result<(Vec<Bank>, Vec<VideoBank>)> {
+    let (mut banks, mut video_banks) = (Vec::new(), Vec::new());
+    for path in paths {
+        let bytes = read_limited(path)?;
+        match load_video_bank_bytes(&bytes, path, pubkey)? {
+            Some(videos) => video_banks.push(videos.into_bank()),
+            None => banks.push(load_bank(path, pubkey).map(LoadedBank::into_bank)?),
+        }
+    }
+    Ok((banks, video_banks))
+}
+
 /// Loads a bank from a bank file or a bundle. With a public key, only a
 /// bundle that verifies is accepted; without one, bundles are refused (their
 /// signature would go unchecked) and plain bank files are read.

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use frankly_eval::{
     AttackConfig, AttackOutcome, CorpusImage, FprConfig, HashAlgo, MAX_ATTACK_QUERIES, RobustnessConfig, Transform,
+    VideoRobustnessConfig, VideoTransform,
 };
 use frankly_hash::{DecodeOptions, PdqHasher};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -60,11 +61,29 @@ pub(crate) struct RobustnessArgs {
     #[command(flatten)]
     common: Common,
 
-    /// Transforms, comma-separated: jpeg:Q, resize:F, crop:F, pad:F,
-    /// rotate:DEG, flip, blur:SIGMA, noise:STD, gamma[:G], watermark[:SIZE],
-    /// gray, brightness:D, contrast:F.
-    #[arg(long, default_value = frankly_eval::DEFAULT_TRANSFORMS)]
-    transforms: String,
+    /// What the corpus holds: images (hashed with --algos), or videos
+    /// (vPDQ; copies made by ffmpeg, kept under OUT/videos).
+    #[arg(long, value_enum, default_value_t = Media::Image)]
+    media: Media,
+
+    /// Transforms, comma-separated. Images (default
+    /// "jpeg:95,jpeg:50,resize:0.5,crop:0.05,pad:0.2,rotate:4,flip,blur:2,noise:0.2,gamma,watermark,gray"):
+    /// jpeg:Q, resize:F, crop:F, pad:F, rotate:DEG, flip, blur:SIGMA,
+    /// noise:STD, gamma[:G], watermark[:SIZE], gray, brightness:D,
+    /// contrast:F. Videos (default
+    /// "bitrate:250,resize:0.5,crop:0.1,flip,trim:0.5,letterbox:0.25,speed:1.5,fps:10"):
+    /// bitrate:KBIT, resize:F, crop:F, flip, trim:F, letterbox:F, speed:F, fps:N.
+    #[arg(long)]
+    transforms: Option<String>,
+
+    /// Videos: seconds between hashed frames (0: every frame).
+    #[arg(long, default_value_t = 1.0)]
+    seconds_per_hash: f64,
+
+    /// Videos: files whose names agree before this character are one
+    /// source (re-encodes of one clip), never counted as false positives.
+    #[arg(long)]
+    group_delimiter: Option<char>,
 
     /// Seed of the transforms' random choices.
     #[arg(long, default_value_t = 0)]
@@ -240,10 +259,25 @@ fn check_rate(name: &str, v: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a robustness study hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Media {
+    /// Images, with the perceptual hashes of --algos.
+    Image,
+    /// Videos, with vPDQ.
+    Video,
+}
+
 fn robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
     check_rate("precision", args.precision)?;
     check_rate("fpr", args.fpr)?;
-    let transforms = Transform::parse_list(&args.transforms)?;
+    if args.media == Media::Video {
+        return video_robustness(args);
+    }
+    if args.group_delimiter.is_some() {
+        anyhow::bail!("--group-delimiter is for --media video");
+    }
+    let transforms = Transform::parse_list(args.transforms.as_deref().unwrap_or(frankly_eval::DEFAULT_TRANSFORMS))?;
     if transforms.is_empty() {
         anyhow::bail!("--transforms lists no transform");
     }
@@ -287,9 +321,79 @@ fn robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
     finish(&report.failures, report.images.len(), &files)
 }
 
+fn video_robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
+    if !(args.seconds_per_hash.is_finite() && (0.0..=3600.0).contains(&args.seconds_per_hash)) {
+        anyhow::bail!("--seconds-per-hash must be in 0..=3600");
+    }
+    let transforms =
+        VideoTransform::parse_list(args.transforms.as_deref().unwrap_or(frankly_eval::DEFAULT_VIDEO_TRANSFORMS))?;
+    if transforms.is_empty() {
+        anyhow::bail!("--transforms lists no transform");
+    }
+    let config = VideoRobustnessConfig {
+        transforms,
+        seconds_per_hash: args.seconds_per_hash,
+        thresholds: frankly_bank::vpdq::VpdqThresholds::default(),
+        precision_target: args.precision,
+        fpr_target: args.fpr,
+        group_delimiter: args.group_delimiter,
+        work_dir: args.common.out.join("videos"),
+        limits: frankly_video::VideoLimits::default(),
+    };
+    let videos = frankly_eval::list_videos(&args.common.corpus)
+        .with_context(|| format!("cannot list {}", args.common.corpus.display()))?;
+    if videos.is_empty() {
+        anyhow::bail!("{}: no video files (recognised by their bytes)", args.common.corpus.display());
+    }
+    let bar = progress_bar(videos.len() as u64, "transforming and hashing");
+    let report =
+        pool(args.common.threads)?.install(|| frankly_eval::run_video_robustness(&videos, &config, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    let files = frankly_eval::write_video_robustness(&report, &args.common.out, !args.common.no_plots)?;
+    out(&format!(
+        "{:<16} {:>6} {:>8} {:>9} {:>8} {:>8} {:>9} {:>6} {:>7}",
+        "transform",
+        "copies",
+        "matched",
+        "false",
+        "copy %",
+        "orig %",
+        format!("@{}FPR", args.fpr),
+        "min %",
+        "AUC"
+    ))?;
+    for cell in &report.cells {
+        let mean = |f: fn(&frankly_eval::VideoQuery) -> f64| {
+            cell.queries.iter().map(f).sum::<f64>() / cell.queries.len().max(1) as f64
+        };
+        out(&format!(
+            "{:<16} {:>6} {:>7.1}% {:>9} {:>8.1} {:>8.1} {:>8.1}% {:>6} {:>7.4}",
+            cell.transform,
+            cell.queries.len(),
+            100.0 * cell.rule_recall,
+            format!("{}/{}", cell.rule_false_matches, cell.negatives.total()),
+            mean(|q| q.query_percent),
+            mean(|q| q.compared_percent),
+            100.0 * cell.at_fpr.recall,
+            cell.at_fpr.threshold.map_or("-".to_owned(), |t| (100 - t).to_string()),
+            cell.auc
+        ))?;
+    }
+    finish_named(&report.failures, report.videos.len(), "videos", &files)
+}
+
 fn finish(failures: &[(String, String)], images: usize, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    finish_named(failures, images, "images", files)
+}
+
+fn finish_named(
+    failures: &[(String, String)],
+    count: usize,
+    what: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     say(&format!(
-        "{images} images; wrote {} files, e.g. {}",
+        "{count} {what}; wrote {} files, e.g. {}",
         files.len(),
         files.first().map_or(String::new(), |f| f.display().to_string())
     ));

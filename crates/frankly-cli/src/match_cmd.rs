@@ -11,7 +11,7 @@ use frankly_bank::{BankMatch, Matcher, SignalType, VideoMatch, VideoMatcher};
 use frankly_hash::{DecodeOptions, PdqHasher, decode};
 use rayon::prelude::*;
 
-use crate::bank_cmd::{LoadedBank, load_bank, load_video_bank_bytes, read_limited};
+use crate::bank_cmd::load_banks;
 
 /// Largest `--hashes` file read (about 15 million PDQ hashes).
 const MAX_HASH_LIST_BYTES: u64 = 1 << 30;
@@ -99,14 +99,7 @@ impl QueryResult {
 }
 
 pub(crate) fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
-    let (mut banks, mut video_banks) = (Vec::new(), Vec::new());
-    for path in &args.banks {
-        let bytes = read_limited(path)?;
-        match load_video_bank_bytes(&bytes, path, args.pubkey.as_deref())? {
-            Some(videos) => video_banks.push(videos.into_bank()),
-            None => banks.push(load_bank(path, args.pubkey.as_deref()).map(LoadedBank::into_bank)?),
-        }
-    }
+    let (banks, video_banks) = load_banks(&args.banks, args.pubkey.as_deref())?;
     let signals: BTreeSet<SignalType> = banks.iter().map(|b| b.signal).collect();
     let matcher = Matcher::new(banks);
     let videos = VideoMatcher::new(video_banks);

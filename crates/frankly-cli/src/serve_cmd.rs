@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use frankly_bank::Matcher;
-use frankly_server::{AppState, Config, Db, Role};
+use frankly_bank::{Matcher, VideoMatcher};
+use frankly_server::{AppState, Config, Db, Role, ServerBanks};
 use zeroize::Zeroizing;
 
 use crate::output::out;
@@ -104,18 +104,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-fn load_matcher(config: &Config) -> anyhow::Result<Option<Matcher>> {
-    if config.banks.is_empty() {
-        return Ok(None);
-    }
-    let banks = config
-        .banks
-        .iter()
-        .map(|p| {
-            crate::bank_cmd::load_bank(p, config.bank_public_key.as_deref()).map(crate::bank_cmd::LoadedBank::into_bank)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Some(Matcher::new(banks)))
+/// The server's banks: every bundle in `banks`, verified under
+/// `bank_public_key` (the configuration refuses banks without it).
+fn load_server_banks(config: &Config) -> anyhow::Result<ServerBanks> {
+    let (banks, videos) = crate::bank_cmd::load_banks(&config.banks, config.bank_public_key.as_deref())?;
+    Ok(ServerBanks { matcher: Matcher::new(banks), videos: VideoMatcher::new(videos) })
 }
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -138,13 +131,13 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let matcher = load_matcher(&config)?;
+    let banks = load_server_banks(&config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
-        let state = AppState::open(config, matcher).await?;
+        let state = AppState::open(config, banks).await?;
         let users: i64 = state.user_count().await?;
         out(&format!("frankly serve: listening on http://{address}/ (data in {})", state.config().data_dir.display()))?;
         if users == 0 {

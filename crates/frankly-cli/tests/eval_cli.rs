@@ -120,3 +120,85 @@ fn evade_writes_adversarial_images() {
     assert!((1..=40).contains(&queries));
     assert!(Path::new(row[10]).exists(), "{}", row[10]);
 }
+
+/// Three of Meta's sample videos, of three sources, in a corpus directory.
+fn video_corpus() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["doorknob-hd-no-bar", "pattern-sd-grey-bar", "test-padded-dimensions"] {
+        let from = repo().join("../shared/vectors/vpdq/videos").join(format!("{name}.mp4"));
+        std::fs::copy(&from, dir.path().join(format!("{name}.mp4"))).unwrap();
+    }
+    // Not a video, whatever its name: left out by its bytes.
+    std::fs::write(dir.path().join("notes.mp4"), "not a video").unwrap();
+    dir
+}
+
+#[test]
+fn video_robustness_matches_reencodes_and_shows_that_vpdq_misses_mirrored_copies() {
+    let corpus = video_corpus();
+    let out = tempfile::tempdir().unwrap();
+    let assert = frankly()
+        .args(["eval", "robustness", "--media", "video", "--transforms", "bitrate:250,flip", "--threads", "2"])
+        .args(["--group-delimiter", "-", "--corpus"])
+        .arg(corpus.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("bitrate:250") && stdout.contains("flip"), "{stdout}");
+
+    let csv = std::fs::read_to_string(out.path().join("video_robustness.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(frankly_eval::VIDEO_ROBUSTNESS_COLUMNS));
+    let columns: Vec<&str> = frankly_eval::VIDEO_ROBUSTNESS_COLUMNS.split(',').collect();
+    let col = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    let (bitrate, flip) = (&rows[0], &rows[1]);
+    assert_eq!((bitrate[col("transform")], bitrate[col("queries")]), ("bitrate:250", "3"));
+    // A re-encode at 250 kbit/s keeps every hashed frame within 31 bits.
+    assert_eq!(bitrate[col("rule_recall")], "1.0000", "{csv}");
+    assert_eq!(bitrate[col("mean_query_percent")], "100.00", "{csv}");
+    // PDQ is not mirror-invariant: a flipped copy matches nothing.
+    assert_eq!(flip[col("rule_recall")], "0.0000", "{csv}");
+    for row in &rows {
+        assert_eq!(row[col("rule_false_matches")], "0", "{csv}");
+        assert_eq!(row[col("negative_pairs")], "6", "3 copies against the 2 other sources: {csv}");
+    }
+    let queries = std::fs::read_to_string(out.path().join("video_queries.csv")).unwrap();
+    assert_eq!(queries.lines().count(), 1 + 2 * 3, "{queries}");
+    assert!(!queries.contains("notes.mp4"));
+    // The copies are kept for other tools to hash.
+    let copy = out.path().join("videos/bitrate_250/doorknob-hd-no-bar.mp4");
+    assert!(frankly_hash::sniff(&std::fs::read(&copy).unwrap()).is_video(), "{}", copy.display());
+    for stem in ["video_roc", "video_histogram"] {
+        let png = std::fs::read(out.path().join(format!("{stem}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}");
+    }
+    let html = std::fs::read_to_string(out.path().join("video_report.html")).unwrap();
+    assert!(html.contains("vPDQ robustness") && html.contains("<svg") && html.contains("</html>"));
+}
+
+#[test]
+fn video_robustness_without_ffmpeg_says_how_to_get_it() {
+    let corpus = video_corpus();
+    let out = tempfile::tempdir().unwrap();
+    let assert = frankly()
+        .env("FRANKLY_FFMPEG", "/nonexistent/ffmpeg")
+        .args(["eval", "robustness", "--media", "video", "--corpus"])
+        .arg(corpus.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("/nonexistent/ffmpeg") && stderr.contains("apt install ffmpeg"), "{stderr}");
+    let bad = frankly()
+        .args(["eval", "robustness", "--media", "video", "--transforms", "speed:9", "--corpus"])
+        .arg(corpus.path())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(bad.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("speed:9") && stderr.contains("0.25..=4"), "{stderr}");
+}

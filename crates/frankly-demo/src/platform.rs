@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use frankly_bank::{Matcher, VerifiedBank, VerifiedVideoBank};
+use frankly_bank::{Matcher, VerifiedBank, VerifiedVideoBank, VideoMatcher};
 use frankly_client::{Scanner, trust_local_policy};
 use frankly_policy::Audience;
 use frankly_server::{AppState, Config, ServerError};
@@ -36,7 +36,8 @@ impl std::fmt::Debug for Platform {
 impl Platform {
     /// Starts the server on `listen` (port 0: a free one) with its data in
     /// `data_dir` (a fresh temporary directory if `None`, removed on stop).
-    /// Its own bank matcher holds the demo bank, signed and verified.
+    /// Its own banks are the demo bank and the demo video bank, signed and
+    /// verified.
     pub async fn start(data_dir: Option<PathBuf>, listen: std::net::SocketAddr) -> Result<Platform, DemoError> {
         let temp = match &data_dir {
             Some(_) => None,
@@ -50,7 +51,11 @@ impl Platform {
         let config = Config { listen, data_dir, ..Config::default() };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = AppState::open(config, Some(Matcher::new(vec![bank.bank().clone()]))).await?;
+        let banks = frankly_server::ServerBanks {
+            matcher: Matcher::new(vec![bank.bank().clone()]),
+            videos: VideoMatcher::new(vec![video_bank.bank().clone()]),
+        };
+        let state = AppState::open(config, banks).await?;
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(frankly_server::serve(state.clone(), listener, async {
             let _ = rx.await;

@@ -23,13 +23,29 @@ pub struct CorpusImage {
 
 /// Lists the image files under `root` (recursively, sorted by name).
 pub fn list_images(root: &Path) -> Result<Vec<CorpusImage>, EvalError> {
+    list(root, has_image_extension)
+}
+
+/// Lists every file under `root` (recursively, sorted by name), for
+/// callers that tell files apart by their bytes.
+pub(crate) fn list_files(root: &Path) -> Result<Vec<CorpusImage>, EvalError> {
+    list(root, |_| true)
+}
+
+fn list(root: &Path, keep: fn(&Path) -> bool) -> Result<Vec<CorpusImage>, EvalError> {
     let mut out = Vec::new();
-    walk(root, root, 0, &mut out)?;
+    walk(root, root, 0, keep, &mut out)?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<CorpusImage>) -> Result<(), EvalError> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    keep: fn(&Path) -> bool,
+    out: &mut Vec<CorpusImage>,
+) -> Result<(), EvalError> {
     if depth > MAX_CORPUS_DEPTH {
         return Ok(());
     }
@@ -39,8 +55,8 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<CorpusImage>) -> Re
         let path = entry.path();
         let kind = entry.file_type().map_err(|e| EvalError::io(&path, e))?;
         if kind.is_dir() {
-            walk(root, &path, depth + 1, out)?;
-        } else if kind.is_file() && has_image_extension(&path) {
+            walk(root, &path, depth + 1, keep, out)?;
+        } else if kind.is_file() && keep(&path) {
             let relative = path.strip_prefix(root).unwrap_or(&path);
             let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             out.push(CorpusImage { name, path });

@@ -21,6 +21,9 @@
 //!   fixed false-positive rate, and the ROC curve;
 //!   [`write_robustness`] turns that into CSV files, PNG and SVG plots and a
 //!   self-contained HTML report.
+//! - [`run_video_robustness`] does the same for videos under vPDQ: copies
+//!   made by ffmpeg ([`VideoTransform`]), scored by vPDQ's match rule and by
+//!   the share of a copy's frames found ([`write_video_robustness`]).
 //! - [`run_fpr`] measures the pairwise distances of distinct images and what
 //!   they mean for a deployment (bank size, images per account, a
 //!   per-account match threshold).
@@ -46,6 +49,7 @@ mod privacy;
 mod quality;
 mod robustness;
 mod transform;
+mod video;
 
 pub use algo::{HashAlgo, PDQ_MATCH_THRESHOLD, SHORT_HASH_MATCH_THRESHOLD, UnknownHashAlgo, distance};
 pub use attack::{
@@ -59,7 +63,9 @@ pub use fpr::{
     account_threshold, binomial_tail, run_fpr, source_of,
 };
 pub use metrics::{FprPoint, Histogram, PrecisionPoint, RocPoint, auc, recall_at_fpr, recall_at_precision, roc};
-pub use output::{ROBUSTNESS_COLUMNS, csv_field, write_fpr, write_robustness};
+pub use output::{
+    ROBUSTNESS_COLUMNS, VIDEO_ROBUSTNESS_COLUMNS, csv_field, write_fpr, write_robustness, write_video_robustness,
+};
 pub use plot::{FONT_ENV, FONT_PATHS, PlotFont};
 pub use privacy::{PrivacyRow, privacy_table};
 pub use quality::{psnr, ssim};
@@ -70,4 +76,8 @@ pub use robustness::{
 pub use transform::{
     DEFAULT_GAMMA, DEFAULT_WATERMARK_SIZE, MAX_BLUR_SIGMA, MAX_CROP_FRACTION, MAX_OUTPUT_SIDE, MAX_PAD_FRACTION,
     MAX_RESIZE_SCALE, Transform, TransformError, WATERMARK_ALPHA,
+};
+pub use video::{
+    CorpusVideo, DEFAULT_VIDEO_TRANSFORMS, FFMPEG_CPU_SECONDS, FFMPEG_ENV, MAX_STUDY_VIDEOS, VideoCell, VideoQuery,
+    VideoRobustnessConfig, VideoRobustnessReport, VideoTransform, check_ffmpeg, list_videos, run_video_robustness,
 };

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::EvalError;
 use crate::fpr::FprReport;
-use crate::plot::{fpr_plot, robustness_plots};
+use crate::plot::{fpr_plot, robustness_plots, video_plots};
 use crate::robustness::RobustnessReport;
+use crate::video::VideoRobustnessReport;
 
 /// Quotes a CSV field when it needs it (RFC 4180).
 pub fn csv_field(s: &str) -> String {
@@ -239,6 +240,149 @@ pub fn write_fpr(report: &FprReport, dir: &Path, plots: bool) -> Result<Vec<Path
         }
     }
     Ok(written)
+}
+
+/// The columns of `video_robustness.csv`.
+pub const VIDEO_ROBUSTNESS_COLUMNS: &str = "transform,queries,rule_recall,rule_false_matches,negative_pairs,mean_query_percent,mean_compared_percent,precision_target,threshold_at_precision,recall_at_precision,fpr_target,threshold_at_fpr,recall_at_fpr,fpr,auc,max_nearest_negative_percent";
+
+/// Writes a video study into `dir` (created if missing):
+/// `video_robustness.csv` (one row per transform), `video_queries.csv` (one
+/// row per copy), `video_roc.csv`, and unless `plots` is false, PNG and SVG
+/// plots and `video_report.html`. Returns the files written.
+pub fn write_video_robustness(
+    report: &VideoRobustnessReport,
+    dir: &Path,
+    plots: bool,
+) -> Result<Vec<PathBuf>, EvalError> {
+    std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+    let mut written = Vec::new();
+    let c = &report.config;
+    let mut summary = format!("{VIDEO_ROBUSTNESS_COLUMNS}\n");
+    for cell in &report.cells {
+        let p = cell.at_precision;
+        let _ = writeln!(
+            summary,
+            "{},{},{:.4},{},{},{:.2},{:.2},{},{},{},{},{},{},{},{:.6},{:.2}",
+            csv_field(&cell.transform),
+            cell.queries.len(),
+            cell.rule_recall,
+            cell.rule_false_matches,
+            cell.negatives.total(),
+            mean(cell.queries.iter().map(|q| q.query_percent)),
+            mean(cell.queries.iter().map(|q| q.compared_percent)),
+            c.precision_target,
+            opt(p.map(|p| 100 - p.threshold)),
+            opt(p.map(|p| p.recall)),
+            c.fpr_target,
+            opt(cell.at_fpr.threshold.map(|t| 100 - t)),
+            cell.at_fpr.recall,
+            cell.at_fpr.fpr,
+            cell.auc,
+            cell.queries.iter().map(|q| q.nearest_negative_percent).fold(0.0f64, f64::max),
+        );
+    }
+    write(dir.join("video_robustness.csv"), &summary, &mut written)?;
+    let mut queries = String::from(
+        "transform,video,source,query_percent,compared_percent,matched,nearest_negative_percent,false_matches\n",
+    );
+    for cell in &report.cells {
+        for q in &cell.queries {
+            let _ = writeln!(
+                queries,
+                "{},{},{},{:.2},{:.2},{},{:.2},{}",
+                csv_field(&cell.transform),
+                csv_field(&report.videos[q.video]),
+                csv_field(&report.sources[q.video]),
+                q.query_percent,
+                q.compared_percent,
+                q.matched,
+                q.nearest_negative_percent,
+                q.false_matches
+            );
+        }
+    }
+    write(dir.join("video_queries.csv"), &queries, &mut written)?;
+    let mut roc = String::from("transform,min_query_percent,tpr,fpr\n");
+    for cell in &report.cells {
+        for p in &cell.roc {
+            let _ = writeln!(roc, "{},{},{},{}", csv_field(&cell.transform), 100 - p.threshold, p.tpr, p.fpr);
+        }
+    }
+    write(dir.join("video_roc.csv"), &roc, &mut written)?;
+    if plots {
+        let figures = video_plots(report, dir)?;
+        for (_, f) in &figures {
+            written.push(f.png.clone());
+            written.push(f.svg_path.clone());
+        }
+        write(dir.join("video_report.html"), &video_html(report, &figures), &mut written)?;
+    }
+    Ok(written)
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+fn video_html(report: &VideoRobustnessReport, figures: &[(String, crate::plot::Written)]) -> String {
+    let c = &report.config;
+    let sources: std::collections::BTreeSet<&String> = report.sources.iter().collect();
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>frankly eval robustness --media video</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}\
+         th{{background:#f3f3f3}}td:first-child{{text-align:left}}figure{{margin:1.5em 0}}svg{{max-width:100%;height:auto}}</style>\n\
+         </head><body>\n<h1>vPDQ robustness</h1>\n<p>{} videos from {} sources, {} transforms (made by ffmpeg, kept in <code>{}</code>), \
+         one hashed frame every {} s. <em>Matched</em> is vPDQ's rule: frames of quality at least {} match at distance at most {}, \
+         and at least {} % of the copy's and {} % of the original's usable frames match. The curves score a copy by the share of its \
+         frames found in a video; negatives are the copy against every original of another source.</p>\n",
+        report.videos.len(),
+        sources.len(),
+        c.transforms.len(),
+        html_escape(&c.work_dir.display().to_string()),
+        c.seconds_per_hash,
+        c.thresholds.quality,
+        c.thresholds.distance,
+        c.thresholds.min_query_percent,
+        c.thresholds.min_compared_percent,
+    );
+    h.push_str(
+        "<table><tr><th>transform</th><th>copies</th><th>matched</th><th>false matches</th><th>mean % of copy found</th>\
+         <th>mean % of original found</th><th>recall @ FPR</th><th>min % at FPR</th><th>AUC</th><th>highest % of another source</th></tr>\n",
+    );
+    for cell in &report.cells {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} of {}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.1}</td></tr>",
+            html_escape(&cell.transform),
+            cell.queries.len(),
+            pct(cell.rule_recall),
+            cell.rule_false_matches,
+            cell.negatives.total(),
+            mean(cell.queries.iter().map(|q| q.query_percent)),
+            mean(cell.queries.iter().map(|q| q.compared_percent)),
+            pct(cell.at_fpr.recall),
+            opt(cell.at_fpr.threshold.map(|t| 100 - t)),
+            cell.auc,
+            cell.queries.iter().map(|q| q.nearest_negative_percent).fold(0.0f64, f64::max),
+        );
+    }
+    h.push_str("</table>\n");
+    for (title, figure) in figures {
+        let _ = write!(h, "<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", html_escape(title), figure.svg);
+    }
+    if !report.failures.is_empty() {
+        h.push_str("<h2>Failures</h2>\n<ul>\n");
+        for (what, why) in &report.failures {
+            let _ = writeln!(h, "<li>{}: {}</li>", html_escape(what), html_escape(why));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</body></html>\n");
+    h
 }
 
 #[cfg(test)]

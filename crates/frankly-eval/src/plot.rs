@@ -15,8 +15,9 @@ use plotters::prelude::*;
 
 use crate::EvalError;
 use crate::algo::HashAlgo;
-use crate::metrics::Histogram;
+use crate::metrics::{Histogram, RocPoint};
 use crate::robustness::{Cell, RobustnessReport};
+use crate::video::VideoRobustnessReport;
 
 /// Environment variable naming the TrueType font of the plots.
 pub const FONT_ENV: &str = "FRANKLY_FONT";
@@ -163,21 +164,22 @@ fn render<P: Plot>(plot: &P, dir: &Path, stem: &str) -> Result<Written, EvalErro
     Ok(Written { png, svg_path, svg })
 }
 
-/// ROC curves of one algorithm, one line per transform, FPR on a log axis.
+/// ROC curves, one line per transform, FPR on a log axis.
 struct RocPlot<'a> {
-    algo: HashAlgo,
-    cells: Vec<&'a Cell>,
+    title: String,
+    /// Per curve: its name, its points, and how many negatives it counts.
+    curves: Vec<(String, &'a [RocPoint], u64)>,
 }
 
 impl Plot for RocPlot<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
-        let negatives = self.cells.iter().map(|c| c.negatives.total()).max().unwrap_or(1).max(1);
+        let negatives = self.curves.iter().map(|c| c.2).max().unwrap_or(1).max(1);
         // The smallest non-zero FPR is 1 / negatives; zero is drawn half a decade lower.
         let floor = 10f64.powf((0.5 / negatives as f64).log10().floor());
         let (plot_area, legend_area) = with_legend_column(root);
         let mut chart = ChartBuilder::on(&plot_area)
-            .caption(format!("ROC: {} ({} bits)", self.algo, self.algo.bits()), ("sans-serif", 22))
+            .caption(&self.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -191,12 +193,12 @@ impl Plot for RocPlot<'_> {
             .draw()
             .map_err(err)?;
         let mut legend = Vec::new();
-        for (i, cell) in self.cells.iter().enumerate() {
+        for (i, (name, points, _)) in self.curves.iter().enumerate() {
             let c = color(i);
             chart
-                .draw_series(LineSeries::new(cell.roc.iter().map(|p| (p.fpr.max(floor), p.tpr)), c.stroke_width(2)))
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.fpr.max(floor), p.tpr)), c.stroke_width(2)))
                 .map_err(err)?;
-            legend.push((cell.transform.clone(), c));
+            legend.push((name.clone(), c));
         }
         draw_legend(&legend_area, &legend, true)
     }
@@ -262,6 +264,7 @@ impl Plot for RecallPlot<'_> {
 /// Normalised histograms of two distance distributions of one algorithm.
 pub(crate) struct HistogramPlot<'a> {
     pub(crate) title: String,
+    pub(crate) x_desc: &'static str,
     pub(crate) bits: u32,
     pub(crate) series: Vec<(&'a str, &'a Histogram)>,
     pub(crate) log_y: bool,
@@ -287,10 +290,10 @@ impl Plot for HistogramPlot<'_> {
         let named: Vec<(&str, &Vec<f64>)> = self.series.iter().map(|(n, _)| *n).zip(&fractions).collect();
         if self.log_y {
             let mut chart = builder.build_cartesian_2d(x_range, (floor..1.0f64).log_scale()).map_err(err)?;
-            draw_bars(&mut chart, &named, floor)
+            draw_bars(&mut chart, &named, floor, self.x_desc)
         } else {
             let mut chart = builder.build_cartesian_2d(x_range, 0.0f64..top).map_err(err)?;
-            draw_bars(&mut chart, &named, 0.0)
+            draw_bars(&mut chart, &named, 0.0, self.x_desc)
         }
     }
 }
@@ -299,10 +302,11 @@ fn draw_bars<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueForm
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     series: &[(&str, &Vec<f64>)],
     base: f64,
+    x_desc: &str,
 ) -> Result<(), String> {
     chart
         .configure_mesh()
-        .x_desc("Hamming distance (bits)")
+        .x_desc(x_desc)
         .y_desc("fraction of pairs")
         .x_label_formatter(&|v| format!("{v:.0}"))
         .draw()
@@ -322,6 +326,35 @@ fn draw_bars<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueForm
     chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(err)
 }
 
+/// The x axis of distance histograms of hashes.
+const HAMMING: &str = "Hamming distance (bits)";
+
+/// Writes the plots of a video study into `dir`: `video_roc` and
+/// `video_histogram`, each as PNG and SVG.
+pub(crate) fn video_plots(report: &VideoRobustnessReport, dir: &Path) -> Result<Vec<(String, Written)>, EvalError> {
+    let roc = RocPlot {
+        title: "ROC: vPDQ, scored by the share of the copy's frames found".to_owned(),
+        curves: report.cells.iter().map(|c| (c.transform.clone(), c.roc.as_slice(), c.negatives.total())).collect(),
+    };
+    let mut matches = Histogram::new(100);
+    let mut non_matches = Histogram::new(100);
+    for c in &report.cells {
+        matches.merge(&c.positives);
+        non_matches.merge(&c.negatives);
+    }
+    let hist = HistogramPlot {
+        title: "vPDQ: copy vs own original, and vs other sources".to_owned(),
+        x_desc: "100 - % of the copy's frames found in the video",
+        bits: 100,
+        series: vec![("own original (all transforms)", &matches), ("other sources", &non_matches)],
+        log_y: false,
+    };
+    Ok(vec![
+        ("ROC, vPDQ".to_owned(), render(&roc, dir, "video_roc")?),
+        ("Match percentages, vPDQ".to_owned(), render(&hist, dir, "video_histogram")?),
+    ])
+}
+
 /// Writes the plots of a robustness study into `dir`: `roc_ALGO`,
 /// `recall`, `histogram_ALGO`, each as PNG and SVG.
 pub(crate) fn robustness_plots(report: &RobustnessReport, dir: &Path) -> Result<Vec<(String, Written)>, EvalError> {
@@ -336,9 +369,14 @@ pub(crate) fn robustness_plots(report: &RobustnessReport, dir: &Path) -> Result<
             matches.merge(&c.positives);
             non_matches.merge(&c.negatives);
         }
-        out.push((format!("ROC, {algo}"), render(&RocPlot { algo, cells }, dir, &format!("roc_{algo}"))?));
+        let roc = RocPlot {
+            title: format!("ROC: {algo} ({} bits)", algo.bits()),
+            curves: cells.iter().map(|c| (c.transform.clone(), c.roc.as_slice(), c.negatives.total())).collect(),
+        };
+        out.push((format!("ROC, {algo}"), render(&roc, dir, &format!("roc_{algo}"))?));
         let hist = HistogramPlot {
             title: format!("Distances, {algo}: transformed copy vs own original, and vs other originals"),
+            x_desc: HAMMING,
             bits: algo.bits(),
             series: vec![("matches (all transforms)", &matches), ("non-matches", &non_matches)],
             log_y: false,
@@ -352,6 +390,7 @@ pub(crate) fn robustness_plots(report: &RobustnessReport, dir: &Path) -> Result<
 pub(crate) fn fpr_plot(algo: HashAlgo, pairs: &Histogram, dir: &Path) -> Result<Written, EvalError> {
     let plot = HistogramPlot {
         title: format!("Pairwise distances of distinct images, {algo}"),
+        x_desc: HAMMING,
         bits: algo.bits(),
         series: vec![("distinct pairs", pairs)],
         log_y: true,

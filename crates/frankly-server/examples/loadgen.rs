@@ -72,7 +72,7 @@ async fn main() {
         intake_queue: 65_536,
         ..Config::default()
     };
-    let state = AppState::open(config, None).await.unwrap();
+    let state = AppState::open(config, Default::default()).await.unwrap();
     let engine = format!("{:?}", state.db().backend());
     if a.fill > 0 {
         return claims(&state, &a, &engine).await;

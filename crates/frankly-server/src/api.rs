@@ -823,15 +823,8 @@ async fn intake(state: &AppState, req: axum::extract::Request) -> Result<Receive
         })?;
     let max_pixels = state.config().max_decode_pixels;
     let outcome = tokio::task::spawn_blocking(move || {
-        let outcome = crate::intake::verify(
-            &body,
-            &report_keys,
-            &keyring,
-            &who,
-            now,
-            verifier.inner.matcher.as_ref(),
-            max_pixels,
-        );
+        let outcome =
+            crate::intake::verify(&body, &report_keys, &keyring, &who, now, &verifier.inner.banks, max_pixels);
         drop(slot);
         outcome
     })

@@ -12,9 +12,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use frankly_bank::{Matcher, SignalType};
 use frankly_franking::{FrankingError, Keyring, Ordering, Party};
-use frankly_hash::{DecodeLimits, DecodeOptions, PdqHasher, decode};
 use frankly_report::{Reason, ReplayGuard, ReportError, ReportKeyring, Verdict, VerifiedReport, verify_report};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ServerError;
 use crate::api::Received;
 use crate::db::Db;
+use crate::matching::{ServerBanks, ServerMatch, StoredVideo, match_attachments};
 use crate::queue::{CHILD_SAFETY_QUEUE, Stage};
 
 /// What the server stores for a report: the report as sealed, the verdict
@@ -38,6 +37,10 @@ pub struct StoredReport {
     pub order: Result<Ordering, String>,
     /// Matches of verified attachments against the server's banks.
     pub server_matches: Vec<ServerMatch>,
+    /// The verified video attachments as the server hashed them (reports
+    /// stored before video support have none).
+    #[serde(default)]
+    pub videos: Vec<StoredVideo>,
 }
 
 /// One message's verdict, as stored and shown.
@@ -51,21 +54,6 @@ pub enum StoredVerdict {
     Unopened,
     /// Failed the check named.
     Rejected(String),
-}
-
-/// A verified attachment that matched one of the server's banks.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct ServerMatch {
-    /// Which message (index in the report).
-    pub message: usize,
-    /// Which attachment of that message.
-    pub attachment: usize,
-    /// The bank.
-    pub bank: String,
-    /// The entry's labels.
-    pub labels: Vec<String>,
-    /// Hamming distance.
-    pub distance: u32,
 }
 
 /// The open report id the database decides about.
@@ -144,8 +132,6 @@ const BANK_MATCH_PRIORITY: i64 = 2000;
 const SENDER_REPORT_PRIORITY: i64 = 50;
 /// Most priority from repeated reports of one sender.
 const MAX_SENDER_BOOST: i64 = 500;
-/// Largest attachment the server decodes for bank matching.
-const MAX_MATCH_ATTACHMENT_BYTES: usize = 32 << 20;
 
 /// A verified report ready to be committed.
 #[derive(Debug)]
@@ -174,13 +160,13 @@ pub(crate) fn verify(
     keyring: &Keyring,
     reporter: &Party,
     now_ms: u64,
-    matcher: Option<&Matcher>,
+    banks: &ServerBanks,
     max_decode_pixels: u64,
 ) -> Result<Outcome, ServerError> {
     let (key_id, report) = keys.open(envelope, now_ms).map_err(refusal)?;
     let report_id = report.id_hex();
     match verify_report(report, key_id, keyring, reporter, now_ms, &mut Deferred) {
-        Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, matcher, max_decode_pixels)?))),
+        Ok(verified) => Ok(Outcome::Ready(Box::new(prepare(verified, banks, max_decode_pixels)?))),
         Err(ReportError::ReportedMessage { .. } | ReportError::ReportedUnopened(_)) => {
             tracing::info!(reporter = %reporter, "a report whose reported message does not verify was not queued");
             Ok(Outcome::Unverified { report_id })
@@ -189,7 +175,7 @@ pub(crate) fn verify(
     }
 }
 
-fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>, max_decode_pixels: u64) -> Result<Ready, ServerError> {
+fn prepare(verified: VerifiedReport, banks: &ServerBanks, max_decode_pixels: u64) -> Result<Ready, ServerError> {
     let report = verified.report();
     let reported = verified.reported();
     let verdicts: Vec<StoredVerdict> = verified
@@ -202,10 +188,8 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>, max_decode_pixel
         })
         .collect();
     let order = verified.order().clone().map_err(|e| check_name(&e));
-    let server_matches = match matcher {
-        Some(m) => match_attachments(&verified, m, max_decode_pixels),
-        None => Vec::new(),
-    };
+    let evidence = match_attachments(&verified, banks, max_decode_pixels);
+    let server_matches = evidence.matches;
     let child_match = server_matches.iter().any(|m| m.labels.iter().any(|l| l.contains("child") || l == "csam"));
     let mut priority = base_priority(report.reason);
     if !server_matches.is_empty() {
@@ -214,7 +198,7 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>, max_decode_pixel
     let queue = if child_match { CHILD_SAFETY_QUEUE } else { reason_queue(report.reason) };
     let verified_count = verdicts.iter().filter(|v| **v == StoredVerdict::Verified).count();
     let order_complete = order.as_ref().is_ok_and(Ordering::is_complete);
-    let stored = StoredReport { report: report.clone(), verdicts, order, server_matches };
+    let stored = StoredReport { report: report.clone(), verdicts, order, server_matches, videos: evidence.videos };
     let content = serde_json::to_vec(&stored).map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(Ready {
         report_id: report.id_hex(),
@@ -231,46 +215,6 @@ fn prepare(verified: VerifiedReport, matcher: Option<&Matcher>, max_decode_pixel
         server_matches: i64::try_from(stored.server_matches.len()).unwrap_or(i64::MAX),
         content,
     })
-}
-
-/// PDQ-hashes every verified attachment that decodes as an image of at
-/// most `max_decode_pixels` (the `max_decode_pixels` setting; the decoder
-/// may allocate 8 bytes a pixel) and queries the banks. Undecodable
-/// attachments are skipped (the moderator still sees them).
-fn match_attachments(verified: &VerifiedReport, matcher: &Matcher, max_decode_pixels: u64) -> Vec<ServerMatch> {
-    let mut out = Vec::new();
-    let mut pdq = PdqHasher::new();
-    let options = DecodeOptions {
-        limits: DecodeLimits {
-            max_pixels: max_decode_pixels,
-            max_alloc: max_decode_pixels.saturating_mul(8),
-            max_file_bytes: MAX_MATCH_ATTACHMENT_BYTES as u64,
-            ..DecodeLimits::default()
-        },
-        ..DecodeOptions::default()
-    };
-    for (i, (m, verdict)) in verified.report().messages.iter().zip(verified.verdicts()).enumerate() {
-        let (Verdict::Verified, Some(opening)) = (verdict, &m.opening) else { continue };
-        for (j, a) in opening.attachments.iter().enumerate() {
-            if a.plaintext.len() > MAX_MATCH_ATTACHMENT_BYTES {
-                continue;
-            }
-            let Ok(decoded) = decode(&a.plaintext, &options) else { continue };
-            for signal in [SignalType::Pdq] {
-                let Some((words, quality)) = signal.hash_image(&decoded.rgb, &mut pdq) else { continue };
-                for hit in matcher.query(signal, &words, quality, None) {
-                    out.push(ServerMatch {
-                        message: i,
-                        attachment: j,
-                        bank: hit.bank,
-                        labels: hit.labels,
-                        distance: hit.distance,
-                    });
-                }
-            }
-        }
-    }
-    out
 }
 
 struct Pending {

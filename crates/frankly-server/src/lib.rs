@@ -52,6 +52,7 @@ pub mod guard;
 mod intake;
 mod keychain;
 mod login;
+mod matching;
 mod metrics;
 mod platform_keys;
 pub mod queue;
@@ -60,8 +61,6 @@ mod secrets;
 mod web;
 
 use std::sync::Arc;
-
-use frankly_bank::Matcher;
 
 pub use api::{
     AckRequest, ConversationRequest, Copy, Delivered, DeviceRequest, DeviceResponse, FrankRequest, Franked, MAX_COPIES,
@@ -72,9 +71,13 @@ pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
-pub use intake::{ServerMatch, StoredReport, StoredVerdict};
+pub use intake::{StoredReport, StoredVerdict};
 pub use keychain::MAX_ADVANCE;
 pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
+pub use matching::{
+    HashedFrame, MAX_MATCH_ATTACHMENT_BYTES, MatchSignal, SERVER_SECONDS_PER_HASH, STRIP_FRAMES, STRIP_TILE_HEIGHT,
+    ServerBanks, ServerMatch, StoredVideo, StripError, VideoEvidence, render_strip, strip_frames,
+};
 pub use metrics::Metrics;
 pub use platform_keys::{PlatformKeys, TAG_BACKDATE_MS, TAG_CHAIN_FILE};
 pub use queue::{
@@ -103,7 +106,7 @@ struct Inner {
     secrets: Secrets,
     keys: PlatformKeys,
     report_keys: ReportKeys,
-    matcher: Option<Matcher>,
+    banks: ServerBanks,
     metrics: Arc<Metrics>,
     intake: intake::Intake,
     limits: api::Limits,
@@ -117,7 +120,7 @@ impl AppState {
     /// Opens the data directory and database (creating both on first
     /// start), loads or makes the keys, and starts the intake writer.
     /// Needs a Tokio runtime.
-    pub async fn open(config: Config, matcher: Option<Matcher>) -> Result<AppState, ServerError> {
+    pub async fn open(config: Config, banks: ServerBanks) -> Result<AppState, ServerError> {
         config.validate()?;
         let secrets = Secrets::load_or_create(&config.data_dir)?;
         let db = Db::connect(&config.database_url(), config.max_connections).await?;
@@ -145,7 +148,7 @@ impl AppState {
                 secrets,
                 keys,
                 report_keys,
-                matcher,
+                banks,
                 metrics,
                 intake,
                 limits,

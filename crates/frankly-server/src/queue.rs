@@ -709,6 +709,19 @@ pub async fn held(db: &Db, user: &User) -> Result<Vec<ReportRow>, ServerError> {
 /// An attachment's plaintext, for a user whose role sees the report's
 /// queue; the fetch is audited.
 pub async fn media(db: &Db, user: &User, id: i64, message: usize, attachment: usize) -> Result<Vec<u8>, ServerError> {
+    Ok(media_of_report(db, user, id, message, attachment, "").await?.0)
+}
+
+/// [`media`] with the stored report it belongs to; `what` is appended to the
+/// audit entry's detail (for example `strip`).
+pub async fn media_of_report(
+    db: &Db,
+    user: &User,
+    id: i64,
+    message: usize,
+    attachment: usize,
+    what: &str,
+) -> Result<(Vec<u8>, StoredReport), ServerError> {
     let r = sqlx::query("SELECT queue, content FROM reports WHERE id = $1")
         .bind(id)
         .fetch_optional(db.reader())
@@ -728,9 +741,10 @@ pub async fn media(db: &Db, user: &User, id: i64, message: usize, attachment: us
         .and_then(|o| o.attachments.get(attachment))
         .map(|a| a.plaintext.clone())
         .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no such attachment"))?;
-    audit::record(db, &user.username, "view-media", &format!("report:{id}"), &format!("{message}/{attachment}"))
-        .await?;
-    Ok(bytes)
+    let detail =
+        if what.is_empty() { format!("{message}/{attachment}") } else { format!("{message}/{attachment} {what}") };
+    audit::record(db, &user.username, "view-media", &format!("report:{id}"), &detail).await?;
+    Ok((bytes, stored))
 }
 
 /// Parses a stored report. Reports stored by franking v1 (schema 1) stay

@@ -23,7 +23,7 @@ use crate::{AppState, ServerError, StoredVerdict, audit};
 
 /// The content security policy of every page: no inline script or style,
 /// nothing from elsewhere, no framing.
-const CSP: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; \
+const CSP: &str = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{id}/decide", post(decide))
         .route("/reports/{id}/release", post(release))
         .route("/reports/{id}/media/{message}/{attachment}", get(media))
+        .route("/reports/{id}/media/{message}/{attachment}/strip", get(strip))
         .route("/admin/users", get(users).post(create_user))
         .route("/admin/users/{id}/{change}", post(change_user))
         .route("/admin/audit", get(audit_page))
@@ -365,7 +366,69 @@ struct AttachmentView {
     index: usize,
     media_type: String,
     image: bool,
+    video: Option<VideoView>,
     size: usize,
+}
+
+/// A video attachment: played blurred and muted, with a strip of frames
+/// and a timeline of every hashed frame, matched ones marked.
+struct VideoView {
+    /// The media type sniffed from the bytes.
+    media_type: String,
+    /// The strip's frames, as captions.
+    strip: Vec<FrameMark>,
+    /// Every hashed frame.
+    timeline: Vec<FrameMark>,
+    /// Hashed frames that matched a banked video.
+    matched: usize,
+    /// Why the server could not hash it to its end.
+    problem: Option<String>,
+}
+
+struct FrameMark {
+    /// Presentation time, seconds, for seeking.
+    seconds: String,
+    /// As shown: `m:ss.s`.
+    label: String,
+    matched: bool,
+}
+
+impl FrameMark {
+    fn new(seconds: f64, matched: bool) -> Self {
+        let s = seconds.max(0.0);
+        FrameMark { seconds: format!("{s:.3}"), label: format!("{}:{:04.1}", (s / 60.0).floor(), s % 60.0), matched }
+    }
+}
+
+/// The video view of attachment `a` of message `m`, if the server hashed it.
+fn video_view(stored: &crate::StoredReport, m: usize, a: usize) -> Option<VideoView> {
+    let video = stored.videos.iter().find(|v| v.message == m && v.attachment == a)?;
+    let matched = matched_frames(stored, m, a);
+    let numbers: Vec<u64> = video.frames.iter().map(|f| f.number).collect();
+    let strip = crate::strip_frames(&numbers, &matched, crate::STRIP_FRAMES);
+    let mark = |f: &crate::HashedFrame| FrameMark::new(f.seconds, matched.binary_search(&f.number).is_ok());
+    Some(VideoView {
+        media_type: video.media_type.clone(),
+        strip: video.frames.iter().filter(|f| strip.binary_search(&f.number).is_ok()).map(mark).collect(),
+        timeline: video.frames.iter().map(mark).collect(),
+        matched: video.frames.iter().filter(|f| matched.binary_search(&f.number).is_ok()).count(),
+        problem: video.problem.clone(),
+    })
+}
+
+/// The frames of attachment `a` of message `m` that matched a banked
+/// video, sorted and unique.
+fn matched_frames(stored: &crate::StoredReport, m: usize, a: usize) -> Vec<u64> {
+    let mut frames: Vec<u64> = stored
+        .server_matches
+        .iter()
+        .filter(|s| s.message == m && s.attachment == a)
+        .filter_map(|s| s.video.as_ref())
+        .flat_map(|v| v.matched_frames.iter().copied())
+        .collect();
+    frames.sort_unstable();
+    frames.dedup();
+    frames
 }
 
 #[derive(Template)]
@@ -466,6 +529,7 @@ async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i6
                             .find(|(_, r)| *r == a.reference)
                             .map_or_else(|| "unknown type".to_string(), |(t, _)| t.clone()),
                         image: image_type(&a.plaintext).is_some(),
+                        video: video_view(&view.stored, i, j),
                         size: a.plaintext.len(),
                     })
                     .collect(),
@@ -477,14 +541,25 @@ async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i6
         .server_matches
         .iter()
         .map(|s| {
-            format!(
-                "server: message {} attachment {} matches bank {} ({}) at PDQ distance {}",
+            let what = format!(
+                "server: message {} attachment {} matches {} bank {} ({})",
                 s.message,
                 s.attachment,
+                s.signal.name(),
                 s.bank,
-                s.labels.join(", "),
-                s.distance
-            )
+                s.labels.join(", ")
+            );
+            match (&s.video, s.signal) {
+                (Some(v), _) => format!(
+                    "{what}: {:.0} % of its hashed frames match {:.0} % of the banked frames{}",
+                    v.query_percent,
+                    v.compared_percent,
+                    v.source_id.as_ref().map(|id| format!(" (banked as {id})")).unwrap_or_default()
+                ),
+                (None, crate::MatchSignal::VideoMd5) => format!("{what}: the MD5 of the file is banked"),
+                (None, _) if s.frame > 0 => format!("{what} at PDQ distance {} on frame {}", s.distance, s.frame),
+                (None, _) => format!("{what} at PDQ distance {}", s.distance),
+            }
         })
         .collect();
     evidence.extend(report.evidence.iter().map(|e| format!("reporter's device: {}: {}", e.kind, e.detail)));
@@ -598,23 +673,79 @@ async fn release(
     Ok(Redirect::to("/?notice=released"))
 }
 
+/// An attachment's bytes, typed by what they are (images and videos shown
+/// inline, anything else as a download). A single byte range is served as
+/// 206 so a browser can seek in a video (without ranges, a video's seekable
+/// range is empty); a range request of several ranges gets the whole body.
 async fn media(
     State(state): State<AppState>,
     authed: Authed,
     Path((id, message, attachment)): Path<(i64, usize, usize)>,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let bytes = queue::media(state.db(), authed.user(), id, message, attachment).await?;
-    let headers = match image_type(&bytes) {
+    let sniffed = frankly_hash::sniff(&bytes);
+    let playable = sniffed.is_video().then(|| sniffed.media_type()).flatten();
+    let typed = match image_type(&bytes).or(playable) {
         Some(t) => vec![(header::CONTENT_TYPE, HeaderValue::from_static(t))],
         None => vec![
             (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment")),
         ],
     };
-    let mut response = bytes.into_response();
-    for (k, v) in headers {
+    let total = bytes.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| http_range_header::parse_range_header(r).and_then(|parsed| parsed.validate(total)));
+    let mut response = match range {
+        Some(Ok(ranges)) if ranges.len() == 1 => {
+            let (start, end) = (*ranges[0].start(), *ranges[0].end());
+            let part = bytes[start as usize..=end as usize].to_vec();
+            let mut r = (StatusCode::PARTIAL_CONTENT, part).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        Some(Err(_)) => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+        _ => bytes.into_response(),
+    };
+    for (k, v) in typed {
         response.headers_mut().insert(k, v);
     }
+    response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// The frame strip of a video attachment: the frames the review page's
+/// strip lists, drawn side by side as one JPEG (decoded on the blocking pool
+/// within the matching limits; the page blurs it like any media).
+async fn strip(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, message, attachment)): Path<(i64, usize, usize)>,
+) -> Result<Response, WebError> {
+    let (bytes, stored) = queue::media_of_report(state.db(), authed.user(), id, message, attachment, "strip").await?;
+    let not_video = || ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no frame strip for this attachment");
+    let video =
+        stored.videos.iter().find(|v| v.message == message && v.attachment == attachment).ok_or_else(not_video)?;
+    let numbers: Vec<u64> = video.frames.iter().map(|f| f.number).collect();
+    let frames = crate::strip_frames(&numbers, &matched_frames(&stored, message, attachment), crate::STRIP_FRAMES);
+    let max_pixels = state.config().max_decode_pixels;
+    let jpeg = tokio::task::spawn_blocking(move || crate::render_strip(&bytes, &frames, max_pixels))
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?
+        .map_err(|e| ServerError::refused(StatusCode::UNPROCESSABLE_ENTITY, "strip", e.to_string()))?;
+    let mut response = jpeg.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
 }

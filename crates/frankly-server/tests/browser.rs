@@ -12,7 +12,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::franked::{conversation, seal, with_image};
+use common::franked::{conversation, seal, with_attachments};
 use common::{Engine, Harness};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -121,7 +121,12 @@ async fn moderator_reviews_a_report_in_chromium() {
     let Some((_driver, c)) = browser().await else { return };
     let now = u64::try_from(frankly_server::now_ms()).unwrap();
     let mut msgs = conversation(&h.keyring(), "conv", "mallory", "bob", 4, now);
-    with_image(&h.keyring(), &mut msgs, &common::photo(), now + 10);
+    let clip = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../frankly-demo/assets/doorknob-half.mp4"),
+    )
+    .unwrap();
+    let photo = common::photo();
+    with_attachments(&h.keyring(), &mut msgs, &[("image/jpeg", &photo), ("video/mp4", &clip)], now + 10);
     let (_, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
     assert_eq!(h.post_report(envelope).await.0, axum::http::StatusCode::ACCEPTED);
     for (name, role) in [("mia", Role::Moderator), ("ada", Role::Admin)] {
@@ -155,6 +160,31 @@ async fn moderator_reviews_a_report_in_chromium() {
     // The filter eases back over a CSS transition: wait for its end state.
     let hidden = settled_filter(&c, |f| f.contains("blur(28px)") && f.contains("grayscale(1)")).await;
     assert!(hidden.contains("blur(28px)") && hidden.contains("grayscale(1)"), "hidden again with r: {hidden}");
+
+    // The video: muted, blurred like the image, with its strip of frames;
+    // a mark on its timeline seeks the video to that frame.
+    let video = c.find(Locator::Css("video.media")).await.unwrap();
+    let arg = vec![serde_json::to_value(&video).unwrap()];
+    let muted = c.execute("return arguments[0].muted", arg.clone()).await.unwrap();
+    assert_eq!(muted, serde_json::Value::Bool(true), "video starts muted");
+    let filter = video.css_value("filter").await.unwrap();
+    assert!(filter.contains("blur(28px)") && filter.contains("grayscale(1)"), "video blurred: {filter}");
+    let strip = c.find(Locator::Css(".strip img")).await.unwrap();
+    let loaded = c
+        .execute(
+            "return arguments[0].complete && arguments[0].naturalWidth",
+            vec![serde_json::to_value(&strip).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(loaded.as_u64().unwrap_or(0) > 0, "the frame strip loaded: {loaded}");
+    let marks = c.find_all(Locator::Css("ol.timeline li")).await.unwrap();
+    assert!(marks.len() >= 2, "one mark per hashed frame");
+    let seconds: f64 = marks[1].attr("data-seconds").await.unwrap().unwrap().parse().unwrap();
+    assert!(seconds > 0.5, "the second hashed frame is a second in: {seconds}");
+    marks[1].clone().click().await.unwrap();
+    let at = c.execute("return arguments[0].currentTime", arg).await.unwrap().as_f64().unwrap();
+    assert!((at - seconds).abs() < 0.01, "seeked to {at}, wanted {seconds}");
 
     // Decide: `d` jumps to the form.
     press(&c, 'd').await;

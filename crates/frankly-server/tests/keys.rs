@@ -83,7 +83,7 @@ async fn the_database_alone_cannot_tag_or_open_reports(h: Harness) {
         database_url: Some(h.state.config().database_url()),
         ..Config::default()
     };
-    let err = AppState::open(config.clone(), None).await.unwrap_err().to_string();
+    let err = AppState::open(config.clone(), Default::default()).await.unwrap_err().to_string();
     assert!(err.contains("tag-keys.chain is missing") && err.contains("copy it"), "{err}");
     // Chain files from another server do not unwrap this database's keys.
     let other = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
@@ -91,7 +91,7 @@ async fn the_database_alone_cannot_tag_or_open_reports(h: Harness) {
     for file in [frankly_server::TAG_CHAIN_FILE, frankly_server::REPORT_CHAIN_FILE] {
         std::fs::copy(other.state.config().key_dir().join(file), config.data_dir.join(file)).unwrap();
     }
-    let err = AppState::open(config, None).await.unwrap_err().to_string();
+    let err = AppState::open(config, Default::default()).await.unwrap_err().to_string();
     assert!(err.contains("does not unwrap"), "{err}");
     // No column of the database holds a key in the clear: every secret is
     // a wrapped blob of nonce, ciphertext and tag, and the report key's

@@ -72,18 +72,29 @@ pub fn franked(
 /// Replaces the last message of `messages` with one from its sender that
 /// carries an image attachment.
 pub fn with_image(keyring: &Keyring, messages: &mut [ReportedMessage], image: &[u8], t_ms: u64) {
+    with_attachments(keyring, messages, &[("image/jpeg", image)], t_ms);
+}
+
+/// Replaces the last message of `messages` with one from its sender that
+/// carries `attachments`, each with the media type its sender declared.
+pub fn with_attachments(keyring: &Keyring, messages: &mut [ReportedMessage], attachments: &[(&str, &[u8])], t_ms: u64) {
     let last = messages.len() - 1;
-    let (reference, _ciphertext) = frankly_franking::encrypt_attachment(image).unwrap();
+    let encrypted: Vec<_> =
+        attachments.iter().map(|(_, bytes)| frankly_franking::encrypt_attachment(bytes).unwrap().0).collect();
     let body = frankly_franking::Body {
         text: "look at this".into(),
-        attachments: vec![("image/jpeg".into(), reference.clone())],
+        attachments: attachments.iter().zip(&encrypted).map(|((t, _), r)| (t.to_string(), r.clone())).collect(),
     }
     .encode()
     .unwrap();
     let d = messages[last].delivery.clone();
     let mut m = franked(keyring, &d.conversation_id, &d.sender, &d.recipient, body, d.sequence, t_ms);
     if let Some(o) = m.opening.as_mut() {
-        o.attachments = vec![ReportedAttachment { reference: reference.to_bytes(), plaintext: image.to_vec() }];
+        o.attachments = attachments
+            .iter()
+            .zip(&encrypted)
+            .map(|((_, bytes), r)| ReportedAttachment { reference: r.to_bytes(), plaintext: bytes.to_vec() })
+            .collect();
     }
     messages[last] = m;
 }

@@ -61,13 +61,22 @@ impl Harness {
     /// A fresh server on `engine`, with `tweak` applied to the config;
     /// `None` (after a printed notice) when PostgreSQL is unavailable.
     pub async fn start(engine: Engine, tweak: impl FnOnce(&mut Config)) -> Option<Harness> {
+        Self::start_with_banks(engine, tweak, frankly_server::ServerBanks::default()).await
+    }
+
+    /// [`Harness::start`] with the server matching against `banks`.
+    pub async fn start_with_banks(
+        engine: Engine,
+        tweak: impl FnOnce(&mut Config),
+        banks: frankly_server::ServerBanks,
+    ) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
         if let Engine::Postgres = engine {
             config.database_url = Some(fresh_postgres_database().await?);
         }
         tweak(&mut config);
-        let state = AppState::open(config, None).await.unwrap();
+        let state = AppState::open(config, banks).await.unwrap();
         let app = frankly_server::app(state.clone());
         Some(Harness { state, app, dir, tokens: Default::default() })
     }
@@ -75,7 +84,7 @@ impl Harness {
     /// A second instance on the same database and data directory (another
     /// server behind the load balancer).
     pub async fn another_instance(&self) -> AppState {
-        AppState::open(self.state.config().clone(), None).await.unwrap()
+        AppState::open(self.state.config().clone(), Default::default()).await.unwrap()
     }
 
     pub fn keyring(&self) -> std::sync::Arc<frankly_franking::Keyring> {
