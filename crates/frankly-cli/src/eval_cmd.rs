@@ -76,9 +76,15 @@ pub(crate) struct RobustnessArgs {
     #[arg(long)]
     transforms: Option<String>,
 
-    /// Videos: seconds between hashed frames (0: every frame).
+    /// Videos: seconds between hashed frames of the copies, as a device
+    /// hashes them (0: every frame).
     #[arg(long, default_value_t = 1.0)]
     seconds_per_hash: f64,
+
+    /// Videos: seconds between hashed frames of the originals, as a bank
+    /// holds them (default: --seconds-per-hash; 0: every frame).
+    #[arg(long)]
+    bank_seconds_per_hash: Option<f64>,
 
     /// Videos: files whose names agree before this character are one
     /// source (re-encodes of one clip), never counted as false positives.
@@ -322,8 +328,11 @@ fn robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn video_robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
-    if !(args.seconds_per_hash.is_finite() && (0.0..=3600.0).contains(&args.seconds_per_hash)) {
-        anyhow::bail!("--seconds-per-hash must be in 0..=3600");
+    let bank_seconds = args.bank_seconds_per_hash.unwrap_or(args.seconds_per_hash);
+    for (name, s) in [("--seconds-per-hash", args.seconds_per_hash), ("--bank-seconds-per-hash", bank_seconds)] {
+        if !(s.is_finite() && (0.0..=3600.0).contains(&s)) {
+            anyhow::bail!("{name} must be in 0..=3600");
+        }
     }
     let transforms =
         VideoTransform::parse_list(args.transforms.as_deref().unwrap_or(frankly_eval::DEFAULT_VIDEO_TRANSFORMS))?;
@@ -333,6 +342,7 @@ fn video_robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
     let config = VideoRobustnessConfig {
         transforms,
         seconds_per_hash: args.seconds_per_hash,
+        bank_seconds_per_hash: bank_seconds,
         thresholds: frankly_bank::vpdq::VpdqThresholds::default(),
         precision_target: args.precision,
         fpr_target: args.fpr,

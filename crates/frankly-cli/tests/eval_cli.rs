@@ -139,7 +139,8 @@ fn video_robustness_matches_reencodes_and_shows_that_vpdq_misses_mirrored_copies
     let out = tempfile::tempdir().unwrap();
     let assert = frankly()
         .args(["eval", "robustness", "--media", "video", "--transforms", "bitrate:250,flip", "--threads", "2"])
-        .args(["--group-delimiter", "-", "--corpus"])
+        // Originals banked at every frame, copies hashed one frame a second.
+        .args(["--group-delimiter", "-", "--bank-seconds-per-hash", "0", "--corpus"])
         .arg(corpus.path())
         .arg("--out")
         .arg(out.path())
@@ -160,6 +161,9 @@ fn video_robustness_matches_reencodes_and_shows_that_vpdq_misses_mirrored_copies
     // A re-encode at 250 kbit/s keeps every hashed frame within 31 bits.
     assert_eq!(bitrate[col("rule_recall")], "1.0000", "{csv}");
     assert_eq!(bitrate[col("mean_query_percent")], "100.00", "{csv}");
+    // One frame a second of the copy finds a small share of a bank of every frame.
+    let compared: f64 = bitrate[col("mean_compared_percent")].parse().unwrap();
+    assert!(compared < 50.0, "{csv}");
     // PDQ is not mirror-invariant: a flipped copy matches nothing.
     assert_eq!(flip[col("rule_recall")], "0.0000", "{csv}");
     for row in &rows {
@@ -178,6 +182,7 @@ fn video_robustness_matches_reencodes_and_shows_that_vpdq_misses_mirrored_copies
     }
     let html = std::fs::read_to_string(out.path().join("video_report.html")).unwrap();
     assert!(html.contains("vPDQ robustness") && html.contains("<svg") && html.contains("</html>"));
+    assert!(html.contains("originals at one every 0 s"), "the bank's rate is reported");
 }
 
 #[test]
@@ -201,4 +206,11 @@ fn video_robustness_without_ffmpeg_says_how_to_get_it() {
         .failure();
     let stderr = String::from_utf8(bad.get_output().stderr.clone()).unwrap();
     assert!(stderr.contains("speed:9") && stderr.contains("0.25..=4"), "{stderr}");
+    let bad = frankly()
+        .args(["eval", "robustness", "--media", "video", "--bank-seconds-per-hash=-1", "--corpus"])
+        .arg(corpus.path())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(bad.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("--bank-seconds-per-hash must be in 0..=3600"), "{stderr}");
 }

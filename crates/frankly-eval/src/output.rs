@@ -336,7 +336,7 @@ fn video_html(report: &VideoRobustnessReport, figures: &[(String, crate::plot::W
          table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}\
          th{{background:#f3f3f3}}td:first-child{{text-align:left}}figure{{margin:1.5em 0}}svg{{max-width:100%;height:auto}}</style>\n\
          </head><body>\n<h1>vPDQ robustness</h1>\n<p>{} videos from {} sources, {} transforms (made by ffmpeg, kept in <code>{}</code>), \
-         one hashed frame every {} s. <em>Matched</em> is vPDQ's rule: frames of quality at least {} match at distance at most {}, \
+         copies hashed at one frame every {} s and originals at one every {} s (0: every frame). <em>Matched</em> is vPDQ's rule: frames of quality at least {} match at distance at most {}, \
          and at least {} % of the copy's and {} % of the original's usable frames match. The curves score a copy by the share of its \
          frames found in a video; negatives are the copy against every original of another source.</p>\n",
         report.videos.len(),
@@ -344,6 +344,7 @@ fn video_html(report: &VideoRobustnessReport, figures: &[(String, crate::plot::W
         c.transforms.len(),
         html_escape(&c.work_dir.display().to_string()),
         c.seconds_per_hash,
+        c.bank_seconds_per_hash,
         c.thresholds.quality,
         c.thresholds.distance,
         c.thresholds.min_query_percent,

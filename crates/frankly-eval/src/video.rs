@@ -208,8 +208,11 @@ pub fn list_videos(root: &Path) -> Result<Vec<CorpusVideo>, EvalError> {
 pub struct VideoRobustnessConfig {
     /// The transforms, in report order.
     pub transforms: Vec<VideoTransform>,
-    /// Seconds between hashed frames (0: every frame).
+    /// Seconds between hashed frames of the copies (0: every frame).
     pub seconds_per_hash: f64,
+    /// Seconds between hashed frames of the originals, as a bank holds
+    /// them (0: every frame, as Meta's published hashes are).
+    pub bank_seconds_per_hash: f64,
     /// vPDQ's rule for "matched" (quality, distance, both percentages).
     pub thresholds: VpdqThresholds,
     /// Precision target of the perception-style recall, 0..=1.
@@ -328,15 +331,14 @@ fn transform_video(input: &Path, output: &Path, t: &VideoTransform, seconds: f64
 }
 
 /// The usable frames of a video file and its duration in seconds.
-fn hash_file(path: &Path, config: &VideoRobustnessConfig) -> Result<(Vec<PdqHash>, f64), String> {
+fn hash_file(
+    path: &Path,
+    config: &VideoRobustnessConfig,
+    seconds_per_hash: f64,
+) -> Result<(Vec<PdqHash>, f64), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let options = VpdqOptions {
-        video: VideoOptions {
-            limits: config.limits.clone(),
-            seconds_per_hash: config.seconds_per_hash,
-            downsample: None,
-            threads: 1,
-        },
+        video: VideoOptions { limits: config.limits.clone(), seconds_per_hash, downsample: None, threads: 1 },
         ..VpdqOptions::default()
     };
     let hashed = frankly_video::vpdq(&bytes, &options, |_, _| {}).map_err(|e| e.to_string())?;
@@ -370,18 +372,20 @@ pub fn run_video_robustness(
     let hashed: Vec<Result<Hashed, (String, String)>> = videos
         .par_iter()
         .map(|v| {
-            let result = hash_file(&v.path, config).map_err(|e| (v.name.clone(), e)).map(|(original, seconds)| {
-                let copies = config
-                    .transforms
-                    .iter()
-                    .map(|t| {
-                        let out = config.work_dir.join(t.to_string().replace(':', "_")).join(copy_name(&v.name));
-                        transform_video(&v.path, &out, t, seconds)?;
-                        hash_file(&out, config).map(|(h, _)| h)
-                    })
-                    .collect();
-                (v.name.clone(), original, copies)
-            });
+            let result = hash_file(&v.path, config, config.bank_seconds_per_hash).map_err(|e| (v.name.clone(), e)).map(
+                |(original, seconds)| {
+                    let copies = config
+                        .transforms
+                        .iter()
+                        .map(|t| {
+                            let out = config.work_dir.join(t.to_string().replace(':', "_")).join(copy_name(&v.name));
+                            transform_video(&v.path, &out, t, seconds)?;
+                            hash_file(&out, config, config.seconds_per_hash).map(|(h, _)| h)
+                        })
+                        .collect();
+                    (v.name.clone(), original, copies)
+                },
+            );
             progress();
             result
         })
