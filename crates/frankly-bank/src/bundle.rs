@@ -71,7 +71,7 @@ pub fn verify_bundle(
     now: u64,
     loaded: Option<&Loaded>,
 ) -> Result<VerifiedBank, BundleError> {
-    let verified = frankly_bundle::verify(&BANK_BUNDLE, bytes, key, now, loaded)?;
+    let verified = frankly_bundle::verify_kind(&BANK_BUNDLE, &[&VIDEO_BANK_BUNDLE], bytes, key, now, loaded)?;
     let bank = Bank::from_bytes(verified.payload())
         .map_err(|e| BundleError::Payload { kind: "bank", message: e.to_string() })?;
     Ok(VerifiedBank { bank, info: *verified.info() })
@@ -131,7 +131,7 @@ pub fn verify_video_bundle(
     now: u64,
     loaded: Option<&Loaded>,
 ) -> Result<VerifiedVideoBank, BundleError> {
-    let verified = frankly_bundle::verify(&VIDEO_BANK_BUNDLE, bytes, key, now, loaded)?;
+    let verified = frankly_bundle::verify_kind(&VIDEO_BANK_BUNDLE, &[&BANK_BUNDLE], bytes, key, now, loaded)?;
     let bank = VideoBank::from_bytes(verified.payload())
         .map_err(|e| BundleError::Payload { kind: "video bank", message: e.to_string() })?;
     Ok(VerifiedVideoBank { bank, info: *verified.info() })

@@ -273,11 +273,22 @@ fn video_bank_bundles_verify_only_as_video_banks() {
     let verified = verify_video_bundle(&bundle, &key.verifying_key(), 1_500, None).unwrap();
     assert_eq!(verified.bank(), &bank);
     // The same key signing a hash bank does not make a video bundle a bank bundle.
+    // The refusal names what the bundle is.
     let err = verify_bundle(&bundle, &key.verifying_key(), 1_500, None).unwrap_err();
-    assert!(matches!(err, BundleError::BadSignature { .. }), "{err}");
+    assert_eq!(err, BundleError::WrongKind { expected: "bank", found: "video bank" });
+    assert_eq!(err.to_string(), "this is a video bank bundle, not a bank bundle: load it as a video bank");
     let hashes = Bank::new("h", SignalType::Pdq).unwrap();
-    let (bundle, _) = sign_bundle(&hashes, &key, 1, 1_000, 2_000).unwrap();
-    assert!(verify_video_bundle(&bundle, &key.verifying_key(), 1_500, None).is_err());
+    let (bank_bundle, _) = sign_bundle(&hashes, &key, 1, 1_000, 2_000).unwrap();
+    let err = verify_video_bundle(&bank_bundle, &key.verifying_key(), 1_500, None).unwrap_err();
+    assert_eq!(err, BundleError::WrongKind { expected: "video bank", found: "bank" });
+    // A bundle of its own kind under another key is a bad signature, as before.
+    let other = generate_key().unwrap();
+    let err = verify_video_bundle(&bundle, &other.verifying_key(), 1_500, None).unwrap_err();
+    assert!(matches!(err, BundleError::BadSignature { .. }), "{err}");
+    // Another kind under another key is still named (only a prefix of the
+    // unverified payload is looked at, and only for the message).
+    let err = verify_bundle(&bundle, &other.verifying_key(), 1_500, None).unwrap_err();
+    assert!(matches!(err, BundleError::WrongKind { .. }), "{err}");
     // Unsigned video bank files are refused by name.
     let err = verify_video_bundle(&bank.to_bytes().unwrap(), &key.verifying_key(), 1_500, None).unwrap_err();
     assert!(err.to_string().contains("unsigned video bank"), "{err}");

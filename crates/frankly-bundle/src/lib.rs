@@ -116,6 +116,15 @@ pub enum BundleError {
         /// The kind expected.
         kind: &'static str,
     },
+    /// The signature does not verify, and the payload looks like another
+    /// kind of bundle (checked only to name it: nothing unverified is used).
+    #[error("this is a {found} bundle, not a {expected} bundle: load it as a {found}")]
+    WrongKind {
+        /// The kind expected.
+        expected: &'static str,
+        /// The kind the payload looks like.
+        found: &'static str,
+    },
     /// The bundle's expiry time has passed.
     #[error("bundle expired at {expires} (Unix time), it is now {now}")]
     Expired {
@@ -273,6 +282,30 @@ pub fn verify<'a>(
     }
     check_rollback(&info, loaded)?;
     Ok(Verified { info, payload })
+}
+
+/// [`verify`] as `kind`, naming the kind when the bundle is one of `others`
+/// instead (its signature then fails in `kind`'s domain, and its payload
+/// starts the way an `others` payload does): [`BundleError::WrongKind`]
+/// rather than a bare [`BundleError::BadSignature`].
+pub fn verify_kind<'a>(
+    kind: &Kind,
+    others: &[&Kind],
+    bytes: &'a [u8],
+    key: &VerifyingKey,
+    now: u64,
+    loaded: Option<&Loaded>,
+) -> Result<Verified<'a>, BundleError> {
+    verify(kind, bytes, key, now, loaded).map_err(|e| match e {
+        BundleError::BadSignature { .. } => {
+            let payload = peek(kind, bytes).map(|(_, p)| p).unwrap_or_default();
+            match others.iter().find(|o| !(kind.is_plain)(payload) && (o.is_plain)(payload)) {
+                Some(other) => BundleError::WrongKind { expected: kind.name, found: other.name },
+                None => e,
+            }
+        }
+        e => e,
+    })
 }
 
 /// Refuses a bundle older than the one `loaded` before (a rollback), or of

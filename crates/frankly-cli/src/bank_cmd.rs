@@ -305,13 +305,13 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let loaded = a.loaded.loaded()?;
     let outcome = match verify_bundle(&bytes, &key, unix_now(), loaded.as_ref()) {
         Ok(v) => Ok((format!("bank {} ({} {} entries)", v.bank().name, v.bank().len(), v.bank().signal), *v.info())),
-        // A video bank bundle is signed in its own domain: try it, authenticated too.
-        Err(e @ BundleError::BadSignature { .. }) => verify_video_bundle(&bytes, &key, unix_now(), loaded.as_ref())
+        // A video bank bundle is signed in its own domain: verify it there.
+        Err(BundleError::WrongKind { .. }) => verify_video_bundle(&bytes, &key, unix_now(), loaded.as_ref())
             .map(|v| {
                 let b = v.bank();
                 (format!("video bank {} ({} videos, {} frames)", b.name, b.entries.len(), b.frames()), *v.info())
             })
-            .map_err(|_| e.to_string()),
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     print_verification(&a.bundle, outcome)
