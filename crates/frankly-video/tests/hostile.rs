@@ -21,6 +21,28 @@ fn empty_and_garbage_are_not_videos() {
     }
 }
 
+/// Formats that make FFmpeg open other files or URLs (playlists,
+/// concatenation lists, SDP, image sequences) are not among the containers
+/// probed: a file naming a real video elsewhere is not a video.
+#[test]
+fn playlists_and_lists_that_open_other_files_are_not_videos() {
+    let elsewhere = Path::new(env!("CARGO_MANIFEST_DIR")).join("../frankly-demo/assets/doorknob-half.mp4");
+    let elsewhere = elsewhere.canonicalize().unwrap();
+    let at = elsewhere.display();
+    let files = [
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{at}\n#EXT-X-ENDLIST\n"),
+        format!("ffconcat version 1.0\nfile '{at}'\n"),
+        format!(
+            "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n"
+        ),
+        format!("[Reference]\nRef1=file://{at}\n"),
+    ];
+    for text in files {
+        let err = walk(text.as_bytes(), &VideoOptions::default()).unwrap_err();
+        assert!(matches!(err, VideoError::NotVideo { .. }), "{text}: {err}");
+    }
+}
+
 #[test]
 fn an_image_is_not_a_video() {
     let mut bytes = Vec::new();
