@@ -32,9 +32,8 @@ fn playlists_and_lists_that_open_other_files_are_not_videos() {
     let files = [
         format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{at}\n#EXT-X-ENDLIST\n"),
         format!("ffconcat version 1.0\nfile '{at}'\n"),
-        format!(
-            "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n"
-        ),
+        "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n"
+            .to_string(),
         format!("[Reference]\nRef1=file://{at}\n"),
     ];
     for text in files {
