@@ -373,17 +373,14 @@ fn video_robustness(args: &RobustnessArgs) -> anyhow::Result<ExitCode> {
         "AUC"
     ))?;
     for cell in &report.cells {
-        let mean = |f: fn(&frankly_eval::VideoQuery) -> f64| {
-            cell.queries.iter().map(f).sum::<f64>() / cell.queries.len().max(1) as f64
-        };
         out(&format!(
             "{:<16} {:>6} {:>7.1}% {:>9} {:>8.1} {:>8.1} {:>8.1}% {:>6} {:>7.4}",
             cell.transform,
             cell.queries.len(),
             100.0 * cell.rule_recall,
             format!("{}/{}", cell.rule_false_matches, cell.negatives.total()),
-            mean(|q| q.query_percent),
-            mean(|q| q.compared_percent),
+            cell.mean_query_percent(),
+            cell.mean_compared_percent(),
             100.0 * cell.at_fpr.recall,
             cell.at_fpr.threshold.map_or("-".to_owned(), |t| (100 - t).to_string()),
             cell.auc

@@ -70,17 +70,7 @@ struct Outcome {
 }
 
 fn end_error(end: &VideoEnd) -> Option<String> {
-    match end {
-        VideoEnd::Complete => None,
-        VideoEnd::Truncated { declared } => {
-            Some(format!("the video ends before the {declared} frames it declares: hashed up to where it ends"))
-        }
-        VideoEnd::Limit { limit } => Some(format!("stopped at the limit {limit}: hashed up to there")),
-        VideoEnd::Failed { after_frames, error } => {
-            Some(format!("decoding failed after {after_frames} frames ({error}): hashed up to there"))
-        }
-        _ => Some("the video ended unexpectedly".into()),
-    }
+    end.cut_short().map(|why| format!("{why}: hashed up to there"))
 }
 
 fn hash_one(path: &Path, run: &VideoRun<'_>, bars: &MultiProgress) -> Outcome {

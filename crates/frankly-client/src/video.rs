@@ -72,22 +72,13 @@ fn video_reason(error: &VideoError) -> UnscannableReason {
 
 /// What went wrong part-way, for the unscannable signal (`None`: complete).
 fn video_end(end: &VideoEnd, hashed: u64) -> Option<(UnscannableReason, String)> {
-    match end {
-        VideoEnd::Complete | VideoEnd::Stopped => None,
-        VideoEnd::Truncated { declared } => Some((
-            UnscannableReason::Truncated,
-            format!("the video ends before the {declared} frames it declares: {hashed} hashed frames were scanned"),
-        )),
-        VideoEnd::Limit { limit } => Some((
-            UnscannableReason::TooManyFrames,
-            format!("the video is over the limit {limit}: the {hashed} hashed frames before it were scanned"),
-        )),
-        VideoEnd::Failed { after_frames, error } => Some((
-            UnscannableReason::Malformed,
-            format!("decoding failed after {after_frames} frames ({error}): the frames before were scanned"),
-        )),
-        _ => Some((UnscannableReason::Malformed, "the video ended unexpectedly".into())),
-    }
+    let why = end.cut_short()?;
+    let reason = match end {
+        VideoEnd::Truncated { .. } => UnscannableReason::Truncated,
+        VideoEnd::Limit { .. } => UnscannableReason::TooManyFrames,
+        _ => UnscannableReason::Malformed,
+    };
+    Some((reason, format!("{why}: the {hashed} hashed frames before were scanned")))
 }
 
 /// What the scanner needs to scan a video.

@@ -119,6 +119,22 @@ pub fn write_robustness(report: &RobustnessReport, dir: &Path, plots: bool) -> R
     Ok(written)
 }
 
+/// The figures (SVG inline), the failures and the end of a report page.
+fn end_html(mut h: String, figures: &[(String, crate::plot::Written)], failures: &[(String, String)]) -> String {
+    for (title, figure) in figures {
+        let _ = write!(h, "<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", html_escape(title), figure.svg);
+    }
+    if !failures.is_empty() {
+        h.push_str("<h2>Failures</h2>\n<ul>\n");
+        for (what, why) in failures {
+            let _ = writeln!(h, "<li>{}: {}</li>", html_escape(what), html_escape(why));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
 fn pct(v: f64) -> String {
     format!("{:.2}%", 100.0 * v)
 }
@@ -164,18 +180,7 @@ fn robustness_html(report: &RobustnessReport, figures: &[(String, crate::plot::W
         );
     }
     h.push_str("</table>\n");
-    for (title, figure) in figures {
-        let _ = write!(h, "<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", html_escape(title), figure.svg);
-    }
-    if !report.failures.is_empty() {
-        h.push_str("<h2>Failures</h2>\n<ul>\n");
-        for (what, why) in &report.failures {
-            let _ = writeln!(h, "<li>{}: {}</li>", html_escape(what), html_escape(why));
-        }
-        h.push_str("</ul>\n");
-    }
-    h.push_str("</body></html>\n");
-    h
+    end_html(h, figures, &report.failures)
 }
 
 /// Writes a false-positive study into `dir`: `fpr.csv` (false matches per
@@ -268,8 +273,8 @@ pub fn write_video_robustness(
             cell.rule_recall,
             cell.rule_false_matches,
             cell.negatives.total(),
-            mean(cell.queries.iter().map(|q| q.query_percent)),
-            mean(cell.queries.iter().map(|q| q.compared_percent)),
+            cell.mean_query_percent(),
+            cell.mean_compared_percent(),
             c.precision_target,
             opt(p.map(|p| 100 - p.threshold)),
             opt(p.map(|p| p.recall)),
@@ -278,7 +283,7 @@ pub fn write_video_robustness(
             cell.at_fpr.recall,
             cell.at_fpr.fpr,
             cell.auc,
-            cell.queries.iter().map(|q| q.nearest_negative_percent).fold(0.0f64, f64::max),
+            cell.max_nearest_negative_percent(),
         );
     }
     write(dir.join("video_robustness.csv"), &summary, &mut written)?;
@@ -320,11 +325,6 @@ pub fn write_video_robustness(
     Ok(written)
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 { 0.0 } else { sum / n as f64 }
-}
-
 fn video_html(report: &VideoRobustnessReport, figures: &[(String, crate::plot::Written)]) -> String {
     let c = &report.config;
     let sources: std::collections::BTreeSet<&String> = report.sources.iter().collect();
@@ -363,27 +363,16 @@ fn video_html(report: &VideoRobustnessReport, figures: &[(String, crate::plot::W
             pct(cell.rule_recall),
             cell.rule_false_matches,
             cell.negatives.total(),
-            mean(cell.queries.iter().map(|q| q.query_percent)),
-            mean(cell.queries.iter().map(|q| q.compared_percent)),
+            cell.mean_query_percent(),
+            cell.mean_compared_percent(),
             pct(cell.at_fpr.recall),
             opt(cell.at_fpr.threshold.map(|t| 100 - t)),
             cell.auc,
-            cell.queries.iter().map(|q| q.nearest_negative_percent).fold(0.0f64, f64::max),
+            cell.max_nearest_negative_percent(),
         );
     }
     h.push_str("</table>\n");
-    for (title, figure) in figures {
-        let _ = write!(h, "<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", html_escape(title), figure.svg);
-    }
-    if !report.failures.is_empty() {
-        h.push_str("<h2>Failures</h2>\n<ul>\n");
-        for (what, why) in &report.failures {
-            let _ = writeln!(h, "<li>{}: {}</li>", html_escape(what), html_escape(why));
-        }
-        h.push_str("</ul>\n");
-    }
-    h.push_str("</body></html>\n");
-    h
+    end_html(h, figures, &report.failures)
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub const FFMPEG_CPU_SECONDS: u32 = 600;
 /// Most videos a study takes.
 pub const MAX_STUDY_VIDEOS: usize = 10_000;
 
+/// Bytes read of each corpus file to tell whether it is a video.
+const SNIFF_BYTES: u64 = 600;
+
 /// Distances run from 0 (every frame of the copy found) to 100 (none).
 const SCORE_BINS: u32 = 100;
 
@@ -169,6 +172,14 @@ impl VideoTransform {
     }
 }
 
+/// The first `limit` bytes of a file (all of it if shorter).
+fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// A video file of a corpus.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorpusVideo {
@@ -183,13 +194,8 @@ pub struct CorpusVideo {
 pub fn list_videos(root: &Path) -> Result<Vec<CorpusVideo>, EvalError> {
     let mut out = Vec::new();
     for image in crate::corpus::list_files(root)? {
-        let mut head = [0u8; 600];
-        let n = {
-            use std::io::Read;
-            let mut f = std::fs::File::open(&image.path).map_err(|e| EvalError::io(&image.path, e))?;
-            f.read(&mut head).map_err(|e| EvalError::io(&image.path, e))?
-        };
-        if frankly_hash::sniff(&head[..n]).is_video() {
+        let head = read_at_most(&image.path, SNIFF_BYTES).map_err(|e| EvalError::io(&image.path, e))?;
+        if frankly_hash::sniff(&head).is_video() {
             out.push(CorpusVideo { name: image.name, path: image.path });
         }
     }
@@ -269,6 +275,28 @@ pub struct VideoCell {
     pub auc: f64,
 }
 
+impl VideoCell {
+    /// Mean share of a copy's frames found in its original (0 without copies).
+    pub fn mean_query_percent(&self) -> f64 {
+        mean(self.queries.iter().map(|q| q.query_percent))
+    }
+
+    /// Mean share of an original's frames found in its copy.
+    pub fn mean_compared_percent(&self) -> f64 {
+        mean(self.queries.iter().map(|q| q.compared_percent))
+    }
+
+    /// The highest share of a copy's frames found in a video of another source.
+    pub fn max_nearest_negative_percent(&self) -> f64 {
+        self.queries.iter().map(|q| q.nearest_negative_percent).fold(0.0, f64::max)
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
 /// Everything a video study measured.
 #[derive(Clone, Debug)]
 pub struct VideoRobustnessReport {
@@ -336,7 +364,13 @@ fn hash_file(
     config: &VideoRobustnessConfig,
     seconds_per_hash: f64,
 ) -> Result<(Vec<PdqHash>, f64), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let limit = config.limits.max_file_bytes;
+    let size = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if size > limit {
+        return Err(format!("{}: {size} bytes, over the limit of {limit} (max_file_bytes)", path.display()));
+    }
+    // Bounded even if the file grows meanwhile: the decoder refuses a longer read by name.
+    let bytes = read_at_most(path, limit.saturating_add(1)).map_err(|e| format!("{}: {e}", path.display()))?;
     let options = VpdqOptions {
         video: VideoOptions { limits: config.limits.clone(), seconds_per_hash, downsample: None, threads: 1 },
         ..VpdqOptions::default()
@@ -399,7 +433,10 @@ pub fn run_video_robustness(
         }
     }
     if ok.len() < 2 {
-        return Err(EvalError::TooFewImages { what: "a video robustness study", needed: 2, found: ok.len() });
+        return Err(EvalError::Invalid(format!(
+            "a video robustness study needs at least 2 videos that hash, found {}",
+            ok.len()
+        )));
     }
     let sources: Vec<String> = ok
         .iter()

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use frankly_bank::{Matcher, SignalType, VideoMatcher};
 use frankly_hash::{DecodeLimits, DecodeOptions, PdqHasher, RgbImage, decode_frames, sniff};
 use frankly_report::{Verdict, VerifiedReport};
-use frankly_video::{VideoEnd, VideoFrame, VideoLimits, VideoOptions, VpdqOptions};
+use frankly_video::{VideoFrame, VideoLimits, VideoOptions, VpdqOptions};
 
 /// Largest attachment the server decodes for bank matching, image or video.
 pub const MAX_MATCH_ATTACHMENT_BYTES: usize = 32 << 20;
@@ -39,13 +39,6 @@ pub struct ServerBanks {
 impl Default for ServerBanks {
     fn default() -> Self {
         ServerBanks { matcher: Matcher::new(Vec::new()), videos: VideoMatcher::new(Vec::new()) }
-    }
-}
-
-impl ServerBanks {
-    /// Whether any bank is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.matcher.banks().next().is_none() && self.videos.banks().next().is_none()
     }
 }
 
@@ -271,18 +264,7 @@ fn match_video(
             }),
         });
     }
-    let decoded = hashed.summary.decoded_frames;
-    let problem = match &hashed.summary.end {
-        VideoEnd::Complete | VideoEnd::Stopped => None,
-        VideoEnd::Truncated { declared } => {
-            Some(format!("the video ends after {decoded} of the {declared} frames it declares"))
-        }
-        VideoEnd::Limit { limit } => Some(format!("hashed up to the limit {limit}, after {decoded} frames")),
-        VideoEnd::Failed { after_frames, error } => {
-            Some(format!("decoding failed after {after_frames} frames: {error}"))
-        }
-        _ => Some("the video ended unexpectedly".to_owned()),
-    };
+    let problem = hashed.summary.end.cut_short();
     out.videos.push(StoredVideo {
         message,
         attachment,

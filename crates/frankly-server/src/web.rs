@@ -402,10 +402,7 @@ impl FrameMark {
 
 /// The video view of attachment `a` of message `m`, if the server hashed it.
 fn video_view(stored: &crate::StoredReport, m: usize, a: usize) -> Option<VideoView> {
-    let video = stored.videos.iter().find(|v| v.message == m && v.attachment == a)?;
-    let matched = matched_frames(stored, m, a);
-    let numbers: Vec<u64> = video.frames.iter().map(|f| f.number).collect();
-    let strip = crate::strip_frames(&numbers, &matched, crate::STRIP_FRAMES);
+    let VideoStrip { video, matched, strip } = video_strip(stored, m, a)?;
     let mark = |f: &crate::HashedFrame| FrameMark::new(f.seconds, matched.binary_search(&f.number).is_ok());
     Some(VideoView {
         media_type: video.media_type.clone(),
@@ -468,19 +465,38 @@ pub(crate) fn utc(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// The media type of known image bytes.
+/// The media type of an image a browser may show inline: JPEG, PNG, GIF or
+/// WebP, sniffed by `frankly_hash::sniff` (never SVG or anything else that
+/// can carry script).
 fn image_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some("image/gif")
-    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
+    use frankly_hash::ImageFormat as F;
+    match frankly_hash::sniff(bytes) {
+        frankly_hash::Sniffed::Image(f @ (F::Jpeg | F::Png | F::Gif | F::WebP)) => Some(f.to_mime_type()),
+        _ => None,
     }
+}
+
+/// The media type of a video container, sniffed the same way.
+fn video_type(bytes: &[u8]) -> Option<&'static str> {
+    let sniffed = frankly_hash::sniff(bytes);
+    sniffed.is_video().then(|| sniffed.media_type()).flatten()
+}
+
+/// A video attachment the server hashed: its stored frames, the frames that
+/// matched a banked video, and the frames its strip shows (the report page
+/// and the strip image agree because both come from here).
+struct VideoStrip<'a> {
+    video: &'a crate::StoredVideo,
+    matched: Vec<u64>,
+    strip: Vec<u64>,
+}
+
+fn video_strip(stored: &crate::StoredReport, m: usize, a: usize) -> Option<VideoStrip<'_>> {
+    let video = stored.videos.iter().find(|v| v.message == m && v.attachment == a)?;
+    let matched = matched_frames(stored, m, a);
+    let numbers: Vec<u64> = video.frames.iter().map(|f| f.number).collect();
+    let strip = crate::strip_frames(&numbers, &matched, crate::STRIP_FRAMES);
+    Some(VideoStrip { video, matched, strip })
 }
 
 async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i64>) -> Result<Html<String>, WebError> {
@@ -684,9 +700,7 @@ async fn media(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let bytes = queue::media(state.db(), authed.user(), id, message, attachment).await?;
-    let sniffed = frankly_hash::sniff(&bytes);
-    let playable = sniffed.is_video().then(|| sniffed.media_type()).flatten();
-    let typed = match image_type(&bytes).or(playable) {
+    let typed = match image_type(&bytes).or_else(|| video_type(&bytes)) {
         Some(t) => vec![(header::CONTENT_TYPE, HeaderValue::from_static(t))],
         None => vec![
             (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
@@ -734,11 +748,9 @@ async fn strip(
     Path((id, message, attachment)): Path<(i64, usize, usize)>,
 ) -> Result<Response, WebError> {
     let (bytes, stored) = queue::media_of_report(state.db(), authed.user(), id, message, attachment, "strip").await?;
-    let not_video = || ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no frame strip for this attachment");
-    let video =
-        stored.videos.iter().find(|v| v.message == message && v.attachment == attachment).ok_or_else(not_video)?;
-    let numbers: Vec<u64> = video.frames.iter().map(|f| f.number).collect();
-    let frames = crate::strip_frames(&numbers, &matched_frames(&stored, message, attachment), crate::STRIP_FRAMES);
+    let frames = video_strip(&stored, message, attachment)
+        .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no frame strip for this attachment"))?
+        .strip;
     let max_pixels = state.config().max_decode_pixels;
     let jpeg = tokio::task::spawn_blocking(move || crate::render_strip(&bytes, &frames, max_pixels))
         .await
@@ -883,6 +895,11 @@ mod tests {
     #[test]
     fn sniffs_images_only() {
         assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"GIF89a"), Some("image/gif"));
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n"), Some("image/png"));
+        assert_eq!(image_type(b"BM\0\0"), None, "shown inline only as the four web formats");
+        assert_eq!(video_type(b"\0\0\0\x18ftypisom"), Some("video/mp4"));
+        assert_eq!(video_type(b"%PDF-1.7"), None);
         assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
         assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
     }

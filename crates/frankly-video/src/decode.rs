@@ -106,6 +106,24 @@ pub enum VideoEnd {
     Stopped,
 }
 
+impl VideoEnd {
+    /// Why the walk stopped before the end of the video, for people (the
+    /// frames before were passed all the same); `None` when it decoded every
+    /// frame or its callback stopped it.
+    pub fn cut_short(&self) -> Option<String> {
+        match self {
+            VideoEnd::Complete | VideoEnd::Stopped => None,
+            VideoEnd::Truncated { declared } => {
+                Some(format!("the video ends before the {declared} frames it declares"))
+            }
+            VideoEnd::Limit { limit } => Some(format!("the video is over the limit {limit}")),
+            VideoEnd::Failed { after_frames, error } => {
+                Some(format!("decoding failed after {after_frames} frames ({error})"))
+            }
+        }
+    }
+}
+
 /// What [`walk_frames`] did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoSummary {
