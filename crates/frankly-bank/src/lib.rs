@@ -23,6 +23,7 @@ mod bank;
 mod bundle;
 mod huge;
 pub mod index;
+mod live;
 mod matcher;
 mod signal;
 mod threatexchange;
@@ -43,6 +44,7 @@ pub use frankly_bundle::{
     public_key_text, signing_key_text, unix_now,
 };
 pub use index::{HammingIndex, Hit, Words, brute_force};
+pub use live::{LiveHit, LiveIndex, Rebuilt, Snapshot};
 pub use matcher::{BankMatch, Matcher};
 pub use signal::{HashParseError, SignalType};
 pub use threatexchange::MAX_THREATEXCHANGE_ROW_BYTES;

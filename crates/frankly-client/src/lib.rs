@@ -48,6 +48,7 @@ mod hooks;
 mod local;
 mod message;
 mod reporter;
+mod sample;
 mod scanner;
 mod state;
 mod video;
@@ -61,9 +62,10 @@ pub use reporter::{
     DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_KEPT_BYTES, MAX_CONVERSATIONS_PER_STRANGER, MAX_PRIORITY_CONVERSATIONS,
     MAX_STRANGER_CONVERSATIONS, Reporter,
 };
+pub use sample::MAX_CLASSIFIED_FRAMES;
 pub use scanner::{Scanner, ScannerBuilder, Skipped, Timings, Verdict};
 pub use state::{DeviceState, LoadedBundle, MAX_STATE_BYTES, STATE_VERSION, StateError};
-pub use video::{MAX_CLASSIFIED_FRAMES, VIDEO_SECONDS_PER_HASH};
+pub use video::VIDEO_SECONDS_PER_HASH;
 
 use frankly_policy::Audience;
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::ClientError;
 use crate::message::{MAX_ATTACHMENTS, Message};
+use crate::sample::{MAX_CLASSIFIED_FRAMES, Sample};
 use crate::video::VideoScan;
 
 /// Time spent per stage of one scan, in microseconds.
@@ -278,7 +279,8 @@ impl Scanner {
     }
 
     /// Hashes one decoded frame with every loaded bank's signal type and
-    /// looks it up; runs the image models on the first frame only.
+    /// looks it up; runs the image models on the first frame (later frames
+    /// of an animation go to the sample, scored after the walk).
     #[allow(clippy::too_many_arguments)]
     fn scan_frame(
         &self,
@@ -290,7 +292,7 @@ impl Scanner {
         skipped: &mut Vec<Skipped>,
         t: &mut Timings,
     ) {
-        // The image models (first frame only) and the hashes read the same
+        // The image models (first frame here) and the hashes read the same
         // pixels and nothing of each other: on a second core they overlap
         // (a scoped thread; inline if the OS gives none).
         let classify = || self.classify_frame(source, image);
@@ -443,12 +445,24 @@ impl Scanner {
             let truncated = is_truncated(&attachment.bytes, format);
             let frames_start = Instant::now();
             let mut in_callback = Duration::ZERO;
+            // The first frame is scored beside its hashing; the image models
+            // score an even sample of the animation's later frames after the
+            // walk, at most MAX_CLASSIFIED_FRAMES in all, as for a video.
+            let mut sample = Sample::new(MAX_CLASSIFIED_FRAMES - 1);
             let walked = decode_frames(&attachment.bytes, &self.decode, |frame, image| {
                 let callback_start = Instant::now();
                 self.scan_frame(source, frame, image, &mut pdq, &mut signals, &mut skipped, &mut t);
+                if let Some(later) = frame.checked_sub(1) {
+                    let at = Instant::now();
+                    sample.offer(later as u64, frame as u64, &self.image_models, image);
+                    t.classify_image_us += micros(at.elapsed());
+                }
                 in_callback += callback_start.elapsed();
             });
             t.decode_us += micros(frames_start.elapsed().saturating_sub(in_callback));
+            let scored_us = sample.score(source, &self.image_models, &mut signals, &mut skipped);
+            t.classify_image_us += scored_us;
+            t.classify_wait_us += scored_us;
             let failure = match walked {
                 Ok(Frames { end: FramesEnd::Complete, .. }) => None,
                 Ok(Frames { end: FramesEnd::Limit, decoded, .. }) => Some((

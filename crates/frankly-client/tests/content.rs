@@ -285,6 +285,38 @@ fn a_banked_photo_as_a_middle_frame_of_an_animated_webp_or_apng_is_matched() {
 }
 
 #[test]
+fn the_image_models_score_the_first_frame_and_an_even_sample_of_the_rest() {
+    // 40 different frames: the photo brightened a little more each time, so
+    // a score given for the wrong frame would differ from that frame's own.
+    let (other, _) = gif_frames();
+    let frames: Vec<RgbImage> = (0..40)
+        .map(|i| {
+            let mut f = image::imageops::resize(&other, 96, 72, image::imageops::FilterType::Triangle);
+            f.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|c| *c = c.saturating_add(i * 4)));
+            f
+        })
+        .collect();
+    let bytes = gif(&frames);
+    let decoded = frames_of(&bytes);
+    assert_eq!(decoded.len(), 40);
+    let incoming = child().scan_incoming(&one(bytes, "image/gif"), Facts::default());
+    let scored: Vec<&frankly_policy::ScoreSignal> =
+        incoming.signals.scores.iter().filter(|s| s.model == "open_nsfw" && s.label == "nsfw").collect();
+    // Frame 0, then the reservoir of 15 over frames 1..39: stride 4 from frame 1.
+    let numbers: Vec<u64> = scored.iter().map(|s| s.frame).collect();
+    let expected: Vec<u64> = std::iter::once(0).chain((1..40).step_by(4)).collect();
+    assert_eq!(numbers, expected);
+    assert!(scored.len() <= frankly_client::MAX_CLASSIFIED_FRAMES);
+    let model = ImageClassifier::load(&root().join("models/open_nsfw.toml")).unwrap();
+    for s in &scored {
+        let own = model.classify(&decoded[s.frame as usize].1).unwrap().scores.get("nsfw").unwrap();
+        assert!((s.score - own).abs() < 1e-6, "frame {}: scanner {} own {own}", s.frame, s.score);
+    }
+    assert!(scored.windows(2).any(|w| (w[0].score - w[1].score).abs() > 1e-6), "the frames score differently");
+    assert!(incoming.skipped.is_empty(), "{:?}", incoming.skipped);
+}
+
+#[test]
 fn an_animation_of_100000_frames_is_scanned_to_the_frame_limit_and_says_so() {
     // A 100,000-frame GIF of 1x1 frames (a few hundred kilobytes): decoded up
     // to MAX_FRAMES, the rest an unscannable signal.

@@ -2,7 +2,6 @@
 //! intake and appeals.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -810,17 +809,7 @@ async fn intake(state: &AppState, req: axum::extract::Request) -> Result<Receive
     let who = reporter.clone();
     // At most `intake_concurrency` reports are opened at once, so the
     // blocking pool and memory stay bounded however many devices post.
-    let slot = tokio::time::timeout(crate::guard::BUDGET_WAIT, Arc::clone(&state.inner.intake_slots).acquire_owned())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| {
-            ServerError::refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "too many reports are being opened; retry shortly",
-            )
-        })?;
+    let slot = crate::guard::slot(&state.inner.intake_slots, "too many reports are being opened").await?;
     let max_pixels = state.config().max_decode_pixels;
     let outcome = tokio::task::spawn_blocking(move || {
         let outcome =

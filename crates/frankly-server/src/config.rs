@@ -63,6 +63,8 @@ pub struct Config {
     pub max_inflight_body_bytes: usize,
     /// Reports opened and verified at once (HPKE, parsing, image decoding).
     pub intake_concurrency: usize,
+    /// Video frame strips decoded and drawn at once for the review page.
+    pub render_concurrency: usize,
     /// Largest attachment image the server decodes for bank matching, in
     /// pixels.
     pub max_decode_pixels: u64,
@@ -99,6 +101,7 @@ impl Default for Config {
             body_timeout_seconds: 120,
             max_inflight_body_bytes: 256 << 20,
             intake_concurrency: 2,
+            render_concurrency: 2,
             max_decode_pixels: 50_000_000,
             relay_mailbox_limit: 10_000,
             banks: Vec::new(),
@@ -191,8 +194,8 @@ impl Config {
         if self.max_inflight_body_bytes < frankly_report::MAX_ENVELOPE_BYTES {
             return bad("max_inflight_body_bytes must hold at least one report envelope (32 MiB)");
         }
-        if self.intake_concurrency == 0 {
-            return bad("intake_concurrency must be positive");
+        if self.intake_concurrency == 0 || self.render_concurrency == 0 {
+            return bad("intake_concurrency and render_concurrency must be positive");
         }
         if self.reports_per_reporter_per_minute == 0 {
             return bad("reports_per_reporter_per_minute must be positive");

@@ -313,3 +313,14 @@ pub(crate) async fn serve_connections(
 
 /// How long shutdown waits for requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// One of `slots`, waiting at most [`BUDGET_WAIT`] for it; otherwise a 503
+/// `busy` saying `what` is busy. Bounds CPU-heavy work on the blocking pool
+/// (opening reports, drawing frame strips) however many requests arrive.
+pub(crate) async fn slot(slots: &Arc<Semaphore>, what: &str) -> Result<OwnedSemaphorePermit, ServerError> {
+    tokio::time::timeout(BUDGET_WAIT, Arc::clone(slots).acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ServerError::refused(StatusCode::SERVICE_UNAVAILABLE, "busy", format!("{what}; retry shortly")))
+}

@@ -112,6 +112,7 @@ struct Inner {
     limits: api::Limits,
     body_budget: guard::BodyBudget,
     intake_slots: Arc<tokio::sync::Semaphore>,
+    render_slots: Arc<tokio::sync::Semaphore>,
     login: login::LoginGuard,
     checkpointed: std::sync::atomic::AtomicI64,
 }
@@ -140,6 +141,7 @@ impl AppState {
         let limits = api::Limits::new(&config);
         let body_budget = guard::BodyBudget::new(config.max_inflight_body_bytes);
         let intake_slots = Arc::new(tokio::sync::Semaphore::new(config.intake_concurrency));
+        let render_slots = Arc::new(tokio::sync::Semaphore::new(config.render_concurrency));
         let login = login::LoginGuard::new(secrets.login_form_key());
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -154,6 +156,7 @@ impl AppState {
                 limits,
                 body_budget,
                 intake_slots,
+                render_slots,
                 login,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),
             }),

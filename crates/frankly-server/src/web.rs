@@ -752,10 +752,16 @@ async fn strip(
         .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no frame strip for this attachment"))?
         .strip;
     let max_pixels = state.config().max_decode_pixels;
-    let jpeg = tokio::task::spawn_blocking(move || crate::render_strip(&bytes, &frames, max_pixels))
-        .await
-        .map_err(|e| ServerError::Internal(e.to_string()))?
-        .map_err(|e| ServerError::refused(StatusCode::UNPROCESSABLE_ENTITY, "strip", e.to_string()))?;
+    // At most `render_concurrency` strips are decoded at once.
+    let slot = crate::guard::slot(&state.inner.render_slots, "too many frame strips are being drawn").await?;
+    let jpeg = tokio::task::spawn_blocking(move || {
+        let jpeg = crate::render_strip(&bytes, &frames, max_pixels);
+        drop(slot);
+        jpeg
+    })
+    .await
+    .map_err(|e| ServerError::Internal(e.to_string()))?
+    .map_err(|e| ServerError::refused(StatusCode::UNPROCESSABLE_ENTITY, "strip", e.to_string()))?;
     let mut response = jpeg.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
