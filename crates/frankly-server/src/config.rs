@@ -70,6 +70,13 @@ pub struct Config {
     pub max_decode_pixels: u64,
     /// Messages waiting for one recipient on the relay.
     pub relay_mailbox_limit: i64,
+    /// Serve HMA's API (`/h`, `/m`, `/c`, `/status`) over the banks curated
+    /// in the database (docs/server.md, "Use frankly as your HMA matcher").
+    pub match_api: bool,
+    /// Scopes of that API open without an API key (`hash`, `match`,
+    /// `curate`): for a matcher on a private network whose clients cannot
+    /// send `Authorization`. None by default.
+    pub match_api_open_scopes: Vec<String>,
     /// Signed bank bundles the server matches verified attachments against.
     pub banks: Vec<PathBuf>,
     /// The Ed25519 public key (file) that signs those banks.
@@ -104,6 +111,8 @@ impl Default for Config {
             render_concurrency: 2,
             max_decode_pixels: 50_000_000,
             relay_mailbox_limit: 10_000,
+            match_api: false,
+            match_api_open_scopes: Vec::new(),
             banks: Vec::new(),
             bank_public_key: None,
         }
@@ -196,6 +205,9 @@ impl Config {
         }
         if self.intake_concurrency == 0 || self.render_concurrency == 0 {
             return bad("intake_concurrency and render_concurrency must be positive");
+        }
+        if let Some(bad_scope) = self.match_api_open_scopes.iter().find(|s| crate::Scope::parse(s).is_none()) {
+            return bad(&format!("match_api_open_scopes: unknown scope {bad_scope:?} (hash, match, curate)"));
         }
         if self.reports_per_reporter_per_minute == 0 {
             return bad("reports_per_reporter_per_minute must be positive");

@@ -56,10 +56,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_wrapped_keys.sql"),
         postgres: include_str!("../migrations/postgres/0003_wrapped_keys.sql"),
     },
+    Migration {
+        version: 4,
+        name: "match service",
+        sqlite: include_str!("../migrations/sqlite/0004_match_service.sql"),
+        postgres: include_str!("../migrations/postgres/0004_match_service.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

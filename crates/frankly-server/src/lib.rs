@@ -49,9 +49,11 @@ mod config;
 mod db;
 mod error;
 pub mod guard;
+mod hma;
 mod intake;
 mod keychain;
 mod login;
+mod match_store;
 mod matching;
 mod metrics;
 mod platform_keys;
@@ -71,9 +73,11 @@ pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
+pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS};
 pub use intake::{StoredReport, StoredVerdict};
 pub use keychain::MAX_ADVANCE;
 pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
+pub use match_store::{Scope, create_api_key, revoke_api_key};
 pub use matching::{
     HashedFrame, MAX_MATCH_ATTACHMENT_BYTES, MatchSignal, SERVER_SECONDS_PER_HASH, STRIP_FRAMES, STRIP_TILE_HEIGHT,
     ServerBanks, ServerMatch, StoredVideo, StripError, VideoEvidence, render_strip, strip_frames,
@@ -114,6 +118,7 @@ struct Inner {
     intake_slots: Arc<tokio::sync::Semaphore>,
     render_slots: Arc<tokio::sync::Semaphore>,
     login: login::LoginGuard,
+    matching: MatchLock,
     checkpointed: std::sync::atomic::AtomicI64,
 }
 
@@ -143,6 +148,7 @@ impl AppState {
         let intake_slots = Arc::new(tokio::sync::Semaphore::new(config.intake_concurrency));
         let render_slots = Arc::new(tokio::sync::Semaphore::new(config.render_concurrency));
         let login = login::LoginGuard::new(secrets.login_form_key());
+        let matching = MatchLock::load(&db, config.match_api).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
@@ -158,6 +164,7 @@ impl AppState {
                 intake_slots,
                 render_slots,
                 login,
+                matching,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),
             }),
         })
@@ -198,8 +205,11 @@ impl AppState {
 /// route's body goes through [`guard::guard_body`]; axum's own body limit
 /// is off, so the guard's table is the only one.
 pub fn app(state: AppState) -> axum::Router {
-    api::routes()
-        .merge(web::routes())
+    let mut routes = api::routes().merge(web::routes());
+    if state.config().match_api {
+        routes = routes.merge(hma::routes());
+    }
+    routes
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard_body))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
@@ -282,5 +292,45 @@ impl AppState {
     pub async fn user_count(&self) -> Result<i64, ServerError> {
         use sqlx::Row;
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.db().reader()).await?.try_get("n")?)
+    }
+}
+
+/// The signal types the matching service serves, with HMA's thresholds.
+pub const MATCH_SIGNAL_TYPES: [(frankly_bank::SignalType, u32); 2] =
+    [(frankly_bank::SignalType::Pdq, 31), (frankly_bank::SignalType::VideoMd5, 0)];
+
+/// The matching service's state behind a lock that a panicking writer does
+/// not poison for good (the state is replaced change by change, each
+/// complete).
+#[derive(Debug)]
+pub(crate) struct MatchLock(std::sync::RwLock<frankly_match::MatchState>);
+
+impl MatchLock {
+    /// Every bank and content from the database when the API is on; empty
+    /// otherwise.
+    async fn load(db: &Db, on: bool) -> Result<MatchLock, ServerError> {
+        let state = if on {
+            let banks = match_store::banks(db).await?.iter().map(match_store::BankRow::info).collect::<Vec<_>>();
+            let contents = match_store::all_content(db).await?;
+            frankly_match::MatchState::load(MATCH_SIGNAL_TYPES, banks, contents, now_ms() / 1000)
+        } else {
+            frankly_match::MatchState::new(MATCH_SIGNAL_TYPES)
+        };
+        Ok(MatchLock(std::sync::RwLock::new(state)))
+    }
+
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, frankly_match::MatchState> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, frankly_match::MatchState> {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl AppState {
+    /// The matching service's banks and indexes.
+    pub(crate) fn matching(&self) -> &MatchLock {
+        &self.inner.matching
     }
 }

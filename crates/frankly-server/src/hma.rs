@@ -1,0 +1,612 @@
+//! HMA's HTTP API (OpenMediaMatch 1.1.7), so that its clients (ROOST's
+//! Coop, matrix-org's policyserv, scripts written against HMA) work when
+//! pointed at frankly: the same paths, parameters, response fields, status
+//! codes and error messages, checked against HMA's source in
+//! `tests/hma.rs`. HTTP only: the rules are `frankly_match`'s, the SQL
+//! `match_store`'s.
+//!
+//! Differences, each on purpose:
+//! - **Auth.** HMA has none. Here every `/h`, `/m` and `/c` request needs an
+//!   API key (`Authorization: Bearer frk_...`) with the route's scope, as
+//!   hma-matrix's wrapper asks, unless the configuration opens that scope
+//!   (`match_api_open_scopes`, for a matcher on a private network whose
+//!   clients cannot send a header). 401 `Authentication required` or 403
+//!   naming the missing scope.
+//! - **Freshness.** A change is in the index before the curation request
+//!   returns: no 60 s rebuild, no 503 `index not yet ready`, no stale
+//!   deleted ids in `raw_lookup`.
+//! - **Exactness** at every distance, and `max_distance` (at most the
+//!   threshold) on lookups.
+//! - **Negative banks** (`"negative": true` at creation): an enabled entry
+//!   in one that matches suppresses every match of the query.
+//! - **`url=` fetching** is off: a request that would fetch a URL is
+//!   refused with 403, as HMA refuses it without its hasher role.
+//! - Content ids that are not digits get a JSON 404, not Flask's HTML one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use frankly_bank::SignalType;
+use frankly_match::{BankName, LookupError, LookupOptions, RawMatch, parse_signal, python_random};
+use serde_json::{Value, json};
+
+use crate::match_store::{self, BankRow, Scope};
+use crate::{AppState, ServerError};
+
+/// Longest note on banked content (HMA's limit).
+pub const MAX_NOTE_CHARS: usize = 255;
+/// How far ahead `disable_until_ts` may be (HMA's five years).
+pub const MAX_DISABLE_AHEAD_SECS: i64 = 5 * 365 * 24 * 3600;
+
+/// The routes, mounted when `match_api` is on.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/status/live", get(status))
+        .route("/c/banks", get(list_banks).post(create_bank))
+        .route("/c/bank/{bank}", get(show_bank).put(update_bank).delete(delete_bank))
+        .route("/c/bank/{bank}/signal", post(add_signals))
+        .route("/c/bank/{bank}/content", post(add_content))
+        .route("/c/bank/{bank}/content/{id}", get(show_content).put(update_content).delete(delete_content))
+        .route("/c/signal_type", get(signal_types))
+        .route("/c/content_type", get(content_types))
+        .route("/h/hash", get(hash_url).post(hash_upload))
+        .route("/m/lookup", get(lookup).post(lookup_upload))
+        .route("/m/raw_lookup", get(raw_lookup))
+        .route("/m/compare", post(compare))
+        .route("/m/index/status", get(index_status))
+}
+
+/// An HMA error: `{"message": ...}` with its status.
+#[derive(Debug)]
+pub(crate) struct HmaError(StatusCode, String);
+
+fn fail(status: StatusCode, message: impl Into<String>) -> HmaError {
+    HmaError(status, message.into())
+}
+
+fn bad(message: impl Into<String>) -> HmaError {
+    fail(StatusCode::BAD_REQUEST, message)
+}
+
+impl From<ServerError> for HmaError {
+    fn from(e: ServerError) -> Self {
+        tracing::error!(error = %e, "match API");
+        fail(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+    }
+}
+
+impl From<sqlx::Error> for HmaError {
+    fn from(e: sqlx::Error) -> Self {
+        ServerError::from(e).into()
+    }
+}
+
+impl IntoResponse for HmaError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "message": self.1 }))).into_response()
+    }
+}
+
+type Reply = Result<Response, HmaError>;
+
+fn ok(value: Value) -> Reply {
+    Ok(axum::Json(value).into_response())
+}
+
+/// Checks the request's API key for `scope` (unless the scope is open).
+async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<(), HmaError> {
+    if state.config().match_api_open_scopes.iter().any(|s| s == scope.name()) {
+        return Ok(());
+    }
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "Authentication required"))?;
+    match match_store::api_key_scopes(state.db(), key.trim()).await? {
+        None => Err(fail(StatusCode::UNAUTHORIZED, "Authentication required")),
+        Some(scopes) if scopes.contains(&scope) => Ok(()),
+        Some(_) => Err(fail(StatusCode::FORBIDDEN, format!("this API key lacks the '{}' scope", scope.name()))),
+    }
+}
+
+fn now_s() -> i64 {
+    crate::now_ms() / 1000
+}
+
+/// A JSON object body, or HMA's 415/400.
+fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, HmaError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return Err(fail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.",
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("Request input was not a dict")),
+        Err(_) => Err(bad("The browser (or proxy) sent a request that this server could not understand.")),
+    }
+}
+
+/// A request-model validation failure, in pydantic's list form (422).
+fn invalid(field: &str, kind: &str, msg: &str) -> HmaError {
+    HmaError(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {msg} ({kind})"))
+}
+
+/// A float as pydantic's lax mode reads it: a number or a numeric string.
+fn lax_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn bank_json(bank: &BankRow) -> Value {
+    json!({ "matching_enabled_ratio": bank.matching_enabled_ratio, "name": bank.name })
+}
+
+fn note_of(v: Option<&Value>) -> Result<Option<String>, HmaError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s.chars().count() > MAX_NOTE_CHARS => {
+            Err(bad(format!("note must be at most {MAX_NOTE_CHARS} characters")))
+        }
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Bool(false)) => Ok(None),
+        Some(_) => Err(bad("note should be a string")),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    // The index is loaded before the server listens and changes in place:
+    // never INDEX-NOT-LOADED or INDEX-STALE.
+    let _ = &state;
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], "I-AM-ALIVE").into_response()
+}
+
+async fn list_banks(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    let banks = match_store::banks(state.db()).await?;
+    ok(Value::Array(banks.iter().map(bank_json).collect()))
+}
+
+async fn create_bank(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    let body = match json_object(&headers, &body) {
+        Ok(body) => body,
+        Err(_) => return Err(invalid("body", "model_type", "Input should be a valid dictionary")),
+    };
+    let name = match body.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(invalid("name", "string_type", "Input should be a valid string")),
+        None => return Err(invalid("name", "missing", "Field required")),
+    };
+    let ratio = match body.get("enabled_ratio") {
+        Some(Value::Null) => match body.get("enabled") {
+            Some(Value::Bool(false)) => 0.0,
+            _ => 1.0,
+        },
+        Some(v) => {
+            lax_float(v).ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number"))?
+        }
+        None => 1.0,
+    };
+    let negative = matches!(body.get("negative"), Some(Value::Bool(true)));
+    let name = BankName::parse(&name).map_err(|e| bad(e.0))?;
+    let bank = match_store::create_bank(state.db(), name.as_str(), ratio, negative)
+        .await?
+        .ok_or_else(|| fail(StatusCode::FORBIDDEN, "Bank already exists"))?;
+    state.matching().write().upsert_bank(bank.info());
+    Ok((StatusCode::CREATED, axum::Json(bank_json(&bank))).into_response())
+}
+
+async fn bank_or_404(state: &AppState, name: &str) -> Result<BankRow, HmaError> {
+    match_store::bank(state.db(), name)
+        .await?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("bank '{name}' not found")))
+}
+
+async fn show_bank(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    ok(bank_json(&bank_or_404(&state, &name).await?))
+}
+
+async fn update_bank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    let body = json_object(&headers, &body)
+        .map_err(|_| invalid("body", "model_type", "Input should be a valid dictionary"))?;
+    let mut bank =
+        match_store::bank(state.db(), &name).await?.ok_or_else(|| fail(StatusCode::NOT_FOUND, "Bank not found"))?;
+    let mut ratio_as_int = None;
+    if let Some(v) = body.get("enabled_ratio").filter(|v| !v.is_null()) {
+        bank.matching_enabled_ratio =
+            lax_float(v).ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number"))?;
+    } else if let Some(Value::Bool(enabled)) = body.get("enabled") {
+        bank.matching_enabled_ratio = if *enabled { 1.0 } else { 0.0 };
+        ratio_as_int = Some(i64::from(*enabled));
+    }
+    if let Some(v) = body.get("name").filter(|v| !v.is_null()) {
+        let Value::String(new) = v else {
+            return Err(invalid("name", "string_type", "Input should be a valid string"));
+        };
+        bank.name = BankName::parse(new).map_err(|e| bad(e.0))?.as_str().to_owned();
+    }
+    if !match_store::update_bank(state.db(), &bank).await? {
+        return Err(fail(StatusCode::FORBIDDEN, "Bank name already exists"));
+    }
+    state.matching().write().upsert_bank(bank.info());
+    let mut out = bank_json(&bank);
+    if let Some(n) = ratio_as_int {
+        // HMA answers the int it stored from `enabled` (1 or 0).
+        out["matching_enabled_ratio"] = json!(n);
+    }
+    ok(out)
+}
+
+async fn delete_bank(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    if let Some(bank) = match_store::bank(state.db(), &name).await? {
+        match_store::delete_bank(state.db(), bank.id).await?;
+        state.matching().write().remove_bank(bank.id, now_s());
+    }
+    ok(json!({ "message": "Done" }))
+}
+
+/// Parses `{type: hash}` pairs into normalised signals with HMA's errors.
+fn signals_of(state: &AppState, pairs: &serde_json::Map<String, Value>) -> Result<Vec<(SignalType, String)>, HmaError> {
+    let served = state.matching().read().signal_types().map(|(s, _)| s).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for (name, value) in pairs {
+        let signal = served
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| bad(format!("No such signal type {name}")))?;
+        let Value::String(text) = value else {
+            return Err(bad(format!("Invalid {name} signal: expected string or bytes-like object")));
+        };
+        let (_, normalised) = parse_signal(signal, text).map_err(|e| bad(format!("Invalid {name} signal: {e}")))?;
+        out.push((signal, normalised));
+    }
+    if out.is_empty() {
+        return Err(bad("No signals given"));
+    }
+    Ok(out)
+}
+
+async fn add_signals(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    let bank = bank_or_404(&state, &name).await?;
+    let mut body = json_object(&headers, &body)?;
+    let note = note_of(body.remove("note").as_ref())?;
+    let signals = signals_of(&state, &body)?;
+    let id = match_store::add_content(state.db(), bank.id, &signals, note.as_deref(), None).await?;
+    apply_content(&state, id).await?;
+    let signals: serde_json::Map<String, Value> =
+        signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
+    ok(json!({ "id": id, "signals": signals }))
+}
+
+/// Reloads one content into the index (after a write).
+async fn apply_content(state: &AppState, id: i64) -> Result<(), HmaError> {
+    let now = now_s();
+    match match_store::content(state.db(), id).await? {
+        Some(row) => state.matching().write().upsert_content(row.info(), now),
+        None => state.matching().write().remove_content(id, now),
+    }
+    Ok(())
+}
+
+async fn add_content(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    bank_or_404(&state, &name).await?;
+    Err(url_off())
+}
+
+fn url_off() -> HmaError {
+    fail(
+        StatusCode::FORBIDDEN,
+        "Hashing media on this server is not enabled yet: hash on your side (frankly hash) and POST /c/bank/<name>/signal",
+    )
+}
+
+fn content_id(text: &str) -> Result<i64, HmaError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0 && text.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("content '{text}' not found")))
+}
+
+async fn show_content(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    bank_or_404(&state, &name).await?;
+    let id = content_id(&id)?;
+    let row = match_store::content(state.db(), id)
+        .await?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("content '{id}' not found")))?;
+    let owner = match_store::banks(state.db()).await?.into_iter().find(|b| b.id == row.bank_id);
+    let flag = |key: &str, default: bool| q.get(key).map_or(default, |v| v.eq_ignore_ascii_case("true"));
+    let mut out = json!({
+        "id": row.id,
+        "disable_until_ts": row.disable_until_ts,
+        "original_media_uri": null,
+        "bank": owner.as_ref().map(bank_json),
+    });
+    if flag("include_signals", false) && !row.signals.is_empty() {
+        let signals: serde_json::Map<String, Value> =
+            row.signals.iter().map(|(s, t)| (s.name().to_owned(), Value::String(t.clone()))).collect();
+        out["signals"] = Value::Object(signals);
+    }
+    if flag("include_metadata", true)
+        && let Some(Value::Object(m)) = &row.metadata
+    {
+        let field = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+        out["metadata"] = json!({
+            "collab": null,
+            "content_id": field("content_id"),
+            "content_uri": field("content_uri"),
+            "json": field("json"),
+        });
+    }
+    if let Some(note) = &row.note {
+        out["note"] = Value::String(note.clone());
+    }
+    ok(out)
+}
+
+async fn update_content(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    bank_or_404(&state, &name).await?;
+    let id = content_id(&id)?;
+    let body = json_object(&headers, &body)?;
+    let row = match_store::content(state.db(), id)
+        .await?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("content '{id}' not found")))?;
+    let mut ts = row.disable_until_ts;
+    if let Some(v) = body.get("disable_until_ts") {
+        ts = match v {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+        .ok_or_else(|| bad(format!("Invalid int: {v}")))?;
+        if ts < 0 {
+            return Err(bad("disable_until_ts must be a non-negative integer"));
+        }
+        if ts > now_s() + MAX_DISABLE_AHEAD_SECS {
+            return Err(bad("disable_until_ts must be less than 5 years in the future"));
+        }
+    }
+    let note = if body.contains_key("note") { note_of(body.get("note"))? } else { row.note.clone() };
+    match_store::update_content(state.db(), id, ts, note.as_deref()).await?;
+    apply_content(&state, id).await?;
+    let owner = match_store::banks(state.db()).await?.into_iter().find(|b| b.id == row.bank_id);
+    ok(json!({
+        "bank": owner.as_ref().map(bank_json),
+        "collab_metadata": {},
+        "disable_until_ts": ts,
+        "id": id,
+        "note": note,
+        "original_media_uri": null,
+        "user_metadata": row.metadata,
+    }))
+}
+
+async fn delete_content(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    bank_or_404(&state, &name).await?;
+    let id = content_id(&id)?;
+    let deleted = match_store::delete_content(state.db(), id).await?;
+    state.matching().write().remove_content(id, now_s());
+    ok(json!({ "deleted": deleted }))
+}
+
+async fn signal_types(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    let served: Vec<Value> = state
+        .matching()
+        .read()
+        .signal_types()
+        .map(|(s, _)| json!({ "enabled_ratio": 1.0, "name": s.name() }))
+        .collect();
+    ok(Value::Array(served))
+}
+
+async fn content_types(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Curate).await?;
+    ok(json!([{ "enabled": true, "name": "photo" }, { "enabled": true, "name": "video" }]))
+}
+
+async fn hash_url(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Hash).await?;
+    Err(url_off())
+}
+
+async fn hash_upload(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Hash).await?;
+    Err(url_off())
+}
+
+async fn lookup_upload(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    authorize(&state, &headers, Scope::Match).await?;
+    Err(url_off())
+}
+
+/// The `banks` filter: comma-separated, not trimmed, empty for none.
+fn banks_filter(q: &HashMap<String, String>) -> Option<BTreeSet<String>> {
+    q.get("banks").filter(|b| !b.is_empty()).map(|b| b.split(',').map(str::to_owned).collect())
+}
+
+/// The signal type and hash of a lookup, with HMA's errors.
+fn query_signal(state: &AppState, type_name: &str, text: &str) -> Result<(SignalType, frankly_bank::Words), HmaError> {
+    let signal = state
+        .matching()
+        .read()
+        .signal_type(type_name)
+        .ok_or_else(|| bad(format!("No such SignalType '{type_name}'")))?;
+    let (words, _) = parse_signal(signal, text).map_err(|e| bad(format!("invalid signal: {e}")))?;
+    Ok((signal, words))
+}
+
+fn distance_text(signal: SignalType, m: &RawMatch) -> String {
+    // HMA's `pretty_str`: the distance, or "-" for an exact-match type.
+    if signal == SignalType::VideoMd5 { "-".into() } else { m.distance.to_string() }
+}
+
+fn lookup_error(e: LookupError) -> HmaError {
+    bad(e.to_string())
+}
+
+async fn lookup(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Reply {
+    authorize(&state, &headers, Scope::Match).await?;
+    if q.get("url").is_some_and(|u| !u.is_empty()) {
+        return Err(url_off());
+    }
+    let (Some(type_name), Some(text)) =
+        (q.get("signal_type").filter(|s| !s.is_empty()), q.get("signal").filter(|s| !s.is_empty()))
+    else {
+        return Err(bad("Either url or both signal and signal_type are required"));
+    };
+    let (signal, words) = query_signal(&state, type_name, text)?;
+    let max_distance = match q.get("max_distance") {
+        None => None,
+        Some(v) => {
+            Some(v.parse::<u32>().map_err(|_| bad(format!("max_distance must be a non-negative integer, not {v:?}")))?)
+        }
+    };
+    // HMA flips one coin per lookup, from the seed when given; GET never
+    // bypasses it (HMA's GET ignores bypass_coinflip).
+    let coinflip = match q.get("seed") {
+        Some(seed) => python_random(seed),
+        None => {
+            let mut entropy = [0u8; 8];
+            getrandom::fill(&mut entropy).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
+            frankly_match::entropy_random(entropy)
+        }
+    };
+    let options = LookupOptions { banks: banks_filter(&q), coinflip, max_distance, now: now_s() };
+    let found = state.matching().read().lookup(signal, &words, &options).map_err(lookup_error)?;
+    let out: BTreeMap<String, Vec<Value>> = found
+        .into_iter()
+        .map(|(bank, matches)| {
+            let list = matches
+                .iter()
+                .map(|m| json!({ "bank_content_id": m.content, "distance": distance_text(signal, m) }))
+                .collect();
+            (bank, list)
+        })
+        .collect();
+    ok(json!(out))
+}
+
+async fn raw_lookup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Reply {
+    authorize(&state, &headers, Scope::Match).await?;
+    let field = |k: &str| q.get(k).ok_or_else(|| invalid(k, "missing", "Field required"));
+    let (type_name, text) = (field("signal_type")?, field("signal")?);
+    let include_distance = match q.get("include_distance").map(|v| v.to_ascii_lowercase()) {
+        None => false,
+        Some(v) if ["true", "1", "yes", "on", "t", "y"].contains(&v.as_str()) => true,
+        Some(v) if ["false", "0", "no", "off", "f", "n"].contains(&v.as_str()) => false,
+        Some(_) => return Err(invalid("include_distance", "bool_parsing", "Input should be a valid boolean")),
+    };
+    let (signal, words) = query_signal(&state, type_name, text)?;
+    let found = state.matching().read().raw_lookup(signal, &words, banks_filter(&q).as_ref()).map_err(lookup_error)?;
+    let matches: Vec<Value> = if include_distance {
+        found.iter().map(|m| json!({ "bank_content_id": m.content, "distance": distance_text(signal, m) })).collect()
+    } else {
+        found.iter().map(|m| json!(m.content)).collect()
+    };
+    ok(json!({ "matches": matches }))
+}
+
+async fn compare(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
+    authorize(&state, &headers, Scope::Match).await?;
+    let body = json_object(&headers, &body)?;
+    let mut out = serde_json::Map::new();
+    for (type_name, value) in &body {
+        let Value::Array(pair) = value else {
+            return Err(bad(format!("Comparison hashes for {type_name} was not a list")));
+        };
+        if pair.len() != 2 {
+            return Err(bad("Comparison hash list length must be exactly 2"));
+        }
+        let signal = state
+            .matching()
+            .read()
+            .signal_types()
+            .find(|(s, _)| s.name() == type_name)
+            .ok_or_else(|| bad(format!("No such SignalType '{type_name}'")))?;
+        let parse = |v: &Value| match v {
+            Value::String(t) => parse_signal(signal.0, t).map(|(w, _)| w),
+            _ => Err("expected a string".to_owned()),
+        };
+        let (a, b) = (parse(&pair[0]), parse(&pair[1]));
+        let (a, b) = match (a, b) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return Err(bad(format!("Invalid {type_name} hash: {e}"))),
+        };
+        let d = frankly_bank::index::distance(&a, &b);
+        out.insert(type_name.clone(), json!([d <= signal.1, { "distance": d }]));
+    }
+    ok(Value::Object(out))
+}
+
+async fn index_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Reply {
+    authorize(&state, &headers, Scope::Match).await?;
+    let status = state.matching().read().status();
+    let mut out = serde_json::Map::new();
+    for (signal, s) in status {
+        out.insert(signal.name().to_owned(), json!({ "built_to": s.built_to, "present": true, "size": s.size }));
+    }
+    if let Some(only) = q.get("signal_type") {
+        let one = out.remove(only).ok_or_else(|| bad(format!("No such signal type '{only}'")))?;
+        return ok(json!({ only.clone(): one }));
+    }
+    ok(Value::Object(out))
+}
