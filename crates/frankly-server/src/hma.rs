@@ -62,12 +62,40 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/m/index/status", get(index_status))
 }
 
-/// An HMA error: `{"message": ...}` with its status.
+/// `request` with every run of slashes in its path merged into one, as
+/// werkzeug routes it.
+pub(crate) fn merge_slashes(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    if !uri.path().contains("//") {
+        return request;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    if let Ok(merged) = path.parse() {
+        parts.path_and_query = Some(merged);
+        if let Ok(merged) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = merged;
+        }
+    }
+    request
+}
+
+/// An HMA error: `{"message": ...}` with its status, or (422) pydantic's
+/// list of validation errors.
 #[derive(Debug)]
-pub(crate) struct HmaError(StatusCode, String);
+pub(crate) struct HmaError(StatusCode, Value);
 
 fn fail(status: StatusCode, message: impl Into<String>) -> HmaError {
-    HmaError(status, message.into())
+    HmaError(status, json!({ "message": message.into() }))
 }
 
 fn bad(message: impl Into<String>) -> HmaError {
@@ -89,7 +117,7 @@ impl From<sqlx::Error> for HmaError {
 
 impl IntoResponse for HmaError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "message": self.1 }))).into_response()
+        (self.0, axum::Json(self.1)).into_response()
     }
 }
 
@@ -139,9 +167,14 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<Strin
     }
 }
 
-/// A request-model validation failure, in pydantic's list form (422).
-fn invalid(field: &str, kind: &str, msg: &str) -> HmaError {
-    HmaError(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {msg} ({kind})"))
+/// A request-model validation failure, in pydantic's list form (422):
+/// `[{"type", "loc", "msg", "input"}]`, `loc` empty for the whole body.
+fn invalid(field: &str, kind: &str, msg: &str, input: Option<&Value>) -> HmaError {
+    let loc: Vec<&str> = if field == "body" { Vec::new() } else { vec![field] };
+    HmaError(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!([{ "type": kind, "loc": loc, "msg": msg, "input": input.cloned().unwrap_or(Value::Null) }]),
+    )
 }
 
 /// A float as pydantic's lax mode reads it: a number or a numeric string.
@@ -187,21 +220,20 @@ async fn create_bank(State(state): State<AppState>, headers: HeaderMap, body: By
     authorize(&state, &headers, Scope::Curate).await?;
     let body = match json_object(&headers, &body) {
         Ok(body) => body,
-        Err(_) => return Err(invalid("body", "model_type", "Input should be a valid dictionary")),
+        Err(_) => return Err(invalid("body", "model_type", "Input should be a valid dictionary", None)),
     };
     let name = match body.get("name") {
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(invalid("name", "string_type", "Input should be a valid string")),
-        None => return Err(invalid("name", "missing", "Field required")),
+        Some(v) => return Err(invalid("name", "string_type", "Input should be a valid string", Some(v))),
+        None => return Err(invalid("name", "missing", "Field required", Some(&Value::Object(body.clone())))),
     };
     let ratio = match body.get("enabled_ratio") {
         Some(Value::Null) => match body.get("enabled") {
             Some(Value::Bool(false)) => 0.0,
             _ => 1.0,
         },
-        Some(v) => {
-            lax_float(v).ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number"))?
-        }
+        Some(v) => lax_float(v)
+            .ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number", Some(v)))?,
         None => 1.0,
     };
     let negative = matches!(body.get("negative"), Some(Value::Bool(true)));
@@ -232,20 +264,20 @@ async fn update_bank(
 ) -> Reply {
     authorize(&state, &headers, Scope::Curate).await?;
     let body = json_object(&headers, &body)
-        .map_err(|_| invalid("body", "model_type", "Input should be a valid dictionary"))?;
+        .map_err(|_| invalid("body", "model_type", "Input should be a valid dictionary", None))?;
     let mut bank =
         match_store::bank(state.db(), &name).await?.ok_or_else(|| fail(StatusCode::NOT_FOUND, "Bank not found"))?;
     let mut ratio_as_int = None;
     if let Some(v) = body.get("enabled_ratio").filter(|v| !v.is_null()) {
-        bank.matching_enabled_ratio =
-            lax_float(v).ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number"))?;
+        bank.matching_enabled_ratio = lax_float(v)
+            .ok_or_else(|| invalid("enabled_ratio", "float_parsing", "Input should be a valid number", Some(v)))?;
     } else if let Some(Value::Bool(enabled)) = body.get("enabled") {
         bank.matching_enabled_ratio = if *enabled { 1.0 } else { 0.0 };
         ratio_as_int = Some(i64::from(*enabled));
     }
     if let Some(v) = body.get("name").filter(|v| !v.is_null()) {
         let Value::String(new) = v else {
-            return Err(invalid("name", "string_type", "Input should be a valid string"));
+            return Err(invalid("name", "string_type", "Input should be a valid string", Some(v)));
         };
         bank.name = BankName::parse(new).map_err(|e| bad(e.0))?.as_str().to_owned();
     }
@@ -543,13 +575,20 @@ async fn raw_lookup(
     Query(q): Query<HashMap<String, String>>,
 ) -> Reply {
     authorize(&state, &headers, Scope::Match).await?;
-    let field = |k: &str| q.get(k).ok_or_else(|| invalid(k, "missing", "Field required"));
+    let field = |k: &str| q.get(k).ok_or_else(|| invalid(k, "missing", "Field required", None));
     let (type_name, text) = (field("signal_type")?, field("signal")?);
     let include_distance = match q.get("include_distance").map(|v| v.to_ascii_lowercase()) {
         None => false,
         Some(v) if ["true", "1", "yes", "on", "t", "y"].contains(&v.as_str()) => true,
         Some(v) if ["false", "0", "no", "off", "f", "n"].contains(&v.as_str()) => false,
-        Some(_) => return Err(invalid("include_distance", "bool_parsing", "Input should be a valid boolean")),
+        Some(v) => {
+            return Err(invalid(
+                "include_distance",
+                "bool_parsing",
+                "Input should be a valid boolean, unable to interpret input",
+                Some(&Value::String(v)),
+            ));
+        }
     };
     let (signal, words) = query_signal(&state, type_name, text)?;
     let found = state.matching().read().raw_lookup(signal, &words, banks_filter(&q).as_ref()).map_err(lookup_error)?;

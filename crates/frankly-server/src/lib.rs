@@ -209,10 +209,19 @@ pub fn app(state: AppState) -> axum::Router {
     if state.config().match_api {
         routes = routes.merge(hma::routes());
     }
-    routes
+    let match_api = state.config().match_api;
+    let app = routes
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard_body))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(state)
+        .with_state(state);
+    if match_api {
+        // HMA's werkzeug routes `//c/banks` as `/c/banks`, and Coop's
+        // default base URL ends in `/`: merge runs of slashes before routing.
+        use tower::ServiceExt;
+        axum::Router::new().fallback_service(app.map_request(hma::merge_slashes))
+    } else {
+        app
+    }
 }
 
 /// Serves `listener` until `shutdown` resolves, with the connection cap and
