@@ -10,11 +10,13 @@
 //! lookups ([`MatchState::snapshot`], [`MatchState::install`]).
 
 mod coinflip;
+mod hashing;
 mod name;
 mod signal;
 mod state;
 
 pub use coinflip::{entropy_random, python_random};
+pub use hashing::{ContentType, HMA_PDQ_QUALITY_THRESHOLD, HashError, hash_content, select_signal_types};
 pub use name::{BankName, MAX_BANK_NAME_BYTES, NameError};
 pub use signal::parse_signal;
 pub use state::{

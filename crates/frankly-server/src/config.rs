@@ -65,6 +65,9 @@ pub struct Config {
     pub intake_concurrency: usize,
     /// Video frame strips decoded and drawn at once for the review page.
     pub render_concurrency: usize,
+    /// Uploads the match API hashes at once (`POST /h/hash`,
+    /// `POST /m/lookup`, `POST /c/bank/<name>/content`).
+    pub hash_concurrency: usize,
     /// Largest attachment image the server decodes for bank matching, in
     /// pixels.
     pub max_decode_pixels: u64,
@@ -109,6 +112,7 @@ impl Default for Config {
             max_inflight_body_bytes: 256 << 20,
             intake_concurrency: 2,
             render_concurrency: 2,
+            hash_concurrency: 2,
             max_decode_pixels: 50_000_000,
             relay_mailbox_limit: 10_000,
             match_api: false,
@@ -203,8 +207,8 @@ impl Config {
         if self.max_inflight_body_bytes < frankly_report::MAX_ENVELOPE_BYTES {
             return bad("max_inflight_body_bytes must hold at least one report envelope (32 MiB)");
         }
-        if self.intake_concurrency == 0 || self.render_concurrency == 0 {
-            return bad("intake_concurrency and render_concurrency must be positive");
+        if self.intake_concurrency == 0 || self.render_concurrency == 0 || self.hash_concurrency == 0 {
+            return bad("intake_concurrency, render_concurrency and hash_concurrency must be positive");
         }
         if let Some(bad_scope) = self.match_api_open_scopes.iter().find(|s| crate::Scope::parse(s).is_none()) {
             return bad(&format!("match_api_open_scopes: unknown scope {bad_scope:?} (hash, match, curate)"));

@@ -50,6 +50,15 @@ pub fn body_limit(method: &Method, path: &str) -> usize {
     match (method, path) {
         (&Method::POST, "/v1/reports") => frankly_report::MAX_ENVELOPE_BYTES,
         (&Method::POST, "/v1/messages") => crate::api::MAX_SEND_REQUEST_BYTES,
+        (&Method::POST, "/h/hash" | "/m/lookup") => crate::hma::MAX_UPLOAD_BYTES,
+        (&Method::POST, path)
+            if path
+                .strip_prefix("/c/bank/")
+                .and_then(|rest| rest.strip_suffix("/content"))
+                .is_some_and(|bank| !bank.contains('/')) =>
+        {
+            crate::hma::MAX_UPLOAD_BYTES
+        }
         _ => MAX_SMALL_BODY_BYTES,
     }
 }

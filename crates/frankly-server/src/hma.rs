@@ -23,7 +23,7 @@
 //!   refused with 403, as HMA refuses it without its hasher role.
 //! - Content ids that are not digits get a JSON 404, not Flask's HTML one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -32,7 +32,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use frankly_bank::SignalType;
-use frankly_match::{BankName, LookupError, LookupOptions, RawMatch, parse_signal, python_random};
+use frankly_match::{
+    BankName, ContentType, LookupError, LookupOptions, RawMatch, hash_content, parse_signal, python_random,
+    select_signal_types,
+};
 use serde_json::{Value, json};
 
 use crate::match_store::{self, BankRow, Scope};
@@ -40,6 +43,9 @@ use crate::{AppState, ServerError};
 
 /// Longest note on banked content (HMA's limit).
 pub const MAX_NOTE_CHARS: usize = 255;
+/// Largest upload `POST /h/hash`, `POST /m/lookup` and
+/// `POST /c/bank/<name>/content` take, whole multipart body included.
+pub const MAX_UPLOAD_BYTES: usize = 32 << 20;
 /// How far ahead `disable_until_ts` may be (HMA's five years).
 pub const MAX_DISABLE_AHEAD_SECS: i64 = 5 * 365 * 24 * 3600;
 
@@ -104,8 +110,13 @@ fn bad(message: impl Into<String>) -> HmaError {
 
 impl From<ServerError> for HmaError {
     fn from(e: ServerError) -> Self {
-        tracing::error!(error = %e, "match API");
-        fail(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+        match e {
+            ServerError::Refused { status, message, .. } => fail(status, message),
+            other => {
+                tracing::error!(error = %other, "match API");
+                fail(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+            }
+        }
     }
 }
 
@@ -352,17 +363,184 @@ async fn apply_content(state: &AppState, id: i64) -> Result<(), HmaError> {
     Ok(())
 }
 
-async fn add_content(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Reply {
-    authorize(&state, &headers, Scope::Curate).await?;
-    bank_or_404(&state, &name).await?;
-    Err(url_off())
+/// What a `POST /c/bank/<name>/content` request carried.
+struct ContentRequest {
+    metadata: Option<Value>,
+    note: Option<Value>,
+    upload: Option<Upload>,
+}
+
+/// Reads a content request: a JSON body (`metadata`, `note`, the media by
+/// `url=`), or multipart (one file part, `metadata` as JSON text, `note`).
+async fn content_request(state: &AppState, request: axum::extract::Request) -> Result<ContentRequest, HmaError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if is_multipart {
+        let upload = read_upload(state, request).await?;
+        let mut form = upload.form.clone();
+        let metadata = match form.remove("metadata") {
+            None => None,
+            Some(text) => {
+                Some(serde_json::from_str::<Value>(&text).map_err(|_| bad("metadata form field must be valid JSON"))?)
+            }
+        };
+        let note = form.remove("note").map(Value::String);
+        return Ok(ContentRequest { metadata, note, upload: Some(upload) });
+    }
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX).await.map_err(body_error)?;
+    let mut out = ContentRequest { metadata: None, note: None, upload: None };
+    if let Ok(mut object) = json_object(&headers, &body) {
+        out.metadata = object.remove("metadata");
+        out.note = object.remove("note");
+    }
+    Ok(out)
+}
+
+/// HMA's `BankedContentMetadata` (extra keys forbidden; `collab` dropped;
+/// `json_data` an alias of `json`), stored without its null keys.
+fn metadata_of(v: Option<Value>) -> Result<Option<Value>, HmaError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
+    let Value::Object(mut m) = v else { return Err(bad("metadata should be a json object")) };
+    m.remove("collab");
+    if let Some(json) = m.remove("json_data") {
+        m.entry("json").or_insert(json);
+    }
+    let mut out = serde_json::Map::new();
+    for (key, value) in m {
+        let ok = match key.as_str() {
+            "content_id" | "content_uri" => value.is_string() || value.is_null(),
+            "json" => value.is_object() || value.is_null(),
+            _ => return Err(bad(format!("Invalid metadata: {key}: Extra inputs are not permitted"))),
+        };
+        if !ok {
+            let want = if key == "json" { "a valid dictionary" } else { "a valid string" };
+            return Err(bad(format!("Invalid metadata: {key}: Input should be {want}")));
+        }
+        if !value.is_null() {
+            out.insert(key, value);
+        }
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+async fn add_content(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    request: axum::extract::Request,
+) -> Reply {
+    authorize(&state, request.headers(), Scope::Curate).await?;
+    let bank = bank_or_404(&state, &name).await?;
+    let request = content_request(&state, request).await?;
+    let metadata = metadata_of(request.metadata)?;
+    let note = note_of(request.note.as_ref())?;
+    let hashed = if q.contains_key("url") {
+        return Err(url_off());
+    } else if let Some(upload) = request.upload {
+        hash_upload_of(&state, &upload, q.get("types").map(String::as_str)).await?
+    } else {
+        return Err(bad("Neither `url` nor multipart file upload was received"));
+    };
+    let pairs: serde_json::Map<String, Value> =
+        hashed.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
+    let signals = signals_of(&state, &pairs)?;
+    let id = match_store::add_content(state.db(), bank.id, &signals, note.as_deref(), metadata.as_ref()).await?;
+    apply_content(&state, id).await?;
+    let signals: serde_json::Map<String, Value> =
+        signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
+    ok(json!({ "id": id, "signals": signals }))
 }
 
 fn url_off() -> HmaError {
     fail(
         StatusCode::FORBIDDEN,
-        "Hashing media on this server is not enabled yet: hash on your side (frankly hash) and POST /c/bank/<name>/signal",
+        "Fetching media by url is not enabled on this server: upload it (multipart field photo or video) or hash it on your side and POST the signal",
     )
+}
+
+/// An uploaded file: its content type (the part's field name), its bytes,
+/// and the other (text) form fields.
+struct Upload {
+    content: String,
+    bytes: Bytes,
+    form: HashMap<String, String>,
+}
+
+fn body_error(e: impl std::error::Error + 'static) -> HmaError {
+    use crate::guard::BodyError;
+    match BodyError::find(&e) {
+        Some(BodyError::TooLarge { .. }) => {
+            fail(StatusCode::PAYLOAD_TOO_LARGE, "The data value transmitted exceeds the capacity limit.")
+        }
+        Some(guarded) => guarded.refusal().into(),
+        None => bad(format!("the request body could not be read: {e}")),
+    }
+}
+
+/// Reads HMA's multipart upload: exactly one file part (a part with a file
+/// name), named by its content type; text parts are form fields. The body
+/// is bounded by the guard ([`crate::guard::body_limit`]).
+async fn read_upload(state: &AppState, request: axum::extract::Request) -> Result<Upload, HmaError> {
+    use axum::extract::FromRequest;
+    let mut multipart = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|_| bad("Missing multipart/form-data file upload"))?;
+    let mut file: Option<(String, Bytes)> = None;
+    let mut form = HashMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(body_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if field.file_name().is_some() {
+            if file.is_some() {
+                return Err(bad("Only one file allowed per request"));
+            }
+            file = Some((name, field.bytes().await.map_err(body_error)?));
+        } else {
+            let text = field.text().await.map_err(body_error)?;
+            form.entry(name).or_insert(text);
+        }
+    }
+    let (content, bytes) = file.ok_or_else(|| bad("Missing multipart/form-data file upload"))?;
+    Ok(Upload { content, bytes, form })
+}
+
+/// Hashes an upload as HMA's hasher does, at most `hash_concurrency` at
+/// once (503 `busy` past a short wait), off the async threads.
+async fn hash_upload_of(
+    state: &AppState,
+    upload: &Upload,
+    types: Option<&str>,
+) -> Result<Vec<(SignalType, String)>, HmaError> {
+    let content = ContentType::parse(&upload.content).map_err(|e| bad(e.to_string()))?;
+    let served: Vec<SignalType> = state.matching().read().signal_types().map(|(s, _)| s).collect();
+    let signals = select_signal_types(content, &served, types).map_err(|e| bad(e.to_string()))?;
+    let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
+    let bytes = upload.bytes.clone();
+    let decode = hash_decode_options(state.config().max_decode_pixels);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash_content(content, &bytes, &signals, &decode)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("hashing panicked: {e}")))?;
+    hashed.map_err(|e| bad(e.to_string()))
+}
+
+/// The decoder limits for uploads: `max_decode_pixels` a frame, and the
+/// decoder's memory within 8 bytes a pixel of it.
+fn hash_decode_options(max_decode_pixels: u64) -> frankly_hash::DecodeOptions {
+    frankly_hash::DecodeOptions {
+        limits: frankly_hash::DecodeLimits {
+            max_pixels: max_decode_pixels,
+            max_alloc: max_decode_pixels.saturating_mul(8),
+            max_file_bytes: MAX_UPLOAD_BYTES as u64,
+            ..frankly_hash::DecodeLimits::default()
+        },
+        ..frankly_hash::DecodeOptions::default()
+    }
 }
 
 fn content_id(text: &str) -> Result<i64, HmaError> {
@@ -487,19 +665,55 @@ async fn content_types(State(state): State<AppState>, headers: HeaderMap) -> Rep
     ok(json!([{ "enabled": true, "name": "photo" }, { "enabled": true, "name": "video" }]))
 }
 
-async fn hash_url(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+async fn hash_url(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Reply {
     authorize(&state, &headers, Scope::Hash).await?;
+    if !q.contains_key("url") {
+        return Err(invalid("url", "missing", "Field required", None));
+    }
     Err(url_off())
 }
 
-async fn hash_upload(State(state): State<AppState>, headers: HeaderMap) -> Reply {
-    authorize(&state, &headers, Scope::Hash).await?;
-    Err(url_off())
+fn hashes_json(hashed: &[(SignalType, String)]) -> Value {
+    Value::Object(hashed.iter().map(|(s, text)| (s.name().to_owned(), Value::String(text.clone()))).collect())
 }
 
-async fn lookup_upload(State(state): State<AppState>, headers: HeaderMap) -> Reply {
-    authorize(&state, &headers, Scope::Match).await?;
-    Err(url_off())
+async fn hash_upload(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    request: axum::extract::Request,
+) -> Reply {
+    authorize(&state, request.headers(), Scope::Hash).await?;
+    let upload = read_upload(&state, request).await?;
+    ok(hashes_json(&hash_upload_of(&state, &upload, q.get("types").map(String::as_str)).await?))
+}
+
+async fn lookup_upload(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    request: axum::extract::Request,
+) -> Reply {
+    authorize(&state, request.headers(), Scope::Match).await?;
+    let upload = read_upload(&state, request).await?;
+    let hashed = hash_upload_of(&state, &upload, q.get("types").map(String::as_str)).await?;
+    // POST honours bypass_coinflip, when it is exactly "true" (HMA).
+    let coinflip = if q.get("bypass_coinflip").is_some_and(|v| v == "true") { 0.0 } else { coinflip_of(&q)? };
+    let options = LookupOptions { banks: banks_filter(&q), coinflip, max_distance: max_distance_of(&q)?, now: now_s() };
+    let mut out = serde_json::Map::new();
+    for (signal, text) in hashed {
+        // A low-quality photo's "" matches nothing.
+        let found = match parse_signal(signal, &text) {
+            Ok((words, _)) => {
+                matches_json(&state, signal, &words, &options, q.contains_key("include_metadata")).await?
+            }
+            Err(_) => json!({}),
+        };
+        out.insert(signal.name().to_owned(), found);
+    }
+    ok(Value::Object(out))
 }
 
 /// The `banks` filter: comma-separated, not trimmed, empty for none.
@@ -527,6 +741,54 @@ fn lookup_error(e: LookupError) -> HmaError {
     bad(e.to_string())
 }
 
+/// HMA's coin flip: `random.Random(seed).random()`, or from entropy.
+fn coinflip_of(q: &HashMap<String, String>) -> Result<f64, HmaError> {
+    Ok(match q.get("seed") {
+        Some(seed) => python_random(seed),
+        None => {
+            let mut entropy = [0u8; 8];
+            getrandom::fill(&mut entropy).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
+            frankly_match::entropy_random(entropy)
+        }
+    })
+}
+
+fn max_distance_of(q: &HashMap<String, String>) -> Result<Option<u32>, HmaError> {
+    match q.get("max_distance") {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            v.parse::<u32>().map_err(|_| bad(format!("max_distance must be a non-negative integer, not {v:?}")))?,
+        )),
+    }
+}
+
+/// The matches of one hash by bank, HMA's `{"BANK": [{"bank_content_id",
+/// "distance"}]}`; with `metadata`, each match also carries its content's
+/// metadata and note (frankly's addition: HMA cannot, ThreatExchange #1681).
+async fn matches_json(
+    state: &AppState,
+    signal: SignalType,
+    words: &frankly_bank::Words,
+    options: &LookupOptions,
+    metadata: bool,
+) -> Result<Value, HmaError> {
+    let found = state.matching().read().lookup(signal, words, options).map_err(lookup_error)?;
+    let mut out = serde_json::Map::new();
+    for (bank, matches) in found {
+        let mut list = Vec::with_capacity(matches.len());
+        for m in &matches {
+            let mut one = json!({ "bank_content_id": m.content, "distance": distance_text(signal, m) });
+            if metadata && let Some(row) = match_store::content(state.db(), m.content).await? {
+                one["metadata"] = row.metadata.unwrap_or(Value::Null);
+                one["note"] = row.note.map_or(Value::Null, Value::String);
+            }
+            list.push(one);
+        }
+        out.insert(bank, Value::Array(list));
+    }
+    Ok(Value::Object(out))
+}
+
 async fn lookup(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Reply {
     authorize(&state, &headers, Scope::Match).await?;
     if q.get("url").is_some_and(|u| !u.is_empty()) {
@@ -538,35 +800,15 @@ async fn lookup(State(state): State<AppState>, headers: HeaderMap, Query(q): Que
         return Err(bad("Either url or both signal and signal_type are required"));
     };
     let (signal, words) = query_signal(&state, type_name, text)?;
-    let max_distance = match q.get("max_distance") {
-        None => None,
-        Some(v) => {
-            Some(v.parse::<u32>().map_err(|_| bad(format!("max_distance must be a non-negative integer, not {v:?}")))?)
-        }
-    };
     // HMA flips one coin per lookup, from the seed when given; GET never
     // bypasses it (HMA's GET ignores bypass_coinflip).
-    let coinflip = match q.get("seed") {
-        Some(seed) => python_random(seed),
-        None => {
-            let mut entropy = [0u8; 8];
-            getrandom::fill(&mut entropy).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
-            frankly_match::entropy_random(entropy)
-        }
+    let options = LookupOptions {
+        banks: banks_filter(&q),
+        coinflip: coinflip_of(&q)?,
+        max_distance: max_distance_of(&q)?,
+        now: now_s(),
     };
-    let options = LookupOptions { banks: banks_filter(&q), coinflip, max_distance, now: now_s() };
-    let found = state.matching().read().lookup(signal, &words, &options).map_err(lookup_error)?;
-    let out: BTreeMap<String, Vec<Value>> = found
-        .into_iter()
-        .map(|(bank, matches)| {
-            let list = matches
-                .iter()
-                .map(|m| json!({ "bank_content_id": m.content, "distance": distance_text(signal, m) }))
-                .collect();
-            (bank, list)
-        })
-        .collect();
-    ok(json!(out))
+    ok(matches_json(&state, signal, &words, &options, q.contains_key("include_metadata")).await?)
 }
 
 async fn raw_lookup(

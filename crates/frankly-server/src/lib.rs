@@ -73,7 +73,7 @@ pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
-pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS};
+pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS, MAX_UPLOAD_BYTES};
 pub use intake::{StoredReport, StoredVerdict};
 pub use keychain::MAX_ADVANCE;
 pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
@@ -117,6 +117,7 @@ struct Inner {
     body_budget: guard::BodyBudget,
     intake_slots: Arc<tokio::sync::Semaphore>,
     render_slots: Arc<tokio::sync::Semaphore>,
+    hash_slots: Arc<tokio::sync::Semaphore>,
     login: login::LoginGuard,
     matching: MatchLock,
     checkpointed: std::sync::atomic::AtomicI64,
@@ -147,6 +148,7 @@ impl AppState {
         let body_budget = guard::BodyBudget::new(config.max_inflight_body_bytes);
         let intake_slots = Arc::new(tokio::sync::Semaphore::new(config.intake_concurrency));
         let render_slots = Arc::new(tokio::sync::Semaphore::new(config.render_concurrency));
+        let hash_slots = Arc::new(tokio::sync::Semaphore::new(config.hash_concurrency));
         let login = login::LoginGuard::new(secrets.login_form_key());
         let matching = MatchLock::load(&db, config.match_api).await?;
         Ok(AppState {
@@ -163,6 +165,7 @@ impl AppState {
                 body_budget,
                 intake_slots,
                 render_slots,
+                hash_slots,
                 login,
                 matching,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),

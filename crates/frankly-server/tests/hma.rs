@@ -486,6 +486,199 @@ async fn the_match_api_is_off_by_default() {
     }
 }
 
+/// A multipart body: `(field, file name, bytes)` parts (file name `None`
+/// for a text field); returns its content type and bytes.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "frankly-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Hma {
+    async fn upload(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> (StatusCode, Value) {
+        let (content_type, body) = multipart(parts);
+        let mut req = Request::post(path).header(header::CONTENT_TYPE, content_type);
+        if let Some(key) = key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let (status, headers, bytes) = self.h.request(req.body(Body::from(body)).unwrap()).await;
+        assert!(headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json")));
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+}
+
+/// The shared corpus photos with HMA's PDQ of each (Pillow's pixels, Meta's
+/// C++), from `tests/vectors/pdq-pillow/shared-corpus.json`.
+fn pillow_references() -> Vec<(String, Vec<u8>, String, u64)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("tests/vectors/pdq-pillow/shared-corpus.json")).unwrap();
+    let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
+    rows.iter()
+        .filter_map(|r| {
+            let file = r.get("file")?.as_str()?.to_owned();
+            let bytes = std::fs::read(root.join("../shared/corpus").join(&file))
+                .unwrap_or_else(|e| panic!("{file}: {e} (../shared/corpus is needed)"));
+            Some((file, bytes, r["pdq"].as_str()?.to_owned(), r["quality"].as_u64()?))
+        })
+        .collect()
+}
+
+/// `POST /h/hash` on every shared photo gives HMA's answer: the PDQ of
+/// Pillow's pixels, or "" under quality 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_hash_as_hma_on_every_shared_photo() {
+    let s = Hma::start(Engine::Sqlite).await.unwrap();
+    let photos = pillow_references();
+    assert_eq!(photos.len(), 58);
+    for (file, bytes, pdq, quality) in &photos {
+        let (status, body) = s.upload("/h/hash", Some(&s.key), &[("photo", Some(file), bytes)]).await;
+        assert_eq!(status, StatusCode::OK, "{file}: {body}");
+        let want = if *quality < 50 { "" } else { pdq.as_str() };
+        assert_eq!(body, json!({ "pdq": want }), "{file}");
+    }
+}
+
+/// Upload errors name the problem, with HMA's texts where HMA has them;
+/// the key is checked before the body is read.
+async fn uploads_refuse_what_hma_refuses(s: Hma) {
+    let photo = &pillow_references()[0];
+    let bytes = photo.1.as_slice();
+    assert_eq!(s.upload("/h/hash", None, &[("photo", Some("a.jpg"), bytes)]).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = s.h.request(Request::post("/h/hash").body(Body::from("garbage")).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the key comes before the body");
+    let key = Some(s.key.as_str());
+    assert_eq!(
+        s.upload("/h/hash", key, &[("note", None, b"hi")]).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "Missing multipart/form-data file upload" }))
+    );
+    assert_eq!(
+        s.upload("/h/hash", key, &[("photo", Some("a"), bytes), ("video", Some("b"), bytes)]).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "Only one file allowed per request" }))
+    );
+    assert_eq!(
+        s.upload("/h/hash", key, &[("file", Some("a"), bytes)]).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "no such content_type: 'file'" }))
+    );
+    let (status, body) = s.upload("/h/hash", key, &[("photo", Some("a"), b"not an image")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().starts_with("the photo could not be decoded: "), "{body}");
+    assert_eq!(
+        s.upload("/h/hash?types=video_md5", key, &[("photo", Some("a"), bytes)]).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "signal type 'video_md5' doesn't exist or is disabled" }))
+    );
+    assert_eq!(
+        s.upload("/h/hash", key, &[("video", Some("a.mp4"), b"")]).await,
+        (StatusCode::OK, json!({ "video_md5": "d41d8cd98f00b204e9800998ecf8427e" }))
+    );
+    let huge = vec![0u8; frankly_server::MAX_UPLOAD_BYTES + 1];
+    assert_eq!(s.upload("/h/hash", key, &[("video", Some("a.mp4"), &huge)]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = s.call(Method::GET, "/h/hash?url=https://example.com/a.jpg", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "url= fetching is off");
+}
+
+/// Content uploaded with metadata and a note is banked, found by
+/// `POST /m/lookup` (coin flip bypassed only by exactly "true"), and its
+/// metadata comes back on request.
+async fn uploaded_content_is_banked_and_found(s: Hma) {
+    let (file, bytes, pdq, _) = pillow_references().into_iter().find(|p| p.3 >= 50).unwrap();
+    s.create_bank("UPLOADS").await;
+    let key = Some(s.key.as_str());
+    let metadata =
+        br#"{"content_id": "ext-id-123", "content_uri": "https://example.com/item/123", "json": {"source": "test"}}"#;
+    let (status, body) = s
+        .upload(
+            "/c/bank/UPLOADS/content",
+            key,
+            &[("photo", Some(&file), &bytes), ("metadata", None, metadata), ("note", None, b"seen in report 7")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(body, json!({ "id": id, "signals": { "pdq": pdq } }));
+    let (_, content) = s.get(&format!("/c/bank/UPLOADS/content/{id}")).await;
+    assert_eq!(
+        content["metadata"],
+        json!({ "collab": null, "content_id": "ext-id-123", "content_uri": "https://example.com/item/123", "json": { "source": "test" } })
+    );
+    assert_eq!(content["note"], json!("seen in report 7"));
+
+    let (status, found) = s.upload("/m/lookup", key, &[("photo", Some(&file), &bytes)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found, json!({ "pdq": { "UPLOADS": [{ "bank_content_id": id, "distance": "0" }] } }));
+    let (_, found) = s.upload("/m/lookup?include_metadata=true", key, &[("photo", Some(&file), &bytes)]).await;
+    assert_eq!(found["pdq"]["UPLOADS"][0]["metadata"]["content_id"], json!("ext-id-123"));
+    assert_eq!(found["pdq"]["UPLOADS"][0]["note"], json!("seen in report 7"));
+    let (_, found) = s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq}&include_metadata=1")).await;
+    assert_eq!(found["UPLOADS"][0]["metadata"]["json"], json!({ "source": "test" }));
+    s.put("/c/bank/UPLOADS", json!({ "enabled_ratio": 0.0 })).await;
+    assert_eq!(s.upload("/m/lookup?seed=1", key, &[("photo", Some(&file), &bytes)]).await.1, json!({ "pdq": {} }));
+    assert_eq!(
+        s.upload("/m/lookup?seed=1&bypass_coinflip=True", key, &[("photo", Some(&file), &bytes)]).await.1,
+        json!({ "pdq": {} })
+    );
+    assert_eq!(
+        s.upload("/m/lookup?bypass_coinflip=true", key, &[("photo", Some(&file), &bytes)]).await.1["pdq"]["UPLOADS"][0]
+            ["bank_content_id"],
+        json!(id)
+    );
+
+    // HMA's metadata and source errors.
+    for (metadata, message) in [
+        (&br#"{"invalid_metadata": 5}"#[..], "Invalid metadata: invalid_metadata: Extra inputs are not permitted"),
+        (b"{not json", "metadata form field must be valid JSON"),
+        (b"[1]", "metadata should be a json object"),
+        (br#"{"content_id": 5}"#, "Invalid metadata: content_id: Input should be a valid string"),
+    ] {
+        assert_eq!(
+            s.upload("/c/bank/UPLOADS/content", key, &[("photo", Some(&file), &bytes), ("metadata", None, metadata)])
+                .await,
+            (StatusCode::BAD_REQUEST, json!({ "message": message }))
+        );
+    }
+    assert_eq!(
+        s.post("/c/bank/UPLOADS/content", json!({ "metadata": { "content_id": "1" } })).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "Neither `url` nor multipart file upload was received" }))
+    );
+    assert_eq!(
+        s.post("/c/bank/UPLOADS/content", json!({ "note": "x".repeat(256) })).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "note must be at most 255 characters" }))
+    );
+    assert_eq!(
+        s.post("/c/bank/UPLOADS/content?url=https://example.com/a.jpg&content_type=photo", json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(s.upload("/c/bank/NOPE/content", key, &[("photo", Some(&file), &bytes)]).await.0, StatusCode::NOT_FOUND);
+    // A flat photo hashes to "" and cannot be banked.
+    let mut flat = Vec::new();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([9, 9, 9]))
+        .write_to(&mut std::io::Cursor::new(&mut flat), image::ImageFormat::Png)
+        .unwrap();
+    assert_eq!(
+        s.upload("/c/bank/UPLOADS/content", key, &[("photo", Some("flat.png"), &flat)]).await,
+        (StatusCode::BAD_REQUEST, json!({ "message": "Invalid pdq signal: invalid PDQ hash" }))
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -516,4 +709,6 @@ on_both!(
     video_md5_and_bad_signals,
     negative_banks_suppress,
     keys_and_scopes,
+    uploads_refuse_what_hma_refuses,
+    uploaded_content_is_banked_and_found,
 );
