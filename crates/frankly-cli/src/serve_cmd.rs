@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use frankly_bank::{Matcher, VideoMatcher};
-use frankly_server::{AppState, Config, Db, Role, ServerBanks};
+use frankly_server::{AppState, Config, Db, Role, Scope, ServerBanks};
 use zeroize::Zeroizing;
 
 use crate::output::out;
@@ -73,6 +73,31 @@ enum AdminCommand {
         #[command(flatten)]
         options: ServerOptions,
     },
+    /// Create an API key for the HMA-compatible match API (docs/server.md);
+    /// prints the key once.
+    CreateApiKey {
+        /// Who or what uses it (shown in the admin page and the audit log).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: hash, match, curate.
+        #[arg(long, default_value = "match", value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+    /// List the API keys (never their secrets).
+    ListApiKeys {
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+    /// Revoke an API key (the number in frk_<id>_...).
+    RevokeApiKey {
+        /// The key's id.
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
     /// Replace the report key devices seal to now (after a suspected leak,
     /// say). The old key keeps opening reports for `report_key_grace_days`;
     /// running instances serve the new key within a minute.
@@ -122,8 +147,49 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             out(&format!("report key {id} is current"))?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(ServeCommand::Admin(AdminCommand::CreateApiKey { name, scopes, options })) => {
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s.trim()).with_context(|| format!("unknown scope {s:?}: hash, match or curate")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            with_db(options, |db| async move {
+                let (id, key) = frankly_server::create_api_key(&db, "cli", name, &scopes).await?;
+                out(&format!("created API key {id} ({name}); it is not shown again:\n{}", key.as_str()))?;
+                Ok(())
+            })
+        }
+        Some(ServeCommand::Admin(AdminCommand::ListApiKeys { options })) => with_db(options, |db| async move {
+            for k in frankly_server::api_keys(&db).await? {
+                let state = if k.revoked_ms.is_some() { "revoked" } else { "active" };
+                out(&format!("{}\t{}\t{}\t{state}", k.id, k.name, k.scopes))?;
+            }
+            Ok(())
+        }),
+        Some(ServeCommand::Admin(AdminCommand::RevokeApiKey { id, options })) => with_db(options, |db| async move {
+            if !frankly_server::revoke_api_key(&db, "cli", *id).await? {
+                anyhow::bail!("no live API key {id}");
+            }
+            out(&format!("revoked API key {id}"))?;
+            Ok(())
+        }),
         None => serve(args),
     }
+}
+
+/// Runs `f` on the configured database.
+fn with_db<F, Fut>(options: &ServerOptions, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = options.config()?;
+    runtime()?.block_on(async move {
+        // Creates the data directory (0700) on a first run, as the server does.
+        frankly_server::Secrets::load_or_create(&config.data_dir)?;
+        let db = Db::connect(&config.database_url(), 2).await?;
+        f(db).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {

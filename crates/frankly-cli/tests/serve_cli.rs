@@ -21,9 +21,15 @@ fn frankly() -> Command {
 /// Starts `frankly serve` on a free port with `data` as data directory and
 /// returns the child and its address, read from its first line.
 fn start(data: &Path) -> (Child, SocketAddr) {
+    start_with(data, &[])
+}
+
+/// [`start`] with more arguments (`--config FILE`, say).
+fn start_with(data: &Path, args: &[&std::ffi::OsStr]) -> (Child, SocketAddr) {
     let mut child = frankly()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -260,4 +266,57 @@ fn acknowledged_reports_survive_kill_9() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// An HMA client's flow against `frankly serve` with `match_api` on, with
+/// keys made, listed and revoked by the CLI.
+#[test]
+fn the_match_api_takes_keys_made_by_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("frankly.toml");
+    std::fs::write(&config, "match_api = true\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = frankly().args(["serve", "admin"]).args(args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created = run(&["create-api-key", "--name", "coop", "--scopes", "curate,match"]);
+    assert!(created.starts_with("created API key 1 (coop); it is not shown again:\n"), "{created}");
+    let key = created.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("frk_1_"), "{key}");
+    let bad = frankly()
+        .args(["serve", "admin", "create-api-key", "--name", "x", "--scopes", "root", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope \"root\""));
+
+    let (mut child, address) = start_with(&data, &["--config".as_ref(), config.as_os_str()]);
+    let (status, body) =
+        http(address, "POST", "//c/banks", Some(&key), br#"{"name": "COOP_ORG_X", "enabled_ratio": "1.0"}"#).unwrap();
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    let (status, _) =
+        http(address, "POST", "/c/bank/COOP_ORG_X/signal", Some(&key), format!(r#"{{"pdq": "{pdq}"}}"#).as_bytes())
+            .unwrap();
+    assert_eq!(status, 200);
+    let (status, body) =
+        http(address, "GET", &format!("/m/lookup?signal_type=pdq&signal={pdq}"), Some(&key), b"").unwrap();
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).trim()),
+        (200, r#"{"COOP_ORG_X":[{"bank_content_id":1,"distance":"0"}]}"#)
+    );
+    assert_eq!(http(address, "GET", "/c/banks", None, b"").unwrap().0, 401);
+
+    let listed = run(&["list-api-keys"]);
+    assert_eq!(listed, "1\tcoop\tcurate,match\tactive\n");
+    assert_eq!(run(&["revoke-api-key", "--id", "1"]), "revoked API key 1\n");
+    assert_eq!(http(address, "GET", "/c/banks", Some(&key), b"").unwrap().0, 401, "revoked at once");
+    assert_eq!(run(&["list-api-keys"]), "1\tcoop\tcurate,match\trevoked\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let verify = frankly().args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }

@@ -77,7 +77,7 @@ pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS, MAX_UPLOAD_BYTES};
 pub use intake::{StoredReport, StoredVerdict};
 pub use keychain::MAX_ADVANCE;
 pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
-pub use match_store::{Scope, create_api_key, revoke_api_key};
+pub use match_store::{ApiKeyRow, MAX_API_KEY_NAME_CHARS, Scope, api_keys, create_api_key, revoke_api_key};
 pub use matching::{
     HashedFrame, MAX_MATCH_ATTACHMENT_BYTES, MatchSignal, SERVER_SECONDS_PER_HASH, STRIP_FRAMES, STRIP_TILE_HEIGHT,
     ServerBanks, ServerMatch, StoredVideo, StripError, VideoEvidence, render_strip, strip_frames,

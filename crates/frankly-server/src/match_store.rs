@@ -293,30 +293,98 @@ impl Scope {
 /// recognisable by secret scanners.
 const KEY_PREFIX: &str = "frk_";
 
-/// Creates an API key with `scopes`; returns its id and the key, shown once
-/// (only the SHA-256 of its 32 random secret bytes is stored: a key is
-/// high-entropy, so a slow password hash would add nothing).
+/// Longest API key name.
+pub const MAX_API_KEY_NAME_CHARS: usize = 100;
+
+/// Creates an API key named `name` (who or what uses it) with `scopes`,
+/// audited as `actor`; returns its id and the key, shown once (only the
+/// SHA-256 of its 32 random secret bytes is stored: a key is high-entropy,
+/// so a slow password hash would add nothing).
 pub async fn create_api_key(
     db: &Db,
+    actor: &str,
     name: &str,
     scopes: &[Scope],
 ) -> Result<(i64, zeroize::Zeroizing<String>), ServerError> {
     use base64::Engine;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_API_KEY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ServerError::refused(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_key",
+            format!("an API key's name is 1 to {MAX_API_KEY_NAME_CHARS} printable characters"),
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(ServerError::refused(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_key",
+            "an API key needs at least one scope (hash, match, curate)",
+        ));
+    }
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(secret.as_mut()).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
-    let scopes: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+    let mut names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let scopes = names.join(",");
+    let mut tx = db.writer().begin().await?;
     let id: i64 = sqlx::query(
         "INSERT INTO api_keys (name, secret_sha256, scopes, created_ms) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(name)
     .bind(Sha256::digest(secret.as_ref()).to_vec())
-    .bind(scopes.join(","))
+    .bind(&scopes)
     .bind(now_ms())
-    .fetch_one(db.writer())
+    .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
+    crate::audit::append(
+        &mut tx,
+        db.backend(),
+        actor,
+        "create-api-key",
+        &format!("api-key:{id}"),
+        &format!("{name} [{scopes}]"),
+    )
+    .await?;
+    tx.commit().await?;
     let encoded = zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref()));
     Ok((id, zeroize::Zeroizing::new(format!("{KEY_PREFIX}{id}_{}", encoded.as_str()))))
+}
+
+/// An API key as the admin page and `list-api-keys` show it (never its
+/// secret, which is not stored).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApiKeyRow {
+    /// Id (the number in `frk_<id>_...`).
+    pub id: i64,
+    /// Who or what uses it.
+    pub name: String,
+    /// Its scopes, comma-separated.
+    pub scopes: String,
+    /// When it was created (ms since the epoch).
+    pub created_ms: i64,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<i64>,
+}
+
+/// Every API key, newest first.
+pub async fn api_keys(db: &Db) -> Result<Vec<ApiKeyRow>, ServerError> {
+    let rows = sqlx::query("SELECT id, name, scopes, created_ms, revoked_ms FROM api_keys ORDER BY id DESC")
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ApiKeyRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                scopes: r.try_get("scopes")?,
+                created_ms: r.try_get("created_ms")?,
+                revoked_ms: r.try_get("revoked_ms")?,
+            })
+        })
+        .collect()
 }
 
 /// The scopes of a presented key, or `None` when it is malformed, unknown,
@@ -344,13 +412,19 @@ pub(crate) async fn api_key_scopes(db: &Db, key: &str) -> Result<Option<Vec<Scop
     Ok(Some(scopes.split(',').filter_map(Scope::parse).collect()))
 }
 
-/// Revokes an API key; returns whether it existed and was live.
-pub async fn revoke_api_key(db: &Db, id: i64) -> Result<bool, ServerError> {
+/// Revokes an API key, audited as `actor`; returns whether it existed and
+/// was live.
+pub async fn revoke_api_key(db: &Db, actor: &str, id: i64) -> Result<bool, ServerError> {
+    let mut tx = db.writer().begin().await?;
     let n = sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
         .bind(now_ms())
         .bind(id)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    if n == 1 {
+        crate::audit::append(&mut tx, db.backend(), actor, "revoke-api-key", &format!("api-key:{id}"), "").await?;
+    }
+    tx.commit().await?;
     Ok(n == 1)
 }

@@ -40,6 +40,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{id}/media/{message}/{attachment}/strip", get(strip))
         .route("/admin/users", get(users).post(create_user))
         .route("/admin/users/{id}/{change}", post(change_user))
+        .route("/admin/keys", get(keys).post(create_key))
+        .route("/admin/keys/{id}/revoke", post(revoke_key))
         .route("/admin/audit", get(audit_page))
         .route(
             "/static/app.css",
@@ -842,6 +844,110 @@ async fn change_user(
     }
     auth::set_disabled(state.db(), &authed.user().username, id, disabled).await?;
     Ok(Redirect::to("/admin/users"))
+}
+
+struct KeyRow {
+    id: i64,
+    name: String,
+    scopes: String,
+    created: String,
+    revoked: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    keys: Vec<KeyRow>,
+    notice: Option<String>,
+    /// A key just created, shown once.
+    created: Option<Zeroizing<String>>,
+    match_api: bool,
+}
+
+async fn keys_page(
+    state: &AppState,
+    authed: &Authed,
+    notice: Option<String>,
+    created: Option<Zeroizing<String>>,
+) -> Result<Html<String>, WebError> {
+    let keys = crate::match_store::api_keys(state.db())
+        .await?
+        .into_iter()
+        .map(|k| KeyRow {
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            created: utc(k.created_ms),
+            revoked: k.revoked_ms.map(utc),
+        })
+        .collect();
+    render(&KeysPage {
+        user: authed.user(),
+        csrf: &authed.session.csrf,
+        keys,
+        notice,
+        created,
+        match_api: state.config().match_api,
+    })
+}
+
+/// API keys of the match API: listed, created (the key shown once) and
+/// revoked by admins.
+async fn keys(State(state): State<AppState>, authed: Authed) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    keys_page(&state, &authed, None, None).await
+}
+
+#[derive(serde::Deserialize)]
+struct NewKeyForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    hash: Option<String>,
+    #[serde(default, rename = "match")]
+    matching: Option<String>,
+    #[serde(default)]
+    curate: Option<String>,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    authed: Authed,
+    Form(form): Form<NewKeyForm>,
+) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    authed.session.check_csrf(&form.csrf)?;
+    let scopes: Vec<crate::Scope> = [
+        (form.hash.is_some(), crate::Scope::Hash),
+        (form.matching.is_some(), crate::Scope::Match),
+        (form.curate.is_some(), crate::Scope::Curate),
+    ]
+    .into_iter()
+    .filter_map(|(on, scope)| on.then_some(scope))
+    .collect();
+    match crate::match_store::create_api_key(state.db(), &authed.user().username, &form.name, &scopes).await {
+        Ok((id, key)) => {
+            let notice = format!("Created key {id} ({}). Copy it now: it is not shown again.", form.name.trim());
+            keys_page(&state, &authed, Some(notice), Some(key)).await
+        }
+        Err(ServerError::Refused { message, .. }) => keys_page(&state, &authed, Some(message), None).await,
+        Err(e) => Err(WebError(e)),
+    }
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    authed.require_admin()?;
+    authed.session.check_csrf(&form.csrf)?;
+    crate::match_store::revoke_api_key(state.db(), &authed.user().username, id).await?;
+    Ok(Redirect::to("/admin/keys"))
 }
 
 struct AuditRow {

@@ -50,7 +50,7 @@ struct Hma {
 impl Hma {
     async fn start(engine: Engine) -> Option<Hma> {
         let h = Harness::start(engine, |c| c.match_api = true).await?;
-        let (_, key) = frankly_server::create_api_key(h.state.db(), "tests", &Scope::ALL).await.unwrap();
+        let (_, key) = frankly_server::create_api_key(h.state.db(), "tests", "tests", &Scope::ALL).await.unwrap();
         Some(Hma { h, key: key.to_string() })
     }
 
@@ -452,7 +452,8 @@ async fn keys_and_scopes(s: Hma) {
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({ "message": "Authentication required" })));
     let (status, _) = s.call_with(Method::GET, "/c/banks", Some("frk_1_AAAA"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (id, matcher) = frankly_server::create_api_key(s.h.state.db(), "matcher", &[Scope::Match]).await.unwrap();
+    let (id, matcher) =
+        frankly_server::create_api_key(s.h.state.db(), "tests", "matcher", &[Scope::Match]).await.unwrap();
     let lookup = format!("/m/raw_lookup?signal_type=pdq&signal={}", PDQ_EXAMPLES[0]);
     assert_eq!(s.call_with(Method::GET, &lookup, Some(&matcher), None).await.0, StatusCode::OK);
     assert_eq!(
@@ -462,7 +463,7 @@ async fn keys_and_scopes(s: Hma) {
     // A key with the right id and a wrong secret is refused.
     let forged = format!("frk_{id}_{}", "A".repeat(43));
     assert_eq!(s.call_with(Method::GET, &lookup, Some(&forged), None).await.0, StatusCode::UNAUTHORIZED);
-    assert!(frankly_server::revoke_api_key(s.h.state.db(), id).await.unwrap());
+    assert!(frankly_server::revoke_api_key(s.h.state.db(), "tests", id).await.unwrap());
     assert_eq!(s.call_with(Method::GET, &lookup, Some(&matcher), None).await.0, StatusCode::UNAUTHORIZED);
 
     let open = Harness::start(Engine::Sqlite, |c| {
@@ -712,3 +713,52 @@ on_both!(
     uploads_refuse_what_hma_refuses,
     uploaded_content_is_banked_and_found,
 );
+
+/// Admins make and revoke keys in the web UI; the key is shown once, only
+/// its hash is stored, and both changes are in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_keys_in_the_web_ui() {
+    let s = Hma::start(Engine::Sqlite).await.unwrap();
+    let moderator = s.h.sign_in("mod", frankly_server::Role::Moderator).await;
+    assert_eq!(s.h.get("/admin/keys", Some(&moderator.cookie)).await.0, StatusCode::FORBIDDEN);
+    let admin = s.h.sign_in("boss", frankly_server::Role::Admin).await;
+    let (status, _, page) = s.h.get("/admin/keys", Some(&admin.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("tests") && page.contains("curate,hash,match"), "the harness's key is listed");
+    let (status, _, _) =
+        s.h.post_form("/admin/keys", Some(&admin.cookie), &[("csrf", "wrong"), ("name", "x"), ("match", "on")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "CSRF is checked");
+    let (status, _, page) =
+        s.h.post_form(
+            "/admin/keys",
+            Some(&admin.cookie),
+            &[("csrf", &admin.csrf), ("name", "policyserv"), ("match", "on"), ("hash", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let key = page
+        .split("id=\"new-key\"")
+        .next()
+        .unwrap()
+        .rsplit("value=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("frk_2_"), "{key}");
+    let lookup = format!("/m/raw_lookup?signal_type=pdq&signal={}", PDQ_EXAMPLES[0]);
+    assert_eq!(s.call_with(Method::GET, &lookup, Some(&key), None).await.0, StatusCode::OK);
+    assert_eq!(s.call_with(Method::GET, "/c/banks", Some(&key), None).await.0, StatusCode::FORBIDDEN);
+    let (_, _, again) = s.h.get("/admin/keys", Some(&admin.cookie)).await;
+    assert!(!again.contains(&key), "a key is shown once");
+    let (_, _, none) =
+        s.h.post_form("/admin/keys", Some(&admin.cookie), &[("csrf", &admin.csrf), ("name", "nothing")]).await;
+    assert!(none.contains("at least one scope"), "{none}");
+    let (status, _, _) = s.h.post_form("/admin/keys/2/revoke", Some(&admin.cookie), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(s.call_with(Method::GET, &lookup, Some(&key), None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, _, audit) = s.h.get("/admin/audit", Some(&admin.cookie)).await;
+    assert!(audit.contains("create-api-key") && audit.contains("revoke-api-key"), "audited");
+}
