@@ -30,6 +30,12 @@ pub struct VerifiedBank {
 }
 
 impl VerifiedBank {
+    /// Only for banks that verified: a full bundle ([`verify_bundle`]) or a
+    /// delta bundle applied to one ([`crate::apply_delta_bundle`]).
+    pub(crate) fn new(bank: Bank, info: BundleInfo) -> VerifiedBank {
+        VerifiedBank { bank, info }
+    }
+
     /// The bank.
     pub fn bank(&self) -> &Bank {
         &self.bank

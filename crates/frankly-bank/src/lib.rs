@@ -21,6 +21,7 @@
 
 mod bank;
 mod bundle;
+mod delta;
 mod huge;
 pub mod index;
 mod live;
@@ -38,6 +39,7 @@ pub use bundle::{
     BANK_BUNDLE, VIDEO_BANK_BUNDLE, VerifiedBank, VerifiedVideoBank, peek_bundle, sign_bundle, sign_video_bundle,
     verify_bundle, verify_video_bundle,
 };
+pub use delta::{BANK_DELTA_BUNDLE, BankDelta, DeltaError, apply_delta_bundle, sign_delta_bundle};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use frankly_bundle::{
     BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, generate_key, parse_public_key, parse_signing_key,

@@ -12,10 +12,9 @@ use frankly_eval::{
     VideoRobustnessConfig, VideoTransform,
 };
 use frankly_hash::{DecodeOptions, PdqHasher};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::output::{out, say};
+use crate::output::{out, progress_bar, say};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum EvalCommand {
@@ -221,15 +220,6 @@ pub(crate) fn run(command: &EvalCommand) -> anyhow::Result<ExitCode> {
         }
         EvalCommand::Privacy(args) => privacy(args),
     }
-}
-
-fn progress_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}, eta {eta}]") {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar
 }
 
 fn pool(threads: Option<u16>) -> anyhow::Result<rayon::ThreadPool> {

@@ -14,3 +14,15 @@ pub(crate) fn out(text: &str) -> std::io::Result<()> {
 pub(crate) fn say(text: &str) {
     eprintln!("{text}");
 }
+
+/// A progress bar on stderr (drawn only when it is a terminal): `what`,
+/// the bar, the count and the time left.
+pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}, eta {eta}]") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}

@@ -79,7 +79,7 @@ enum AdminCommand {
         /// Who or what uses it (shown in the admin page and the audit log).
         #[arg(long)]
         name: String,
-        /// Comma-separated: hash, match, curate.
+        /// Comma-separated: hash, match, curate, bundle.
         #[arg(long, default_value = "match", value_delimiter = ',')]
         scopes: Vec<String>,
         #[command(flatten)]
@@ -95,6 +95,51 @@ enum AdminCommand {
         /// The key's id.
         #[arg(long)]
         id: i64,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+    /// Import hashes into a bank of the match API (created if missing): one
+    /// hash per line (`#` comments and blank lines skipped), one content
+    /// each, logged as changes like any other.
+    ImportSignals {
+        /// The bank (HMA's rule: capitals, digits, underscores).
+        #[arg(long)]
+        bank: String,
+        /// pdq or video_md5.
+        #[arg(long, default_value = "pdq")]
+        signal_type: String,
+        /// The list.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Comma-separated labels put on every imported content.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+    /// Write a bank of the match API as a plain bank file at its current
+    /// version, to sign offline (`frankly bank sign --bank-version V`) and
+    /// publish with `publish-bundle`.
+    ExportBank {
+        /// The bank.
+        #[arg(long)]
+        bank: String,
+        /// pdq or video_md5.
+        #[arg(long, default_value = "pdq")]
+        signal_type: String,
+        /// The bank file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        options: ServerOptions,
+    },
+    /// Publish a bank bundle signed offline, for devices to fetch from
+    /// /v1/banks/<name>/bundle; checked under the configured
+    /// bank_public_key, against the bank's current version and entries.
+    PublishBundle {
+        /// The signed bundle.
+        #[arg(long, value_name = "BUNDLE")]
+        file: PathBuf,
         #[command(flatten)]
         options: ServerOptions,
     },
@@ -150,7 +195,10 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Some(ServeCommand::Admin(AdminCommand::CreateApiKey { name, scopes, options })) => {
             let scopes = scopes
                 .iter()
-                .map(|s| Scope::parse(s.trim()).with_context(|| format!("unknown scope {s:?}: hash, match or curate")))
+                .map(|s| {
+                    Scope::parse(s.trim())
+                        .with_context(|| format!("unknown scope {s:?}: hash, match, curate or bundle"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             with_db(options, |db| async move {
                 let (id, key) = frankly_server::create_api_key(&db, "cli", name, &scopes).await?;
@@ -172,8 +220,86 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             out(&format!("revoked API key {id}"))?;
             Ok(())
         }),
+        Some(ServeCommand::Admin(AdminCommand::ImportSignals { bank, signal_type, file, labels, options })) => {
+            let signal = match_signal(signal_type)?;
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut lines: Vec<(usize, String)> = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if !line.is_empty() && !line.starts_with('#') {
+                    lines.push((i + 1, line.to_owned()));
+                }
+            }
+            drop(text);
+            with_db(options, |db| async move {
+                let mut total = 0;
+                let mut created = false;
+                let progress = crate::output::progress_bar(lines.len() as u64, "importing");
+                for chunk in lines.chunks(IMPORT_CHUNK) {
+                    let hashes: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
+                    let (n, made) = frankly_server::import_signals(&db, "cli", bank, signal, &hashes, labels)
+                        .await
+                        .map_err(|e| match e {
+                            frankly_server::ServerError::Refused { message, .. } => {
+                                anyhow::anyhow!("{}: {message} (lines {}..)", file.display(), chunk[0].0)
+                            }
+                            e => e.into(),
+                        })?;
+                    total += n;
+                    created |= made;
+                    progress.inc(n as u64);
+                }
+                progress.finish_and_clear();
+                let made = if created { " (created)" } else { "" };
+                out(&format!("imported {total} {} hashes into bank {bank}{made}", signal.name()))?;
+                Ok(())
+            })
+        }
+        Some(ServeCommand::Admin(AdminCommand::ExportBank { bank, signal_type, out: path, options })) => {
+            let signal = match_signal(signal_type)?;
+            with_db(options, |db| async move {
+                let (plain, version) = frankly_server::export_bank(&db, bank, signal).await?;
+                std::fs::write(path, plain.to_bytes()?).with_context(|| format!("cannot write {}", path.display()))?;
+                out(&format!(
+                    "bank {bank} version {version}: {} entries written to {}\nsign it offline: frankly bank sign \
+                     --key KEY --bank-version {version} {} -o BUNDLE\nthen publish it: frankly serve admin \
+                     publish-bundle --file BUNDLE",
+                    plain.len(),
+                    path.display(),
+                    path.display()
+                ))?;
+                Ok(())
+            })
+        }
+        Some(ServeCommand::Admin(AdminCommand::PublishBundle { file, options })) => {
+            let config = options.config()?;
+            let key_path = config.bank_public_key.clone().context(
+                "publish-bundle needs bank_public_key in the configuration: the public key the bundle is checked under",
+            )?;
+            let key = crate::signing::read_public_key(&key_path)?;
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            with_db(options, |db| async move {
+                let version = frankly_server::publish_bundle(&db, &bytes, &key)
+                    .await
+                    .with_context(|| format!("{} was not published", file.display()))?;
+                out(&format!("published {} (version {version})", file.display()))?;
+                Ok(())
+            })
+        }
         None => serve(args),
     }
+}
+
+/// Hashes per call of `import_signals` (each a few transactions).
+const IMPORT_CHUNK: usize = 100_000;
+
+/// A signal type the match API serves.
+fn match_signal(name: &str) -> anyhow::Result<frankly_bank::SignalType> {
+    frankly_server::MATCH_SIGNAL_TYPES
+        .into_iter()
+        .map(|(s, _)| s)
+        .find(|s| s.name() == name.trim())
+        .with_context(|| format!("signal type {name:?} is not served by the match API (pdq, video_md5)"))
 }
 
 /// Runs `f` on the configured database.

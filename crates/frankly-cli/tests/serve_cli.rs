@@ -320,3 +320,88 @@ fn the_match_api_takes_keys_made_by_the_cli() {
     let verify = frankly().args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }
+
+/// An operator bulk-loads a bank, signs it on another machine and
+/// publishes it; devices fetch exactly that bundle over HTTP and it
+/// verifies under the offline key.
+#[test]
+fn banks_are_imported_signed_offline_published_and_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let hashes = [
+        "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22",
+        "e64cc9d91c623882f8d1f1d9a398e78c9f199b3bd83924f2b7e11e0bf861b064",
+        "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d",
+    ];
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, format!("# three hashes\n{}\n\n{}\n{}\n", hashes[0], hashes[1], hashes[2])).unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, format!("{}\nnot-a-hash\n", hashes[0])).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = frankly().current_dir(dir.path()).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let admin = |rest: &[&str]| {
+        let mut args: Vec<std::ffi::OsString> = ["serve", "admin"].iter().map(|s| os(s)).collect();
+        args.extend(rest.iter().map(|s| os(s)));
+        args.push(os("--data-dir"));
+        args.push(data.clone().into_os_string());
+        args
+    };
+    let call = |args: Vec<std::ffi::OsString>| run(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+
+    let (ok, _, err) = call(admin(&["import-signals", "--bank", "OFFLINE_LIST", "--file", bad.to_str().unwrap()]));
+    assert!(!ok && err.contains("hash 2") && err.contains("bad.txt"), "{err}");
+    let (ok, out, err) = call(admin(&[
+        "import-signals",
+        "--bank",
+        "OFFLINE_LIST",
+        "--labels",
+        "csam",
+        "--file",
+        list.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(out, "imported 3 pdq hashes into bank OFFLINE_LIST (created)\n");
+    let (ok, out, err) = call(admin(&["export-bank", "--bank", "OFFLINE_LIST", "--out", "list.bank"]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("bank OFFLINE_LIST version 4: 3 entries written to list.bank\n"), "{out}");
+
+    // The signing machine.
+    assert!(run(&[os("keygen").as_os_str(), os("-o").as_os_str(), os("offline.key").as_os_str()]).0);
+    let sign = ["bank", "sign", "--key", "offline.key", "--bank-version", "4", "list.bank", "-o", "list.bundle"];
+    let (ok, _, err) = run(&sign.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    let config = dir.path().join("frankly.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "match_api = true\nmatch_api_open_scopes = [\"bundle\"]\nbank_public_key = \"{}\"\n",
+            dir.path().join("offline.key.pub").display()
+        ),
+    )
+    .unwrap();
+    let mut publish = admin(&["publish-bundle", "--file", "list.bundle"]);
+    publish.push(os("--config"));
+    publish.push(config.clone().into_os_string());
+    let (ok, out, err) = call(publish.clone());
+    assert!(ok, "{err}");
+    assert_eq!(out, "published list.bundle (version 4)\n");
+
+    let (mut child, address) = start_with(&data, &["--config".as_ref(), config.as_os_str()]);
+    let (status, body) = http(address, "GET", "/v1/banks/OFFLINE_LIST/bundle", None, b"").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body, std::fs::read(dir.path().join("list.bundle")).unwrap(), "the published bundle, byte for byte");
+    let key =
+        frankly_bank::parse_public_key(&std::fs::read_to_string(dir.path().join("offline.key.pub")).unwrap()).unwrap();
+    let bank = frankly_bank::verify_bundle(&body, &key, frankly_bank::unix_now(), None).unwrap();
+    assert_eq!(bank.bank().len(), 3);
+    assert!(bank.bank().entries.iter().all(|e| e.labels.contains("csam")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Publishing the same bundle again is fine; the audit log holds the import.
+    assert!(call(publish).0);
+    let verify = frankly().args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}

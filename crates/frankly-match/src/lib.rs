@@ -9,12 +9,14 @@
 //! periodic rebuild to wait for. Rebuilds of an index's base run beside
 //! lookups ([`MatchState::snapshot`], [`MatchState::install`]).
 
+mod change;
 mod coinflip;
 mod hashing;
 mod name;
 mod signal;
 mod state;
 
+pub use change::{ChangeKind, MAX_CONTENT_LABELS, check_labels};
 pub use coinflip::{entropy_random, python_random};
 pub use hashing::{ContentType, HMA_PDQ_QUALITY_THRESHOLD, HashError, hash_content, select_signal_types};
 pub use name::{BankName, MAX_BANK_NAME_BYTES, NameError};

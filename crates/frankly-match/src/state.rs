@@ -216,6 +216,11 @@ impl MatchState {
         Some((bank, is_enabled_at(meta.disable_until_ts, now)))
     }
 
+    /// The bank with this id.
+    pub fn bank(&self, id: BankId) -> Option<&BankInfo> {
+        self.banks.get(&id)
+    }
+
     /// The bank named `name`.
     pub fn bank_named(&self, name: &str) -> Option<&BankInfo> {
         self.banks.values().find(|b| b.name == name)

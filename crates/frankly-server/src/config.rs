@@ -80,6 +80,31 @@ pub struct Config {
     /// `curate`): for a matcher on a private network whose clients cannot
     /// send `Authorization`. None by default.
     pub match_api_open_scopes: Vec<String>,
+    /// Lookups (`/m/lookup`, `/m/raw_lookup`) admitted at once; past it a
+    /// lookup is refused at once with 503 `busy` (a bounded queue: a flood
+    /// of lookups costs refusals, not memory or latency for everyone).
+    pub match_lookup_queue: usize,
+    /// How often (milliseconds) each instance reads the change log of the
+    /// matching service's banks, so that changes made through another
+    /// instance reach its index (its own changes are applied before the
+    /// request returns).
+    pub match_poll_ms: u64,
+    /// Secret key file (`frankly keygen`, mode 0600) with which the server
+    /// signs bank bundles and deltas for devices as banks change. Without
+    /// it, bundles are signed offline and published with `frankly serve
+    /// admin publish-bundle`, and deltas are not served.
+    pub bank_signing_key: Option<PathBuf>,
+    /// Hours a bundle or delta signed by the server stays valid.
+    pub bundle_valid_hours: u64,
+    /// Hosts that `url=` may fetch media from (exact names, or `*.domain`
+    /// for its subdomains). Empty, the default: `url=` is refused.
+    pub url_fetch_hosts: Vec<String>,
+    /// Seconds a `url=` fetch may take, connection to last byte.
+    pub url_fetch_timeout_seconds: u64,
+    /// Let `url=` reach private, loopback and link-local addresses (a media
+    /// store on your own network). Off by default: with it on, the
+    /// allowlist is the only guard against requests into your network.
+    pub url_fetch_allow_private: bool,
     /// Signed bank bundles the server matches verified attachments against.
     pub banks: Vec<PathBuf>,
     /// The Ed25519 public key (file) that signs those banks.
@@ -117,6 +142,13 @@ impl Default for Config {
             relay_mailbox_limit: 10_000,
             match_api: false,
             match_api_open_scopes: Vec::new(),
+            match_lookup_queue: 512,
+            match_poll_ms: 250,
+            bank_signing_key: None,
+            bundle_valid_hours: 24 * 7,
+            url_fetch_hosts: Vec::new(),
+            url_fetch_timeout_seconds: 10,
+            url_fetch_allow_private: false,
             banks: Vec::new(),
             bank_public_key: None,
         }
@@ -211,7 +243,22 @@ impl Config {
             return bad("intake_concurrency, render_concurrency and hash_concurrency must be positive");
         }
         if let Some(bad_scope) = self.match_api_open_scopes.iter().find(|s| crate::Scope::parse(s).is_none()) {
-            return bad(&format!("match_api_open_scopes: unknown scope {bad_scope:?} (hash, match, curate)"));
+            return bad(&format!("match_api_open_scopes: unknown scope {bad_scope:?} (hash, match, curate, bundle)"));
+        }
+        if self.match_lookup_queue == 0 {
+            return bad("match_lookup_queue must be positive");
+        }
+        if self.match_poll_ms == 0 || self.match_poll_ms > 60_000 {
+            return bad("match_poll_ms must be 1 to 60000");
+        }
+        if self.bundle_valid_hours == 0 {
+            return bad("bundle_valid_hours must be positive");
+        }
+        if self.url_fetch_timeout_seconds == 0 || self.url_fetch_timeout_seconds > 300 {
+            return bad("url_fetch_timeout_seconds must be 1 to 300");
+        }
+        if let Some(host) = self.url_fetch_hosts.iter().find(|h| crate::fetch::HostRule::parse(h).is_none()) {
+            return bad(&format!("url_fetch_hosts: {host:?} is not a host name or *.domain"));
         }
         if self.reports_per_reporter_per_minute == 0 {
             return bad("reports_per_reporter_per_minute must be positive");

@@ -62,10 +62,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_match_service.sql"),
         postgres: include_str!("../migrations/postgres/0004_match_service.sql"),
     },
+    Migration {
+        version: 5,
+        name: "match changes",
+        sqlite: include_str!("../migrations/sqlite/0005_match_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0005_match_changes.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

@@ -19,11 +19,14 @@
 //!   threshold) on lookups.
 //! - **Negative banks** (`"negative": true` at creation): an enabled entry
 //!   in one that matches suppresses every match of the query.
-//! - **`url=` fetching** is off: a request that would fetch a URL is
-//!   refused with 403, as HMA refuses it without its hasher role.
+//! - **`url=` fetching** is off unless `url_fetch_hosts` lists hosts: a
+//!   request that would fetch a URL is then refused with 403. When on, it
+//!   is bounded as [`crate::fetch`] says (HMA fetches any URL when its
+//!   allowlist is empty).
 //! - Content ids that are not digits get a JSON 404, not Flask's HTML one.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -38,7 +41,7 @@ use frankly_match::{
 };
 use serde_json::{Value, json};
 
-use crate::match_store::{self, BankRow, Scope};
+use crate::match_store::{self, BankRow, NewContent, Scope};
 use crate::{AppState, ServerError};
 
 /// Longest note on banked content (HMA's limit).
@@ -100,11 +103,11 @@ pub(crate) fn merge_slashes(mut request: axum::extract::Request) -> axum::extrac
 #[derive(Debug)]
 pub(crate) struct HmaError(StatusCode, Value);
 
-fn fail(status: StatusCode, message: impl Into<String>) -> HmaError {
+pub(crate) fn fail(status: StatusCode, message: impl Into<String>) -> HmaError {
     HmaError(status, json!({ "message": message.into() }))
 }
 
-fn bad(message: impl Into<String>) -> HmaError {
+pub(crate) fn bad(message: impl Into<String>) -> HmaError {
     fail(StatusCode::BAD_REQUEST, message)
 }
 
@@ -139,7 +142,7 @@ fn ok(value: Value) -> Reply {
 }
 
 /// Checks the request's API key for `scope` (unless the scope is open).
-async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<(), HmaError> {
+pub(crate) async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<(), HmaError> {
     if state.config().match_api_open_scopes.iter().any(|s| s == scope.name()) {
         return Ok(());
     }
@@ -153,6 +156,18 @@ async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Resul
         Some(scopes) if scopes.contains(&scope) => Ok(()),
         Some(_) => Err(fail(StatusCode::FORBIDDEN, format!("this API key lacks the '{}' scope", scope.name()))),
     }
+}
+
+/// Admits a lookup, or refuses it at once with 503 `busy` when
+/// `match_lookup_queue` lookups are in flight.
+fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, HmaError> {
+    Arc::clone(&state.inner.lookup_slots).try_acquire_owned().map_err(|_| {
+        HmaError::from(ServerError::refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many lookups in flight; retry shortly",
+        ))
+    })
 }
 
 fn now_s() -> i64 {
@@ -252,7 +267,7 @@ async fn create_bank(State(state): State<AppState>, headers: HeaderMap, body: By
     let bank = match_store::create_bank(state.db(), name.as_str(), ratio, negative)
         .await?
         .ok_or_else(|| fail(StatusCode::FORBIDDEN, "Bank already exists"))?;
-    state.matching().write().upsert_bank(bank.info());
+    sync(&state).await?;
     Ok((StatusCode::CREATED, axum::Json(bank_json(&bank))).into_response())
 }
 
@@ -295,7 +310,7 @@ async fn update_bank(
     if !match_store::update_bank(state.db(), &bank).await? {
         return Err(fail(StatusCode::FORBIDDEN, "Bank name already exists"));
     }
-    state.matching().write().upsert_bank(bank.info());
+    sync(&state).await?;
     let mut out = bank_json(&bank);
     if let Some(n) = ratio_as_int {
         // HMA answers the int it stored from `enabled` (1 or 0).
@@ -308,7 +323,7 @@ async fn delete_bank(State(state): State<AppState>, headers: HeaderMap, Path(nam
     authorize(&state, &headers, Scope::Curate).await?;
     if let Some(bank) = match_store::bank(state.db(), &name).await? {
         match_store::delete_bank(state.db(), bank.id).await?;
-        state.matching().write().remove_bank(bank.id, now_s());
+        sync(&state).await?;
     }
     ok(json!({ "message": "Done" }))
 }
@@ -345,21 +360,20 @@ async fn add_signals(
     let bank = bank_or_404(&state, &name).await?;
     let mut body = json_object(&headers, &body)?;
     let note = note_of(body.remove("note").as_ref())?;
+    let labels = labels_of(body.remove("labels"))?;
     let signals = signals_of(&state, &body)?;
-    let id = match_store::add_content(state.db(), bank.id, &signals, note.as_deref(), None).await?;
-    apply_content(&state, id).await?;
+    let new = NewContent { note: note.as_deref(), metadata: None, labels: &labels };
+    let id = match_store::add_content(state.db(), bank.id, &signals, &new).await?;
+    sync(&state).await?;
     let signals: serde_json::Map<String, Value> =
         signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
     ok(json!({ "id": id, "signals": signals }))
 }
 
-/// Reloads one content into the index (after a write).
-async fn apply_content(state: &AppState, id: i64) -> Result<(), HmaError> {
-    let now = now_s();
-    match match_store::content(state.db(), id).await? {
-        Some(row) => state.matching().write().upsert_content(row.info(), now),
-        None => state.matching().write().remove_content(id, now),
-    }
+/// Brings the index up to the change log after a write, so the change is
+/// matched before the request returns.
+async fn sync(state: &AppState) -> Result<(), HmaError> {
+    state.matching().catch_up(state.db()).await?;
     Ok(())
 }
 
@@ -367,6 +381,7 @@ async fn apply_content(state: &AppState, id: i64) -> Result<(), HmaError> {
 struct ContentRequest {
     metadata: Option<Value>,
     note: Option<Value>,
+    labels: Option<Value>,
     upload: Option<Upload>,
 }
 
@@ -388,14 +403,21 @@ async fn content_request(state: &AppState, request: axum::extract::Request) -> R
             }
         };
         let note = form.remove("note").map(Value::String);
-        return Ok(ContentRequest { metadata, note, upload: Some(upload) });
+        // A JSON list, or comma-separated.
+        let labels = form.remove("labels").map(|text| {
+            serde_json::from_str::<Value>(&text).ok().filter(Value::is_array).unwrap_or_else(|| {
+                Value::from(text.split(',').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>())
+            })
+        });
+        return Ok(ContentRequest { metadata, note, labels, upload: Some(upload) });
     }
     let headers = request.headers().clone();
     let body = axum::body::to_bytes(request.into_body(), usize::MAX).await.map_err(body_error)?;
-    let mut out = ContentRequest { metadata: None, note: None, upload: None };
+    let mut out = ContentRequest { metadata: None, note: None, labels: None, upload: None };
     if let Ok(mut object) = json_object(&headers, &body) {
         out.metadata = object.remove("metadata");
         out.note = object.remove("note");
+        out.labels = object.remove("labels");
     }
     Ok(out)
 }
@@ -438,8 +460,9 @@ async fn add_content(
     let request = content_request(&state, request).await?;
     let metadata = metadata_of(request.metadata)?;
     let note = note_of(request.note.as_ref())?;
-    let hashed = if q.contains_key("url") {
-        return Err(url_off());
+    let labels = labels_of(request.labels)?;
+    let hashed = if q.get("url").is_some_and(|u| !u.is_empty()) {
+        hash_url_of(&state, &q).await?
     } else if let Some(upload) = request.upload {
         hash_upload_of(&state, &upload, q.get("types").map(String::as_str)).await?
     } else {
@@ -448,11 +471,27 @@ async fn add_content(
     let pairs: serde_json::Map<String, Value> =
         hashed.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
     let signals = signals_of(&state, &pairs)?;
-    let id = match_store::add_content(state.db(), bank.id, &signals, note.as_deref(), metadata.as_ref()).await?;
-    apply_content(&state, id).await?;
+    let new = NewContent { note: note.as_deref(), metadata: metadata.as_ref(), labels: &labels };
+    let id = match_store::add_content(state.db(), bank.id, &signals, &new).await?;
+    sync(&state).await?;
     let signals: serde_json::Map<String, Value> =
         signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
     ok(json!({ "id": id, "signals": signals }))
+}
+
+/// frankly's `labels` on content: a list of strings (see
+/// [`frankly_match::check_labels`]).
+fn labels_of(v: Option<Value>) -> Result<Vec<String>, HmaError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let Value::Array(items) = v else { return Err(bad("labels should be a list of strings")) };
+    let labels = items
+        .into_iter()
+        .map(|l| match l {
+            Value::String(s) => Ok(s),
+            _ => Err(bad("labels should be a list of strings")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    frankly_match::check_labels(&labels).map_err(|e| bad(format!("Invalid labels: {e}")))
 }
 
 fn url_off() -> HmaError {
@@ -514,11 +553,48 @@ async fn hash_upload_of(
     upload: &Upload,
     types: Option<&str>,
 ) -> Result<Vec<(SignalType, String)>, HmaError> {
-    let content = ContentType::parse(&upload.content).map_err(|e| bad(e.to_string()))?;
+    let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
+    hash_bytes(state, slot, &upload.content, upload.bytes.clone(), types).await
+}
+
+/// Fetches `url=` (when `url_fetch_hosts` allows it: [`crate::fetch`]) and
+/// hashes it as HMA does, its content type from `content_type` or else from
+/// the response's `Content-Type`. A fetch holds a hashing slot from its
+/// first byte to its hash, so fetches are bounded with hashing.
+async fn hash_url_of(state: &AppState, q: &HashMap<String, String>) -> Result<Vec<(SignalType, String)>, HmaError> {
+    if !state.fetcher().enabled() {
+        return Err(url_off());
+    }
+    let url = q.get("url").map(String::as_str).unwrap_or_default();
+    let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
+    let fetched = state.fetcher().fetch(url).await?;
+    let content = match q.get("content_type").filter(|c| !c.is_empty()) {
+        Some(c) => c.clone(),
+        None if fetched.content_type.to_ascii_lowercase().starts_with("image") => "photo".to_owned(),
+        None if fetched.content_type.to_ascii_lowercase().starts_with("video") => "video".to_owned(),
+        None => {
+            return Err(bad(format!(
+                "unsupported url ContentType: '{}', if you know the expected type, provide it with the content_type \
+                 query param",
+                fetched.content_type
+            )));
+        }
+    };
+    hash_bytes(state, slot, &content, fetched.bytes, q.get("types").map(String::as_str)).await
+}
+
+/// Hashes media of content type `content` (`photo`, `video`) in the
+/// hashing `slot` it was given.
+async fn hash_bytes(
+    state: &AppState,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    content: &str,
+    bytes: Bytes,
+    types: Option<&str>,
+) -> Result<Vec<(SignalType, String)>, HmaError> {
+    let content = ContentType::parse(content).map_err(|e| bad(e.to_string()))?;
     let served: Vec<SignalType> = state.matching().read().signal_types().map(|(s, _)| s).collect();
     let signals = select_signal_types(content, &served, types).map_err(|e| bad(e.to_string()))?;
-    let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
-    let bytes = upload.bytes.clone();
     let decode = hash_decode_options(state.config().max_decode_pixels);
     let hashed = tokio::task::spawn_blocking(move || {
         let _slot = slot;
@@ -531,7 +607,7 @@ async fn hash_upload_of(
 
 /// The decoder limits for uploads: `max_decode_pixels` a frame, and the
 /// decoder's memory within 8 bytes a pixel of it.
-fn hash_decode_options(max_decode_pixels: u64) -> frankly_hash::DecodeOptions {
+pub(crate) fn hash_decode_options(max_decode_pixels: u64) -> frankly_hash::DecodeOptions {
     frankly_hash::DecodeOptions {
         limits: frankly_hash::DecodeLimits {
             max_pixels: max_decode_pixels,
@@ -589,6 +665,9 @@ async fn show_content(
     if let Some(note) = &row.note {
         out["note"] = Value::String(note.clone());
     }
+    if !row.labels.is_empty() {
+        out["labels"] = Value::from(row.labels.clone());
+    }
     ok(out)
 }
 
@@ -622,8 +701,8 @@ async fn update_content(
         }
     }
     let note = if body.contains_key("note") { note_of(body.get("note"))? } else { row.note.clone() };
-    match_store::update_content(state.db(), id, ts, note.as_deref()).await?;
-    apply_content(&state, id).await?;
+    match_store::update_content(state.db(), &row, ts, note.as_deref(), now_s()).await?;
+    sync(&state).await?;
     let owner = match_store::banks(state.db()).await?.into_iter().find(|b| b.id == row.bank_id);
     ok(json!({
         "bank": owner.as_ref().map(bank_json),
@@ -645,7 +724,7 @@ async fn delete_content(
     bank_or_404(&state, &name).await?;
     let id = content_id(&id)?;
     let deleted = match_store::delete_content(state.db(), id).await?;
-    state.matching().write().remove_content(id, now_s());
+    sync(&state).await?;
     ok(json!({ "deleted": deleted }))
 }
 
@@ -674,7 +753,7 @@ async fn hash_url(
     if !q.contains_key("url") {
         return Err(invalid("url", "missing", "Field required", None));
     }
-    Err(url_off())
+    ok(hashes_json(&hash_url_of(&state, &q).await?))
 }
 
 fn hashes_json(hashed: &[(SignalType, String)]) -> Value {
@@ -699,21 +778,31 @@ async fn lookup_upload(
     authorize(&state, request.headers(), Scope::Match).await?;
     let upload = read_upload(&state, request).await?;
     let hashed = hash_upload_of(&state, &upload, q.get("types").map(String::as_str)).await?;
-    // POST honours bypass_coinflip, when it is exactly "true" (HMA).
-    let coinflip = if q.get("bypass_coinflip").is_some_and(|v| v == "true") { 0.0 } else { coinflip_of(&q)? };
-    let options = LookupOptions { banks: banks_filter(&q), coinflip, max_distance: max_distance_of(&q)?, now: now_s() };
+    ok(Value::Object(lookup_hashed(&state, &q, hashed, true).await?))
+}
+
+/// The lookups of media hashed on the server (`POST /m/lookup`, and `GET
+/// /m/lookup?url=`), by signal type: POST honours `bypass_coinflip` when
+/// it is exactly "true" (HMA).
+async fn lookup_hashed(
+    state: &AppState,
+    q: &HashMap<String, String>,
+    hashed: Vec<(SignalType, String)>,
+    may_bypass: bool,
+) -> Result<serde_json::Map<String, Value>, HmaError> {
+    let bypass = may_bypass && q.get("bypass_coinflip").is_some_and(|v| v == "true");
+    let coinflip = if bypass { 0.0 } else { coinflip_of(q)? };
+    let options = LookupOptions { banks: banks_filter(q), coinflip, max_distance: max_distance_of(q)?, now: now_s() };
     let mut out = serde_json::Map::new();
     for (signal, text) in hashed {
         // A low-quality photo's "" matches nothing.
         let found = match parse_signal(signal, &text) {
-            Ok((words, _)) => {
-                matches_json(&state, signal, &words, &options, q.contains_key("include_metadata")).await?
-            }
+            Ok((words, _)) => matches_json(state, signal, &words, &options, q.contains_key("include_metadata")).await?,
             Err(_) => json!({}),
         };
         out.insert(signal.name().to_owned(), found);
     }
-    ok(Value::Object(out))
+    Ok(out)
 }
 
 /// The `banks` filter: comma-separated, not trimmed, empty for none.
@@ -781,6 +870,7 @@ async fn matches_json(
             if metadata && let Some(row) = match_store::content(state.db(), m.content).await? {
                 one["metadata"] = row.metadata.unwrap_or(Value::Null);
                 one["note"] = row.note.map_or(Value::Null, Value::String);
+                one["labels"] = Value::from(row.labels);
             }
             list.push(one);
         }
@@ -791,8 +881,14 @@ async fn matches_json(
 
 async fn lookup(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Reply {
     authorize(&state, &headers, Scope::Match).await?;
+    let _admitted = admit(&state)?;
     if q.get("url").is_some_and(|u| !u.is_empty()) {
-        return Err(url_off());
+        let mut by_type = lookup_hashed(&state, &q, hash_url_of(&state, &q).await?, false).await?;
+        // With signal_type given too, HMA elides the outer object.
+        return match q.get("signal_type").filter(|s| !s.is_empty()) {
+            Some(only) => ok(by_type.remove(only).unwrap_or_else(|| json!({}))),
+            None => ok(Value::Object(by_type)),
+        };
     }
     let (Some(type_name), Some(text)) =
         (q.get("signal_type").filter(|s| !s.is_empty()), q.get("signal").filter(|s| !s.is_empty()))
@@ -817,6 +913,7 @@ async fn raw_lookup(
     Query(q): Query<HashMap<String, String>>,
 ) -> Reply {
     authorize(&state, &headers, Scope::Match).await?;
+    let _admitted = admit(&state)?;
     let field = |k: &str| q.get(k).ok_or_else(|| invalid(k, "missing", "Field required", None));
     let (type_name, text) = (field("signal_type")?, field("signal")?);
     let include_distance = match q.get("include_distance").map(|v| v.to_ascii_lowercase()) {

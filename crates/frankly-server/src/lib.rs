@@ -45,15 +45,18 @@
 mod api;
 pub mod audit;
 mod auth;
+mod bank_feed;
 mod config;
 mod db;
 mod error;
+mod fetch;
 pub mod guard;
 mod hma;
 mod intake;
 mod keychain;
 mod login;
 mod match_store;
+mod match_sync;
 mod matching;
 mod metrics;
 mod platform_keys;
@@ -70,14 +73,19 @@ pub use api::{
     SendResponse,
 };
 pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
+pub use bank_feed::{export_bank, publish_bundle};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};
+pub use fetch::{HostRule, MAX_REDIRECTS, is_public};
 pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS, MAX_UPLOAD_BYTES};
 pub use intake::{StoredReport, StoredVerdict};
 pub use keychain::MAX_ADVANCE;
 pub use login::{FAILURE_WINDOW_MS, FREE_FAILURES, LOGINS_PER_ADDRESS_PER_MINUTE, MAX_DELAY, MAX_TRACKED};
-pub use match_store::{ApiKeyRow, MAX_API_KEY_NAME_CHARS, Scope, api_keys, create_api_key, revoke_api_key};
+pub use match_store::{
+    ApiKeyRow, IMPORT_BATCH, MAX_API_KEY_NAME_CHARS, Scope, api_keys, create_api_key, import_signals, revoke_api_key,
+};
+pub use match_sync::{COMPACT_AFTER, FULL_RELOAD_CHANGES, SYNC_BATCH};
 pub use matching::{
     HashedFrame, MAX_MATCH_ATTACHMENT_BYTES, MatchSignal, SERVER_SECONDS_PER_HASH, STRIP_FRAMES, STRIP_TILE_HEIGHT,
     ServerBanks, ServerMatch, StoredVideo, StripError, VideoEvidence, render_strip, strip_frames,
@@ -118,8 +126,12 @@ struct Inner {
     intake_slots: Arc<tokio::sync::Semaphore>,
     render_slots: Arc<tokio::sync::Semaphore>,
     hash_slots: Arc<tokio::sync::Semaphore>,
+    lookup_slots: Arc<tokio::sync::Semaphore>,
+    bundle_slots: Arc<tokio::sync::Semaphore>,
     login: login::LoginGuard,
-    matching: MatchLock,
+    matching: match_sync::MatchLock,
+    feed: bank_feed::Feed,
+    fetcher: fetch::Fetcher,
     checkpointed: std::sync::atomic::AtomicI64,
 }
 
@@ -149,8 +161,13 @@ impl AppState {
         let intake_slots = Arc::new(tokio::sync::Semaphore::new(config.intake_concurrency));
         let render_slots = Arc::new(tokio::sync::Semaphore::new(config.render_concurrency));
         let hash_slots = Arc::new(tokio::sync::Semaphore::new(config.hash_concurrency));
+        let lookup_slots = Arc::new(tokio::sync::Semaphore::new(config.match_lookup_queue));
+        // One bundle built at a time: a large bank's takes seconds and memory.
+        let bundle_slots = Arc::new(tokio::sync::Semaphore::new(1));
         let login = login::LoginGuard::new(secrets.login_form_key());
-        let matching = MatchLock::load(&db, config.match_api).await?;
+        let matching = match_sync::MatchLock::load(&db, config.match_api).await?;
+        let feed = bank_feed::Feed::load(&config)?;
+        let fetcher = fetch::Fetcher::new(&config)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
@@ -166,8 +183,12 @@ impl AppState {
                 intake_slots,
                 render_slots,
                 hash_slots,
+                lookup_slots,
+                bundle_slots,
                 login,
                 matching,
+                feed,
+                fetcher,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),
             }),
         })
@@ -210,7 +231,7 @@ impl AppState {
 pub fn app(state: AppState) -> axum::Router {
     let mut routes = api::routes().merge(web::routes());
     if state.config().match_api {
-        routes = routes.merge(hma::routes());
+        routes = routes.merge(hma::routes()).merge(bank_feed::routes());
     }
     let match_api = state.config().match_api;
     let app = routes
@@ -259,10 +280,17 @@ pub async fn serve(
             }
         }
     });
+    let follower = state.config().match_api.then(|| {
+        let poll = std::time::Duration::from_millis(state.config().match_poll_ms);
+        tokio::spawn(match_sync::follow(state.clone(), poll))
+    });
     let metrics = Arc::clone(&state.inner.metrics);
     let config = state.config().clone();
     let result = guard::serve_connections(listener, app(state), &config, metrics, shutdown).await;
     chores.abort();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     result
 }
 
@@ -311,38 +339,28 @@ impl AppState {
 pub const MATCH_SIGNAL_TYPES: [(frankly_bank::SignalType, u32); 2] =
     [(frankly_bank::SignalType::Pdq, 31), (frankly_bank::SignalType::VideoMd5, 0)];
 
-/// The matching service's state behind a lock that a panicking writer does
-/// not poison for good (the state is replaced change by change, each
-/// complete).
-#[derive(Debug)]
-pub(crate) struct MatchLock(std::sync::RwLock<frankly_match::MatchState>);
-
-impl MatchLock {
-    /// Every bank and content from the database when the API is on; empty
-    /// otherwise.
-    async fn load(db: &Db, on: bool) -> Result<MatchLock, ServerError> {
-        let state = if on {
-            let banks = match_store::banks(db).await?.iter().map(match_store::BankRow::info).collect::<Vec<_>>();
-            let contents = match_store::all_content(db).await?;
-            frankly_match::MatchState::load(MATCH_SIGNAL_TYPES, banks, contents, now_ms() / 1000)
-        } else {
-            frankly_match::MatchState::new(MATCH_SIGNAL_TYPES)
-        };
-        Ok(MatchLock(std::sync::RwLock::new(state)))
-    }
-
-    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, frankly_match::MatchState> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, frankly_match::MatchState> {
-        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 impl AppState {
     /// The matching service's banks and indexes.
-    pub(crate) fn matching(&self) -> &MatchLock {
+    pub(crate) fn matching(&self) -> &match_sync::MatchLock {
         &self.inner.matching
+    }
+
+    /// The `url=` fetcher.
+    pub(crate) fn fetcher(&self) -> &fetch::Fetcher {
+        &self.inner.fetcher
+    }
+
+    /// The bank bundles for devices.
+    pub(crate) fn feed(&self) -> &bank_feed::Feed {
+        &self.inner.feed
+    }
+
+    /// One round of what each instance does every `match_poll_ms` under
+    /// [`serve`]: logs content whose `disable_until_ts` has passed as
+    /// enabled, then applies the matching service's changes logged by any
+    /// instance since the last round; returns how many it applied.
+    pub async fn sync_matching(&self) -> Result<usize, ServerError> {
+        match_store::log_due_enables(&self.inner.db, now_ms() / 1000).await?;
+        self.inner.matching.catch_up(&self.inner.db).await
     }
 }

@@ -2,7 +2,9 @@
 //! only; the rules are `frankly_match`'s and the HTTP is `hma.rs`'s.
 
 use frankly_bank::SignalType;
-use frankly_match::{BankInfo, ContentInfo, parse_signal};
+use frankly_match::{BankInfo, ChangeKind, ContentInfo, parse_signal};
+use std::collections::BTreeSet;
+
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
@@ -16,6 +18,8 @@ pub(crate) struct BankRow {
     pub(crate) name: String,
     pub(crate) matching_enabled_ratio: f64,
     pub(crate) negative: bool,
+    /// Changes so far (the version of its bundles).
+    pub(crate) version: i64,
 }
 
 impl BankRow {
@@ -37,20 +41,9 @@ pub(crate) struct ContentRow {
     pub(crate) disable_until_ts: i64,
     pub(crate) note: Option<String>,
     pub(crate) metadata: Option<serde_json::Value>,
+    /// Labels (sorted), carried in matches and into device bundles.
+    pub(crate) labels: Vec<String>,
     pub(crate) signals: Vec<(SignalType, String)>,
-}
-
-impl ContentRow {
-    /// The content as the index holds it (signals that no longer parse, of
-    /// a type this build does not know, are left out).
-    pub(crate) fn info(&self) -> ContentInfo {
-        ContentInfo {
-            id: self.id,
-            bank: self.bank_id,
-            disable_until_ts: self.disable_until_ts,
-            signals: self.signals.iter().filter_map(|(s, text)| Some((*s, parse_signal(*s, text).ok()?.0))).collect(),
-        }
-    }
 }
 
 fn bank_of(row: &sqlx::any::AnyRow) -> Result<BankRow, ServerError> {
@@ -59,6 +52,7 @@ fn bank_of(row: &sqlx::any::AnyRow) -> Result<BankRow, ServerError> {
         name: row.try_get("name")?,
         matching_enabled_ratio: row.try_get("matching_enabled_ratio")?,
         negative: row.try_get::<i64, _>("negative")? != 0,
+        version: row.try_get("version")?,
     })
 }
 
@@ -68,7 +62,7 @@ fn signal_type(name: &str) -> Option<SignalType> {
 
 /// Every bank, in creation order.
 pub(crate) async fn banks(db: &Db) -> Result<Vec<BankRow>, ServerError> {
-    let rows = sqlx::query("SELECT id, name, matching_enabled_ratio, negative FROM match_banks ORDER BY id")
+    let rows = sqlx::query("SELECT id, name, matching_enabled_ratio, negative, version FROM match_banks ORDER BY id")
         .fetch_all(db.reader())
         .await?;
     rows.iter().map(bank_of).collect()
@@ -76,11 +70,63 @@ pub(crate) async fn banks(db: &Db) -> Result<Vec<BankRow>, ServerError> {
 
 /// The bank named `name`.
 pub(crate) async fn bank(db: &Db, name: &str) -> Result<Option<BankRow>, ServerError> {
-    let row = sqlx::query("SELECT id, name, matching_enabled_ratio, negative FROM match_banks WHERE name = $1")
-        .bind(name)
-        .fetch_optional(db.reader())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, matching_enabled_ratio, negative, version FROM match_banks WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db.reader())
+            .await?;
     row.as_ref().map(bank_of).transpose()
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Takes `n` sequence numbers of the change log in `tx`, locking its head
+/// row until `tx` ends, so that writers commit in sequence order and a
+/// reader that has seen change N has seen every change before it; returns
+/// the first. `n` = 0 only takes the lock.
+async fn take_seqs(tx: &mut Tx<'_>, n: i64) -> Result<i64, ServerError> {
+    let head: i64 = sqlx::query("UPDATE match_log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("seq")?;
+    Ok(head - n + 1)
+}
+
+fn signals_json(signals: &[(SignalType, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        signals.iter().map(|(s, t)| (s.name().to_owned(), serde_json::Value::String(t.clone()))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Records change `seq` of bank `bank_id` (with the content's signals for
+/// content changes), bumping the bank's version; returns the new version.
+async fn record(
+    tx: &mut Tx<'_>,
+    seq: i64,
+    bank_id: i64,
+    content: Option<(i64, &[(SignalType, String)])>,
+    kind: ChangeKind,
+) -> Result<i64, ServerError> {
+    let version: i64 = sqlx::query("UPDATE match_banks SET version = version + 1 WHERE id = $1 RETURNING version")
+        .bind(bank_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("version")?;
+    sqlx::query(
+        "INSERT INTO match_changes (seq, bank_id, bank_version, content_id, kind, signals, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(seq)
+    .bind(bank_id)
+    .bind(version)
+    .bind(content.map(|(id, _)| id))
+    .bind(kind.name())
+    .bind(content.map(|(_, signals)| signals_json(signals)))
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(version)
 }
 
 /// Creates a bank; `None` when the name is taken.
@@ -91,6 +137,8 @@ pub(crate) async fn create_bank(
     negative: bool,
 ) -> Result<Option<BankRow>, ServerError> {
     let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
     let row = sqlx::query(
         "INSERT INTO match_banks (name, matching_enabled_ratio, negative, created_ms, updated_ms) \
          VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -99,18 +147,23 @@ pub(crate) async fn create_bank(
     .bind(ratio)
     .bind(i64::from(negative))
     .bind(now)
-    .fetch_optional(db.writer())
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(BankRow { id: row.try_get("id")?, name: name.to_owned(), matching_enabled_ratio: ratio, negative }))
+    let id: i64 = row.try_get("id")?;
+    record(&mut tx, seq, id, None, ChangeKind::CreateBank).await?;
+    tx.commit().await?;
+    Ok(Some(BankRow { id, name: name.to_owned(), matching_enabled_ratio: ratio, negative, version: 1 }))
 }
 
 /// Renames a bank and sets its ratio; `false` when the new name is taken.
 pub(crate) async fn update_bank(db: &Db, bank: &BankRow) -> Result<bool, ServerError> {
+    let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
     let taken = sqlx::query("SELECT id FROM match_banks WHERE name = $1 AND id <> $2")
         .bind(&bank.name)
         .bind(bank.id)
-        .fetch_optional(db.writer())
+        .fetch_optional(&mut *tx)
         .await?;
     if taken.is_some() {
         return Ok(false);
@@ -120,43 +173,58 @@ pub(crate) async fn update_bank(db: &Db, bank: &BankRow) -> Result<bool, ServerE
         .bind(bank.matching_enabled_ratio)
         .bind(now_ms())
         .bind(bank.id)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await?;
+    record(&mut tx, seq, bank.id, None, ChangeKind::UpdateBank).await?;
+    tx.commit().await?;
     Ok(true)
 }
 
-/// Deletes a bank with its content and signals (one transaction).
+/// Deletes a bank with its content, signals and published bundles (one
+/// transaction).
 pub(crate) async fn delete_bank(db: &Db, id: i64) -> Result<(), ServerError> {
     let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
+    record(&mut tx, seq, id, None, ChangeKind::DeleteBank).await?;
     sqlx::query("DELETE FROM match_signals WHERE content_id IN (SELECT id FROM match_content WHERE bank_id = $1)")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM match_content WHERE bank_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM match_bundles WHERE bank_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM match_banks WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Adds one content with its signals (one transaction); returns its id.
-pub(crate) async fn add_content(
-    db: &Db,
+/// What a new content carries besides its signals.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NewContent<'a> {
+    pub(crate) note: Option<&'a str>,
+    pub(crate) metadata: Option<&'a serde_json::Value>,
+    /// Checked by [`frankly_match::check_labels`].
+    pub(crate) labels: &'a [String],
+}
+
+async fn insert_content(
+    tx: &mut Tx<'_>,
+    seq: i64,
     bank_id: i64,
     signals: &[(SignalType, String)],
-    note: Option<&str>,
-    metadata: Option<&serde_json::Value>,
+    new: &NewContent<'_>,
 ) -> Result<i64, ServerError> {
     let now = now_ms();
-    let mut tx = db.writer().begin().await?;
+    let labels = (!new.labels.is_empty()).then(|| serde_json::Value::from(new.labels.to_vec()).to_string());
     let id: i64 = sqlx::query(
-        "INSERT INTO match_content (bank_id, disable_until_ts, note, metadata, created_ms, updated_ms) \
-         VALUES ($1, 1, $2, $3, $4, $4) RETURNING id",
+        "INSERT INTO match_content (bank_id, disable_until_ts, note, metadata, labels, created_ms, updated_ms) \
+         VALUES ($1, 1, $2, $3, $4, $5, $5) RETURNING id",
     )
     .bind(bank_id)
-    .bind(note)
-    .bind(metadata.map(serde_json::Value::to_string))
+    .bind(new.note)
+    .bind(new.metadata.map(serde_json::Value::to_string))
+    .bind(labels)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
     for (signal, text) in signals {
@@ -164,11 +232,93 @@ pub(crate) async fn add_content(
             .bind(id)
             .bind(signal.name())
             .bind(text)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
+    record(tx, seq, bank_id, Some((id, signals)), ChangeKind::Add).await?;
+    Ok(id)
+}
+
+/// Adds one content with its signals (one transaction); returns its id.
+pub(crate) async fn add_content(
+    db: &Db,
+    bank_id: i64,
+    signals: &[(SignalType, String)],
+    new: &NewContent<'_>,
+) -> Result<i64, ServerError> {
+    let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
+    let id = insert_content(&mut tx, seq, bank_id, signals, new).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Adds content to a bank from a moderator's decision, audited as `actor`
+/// with `subject` (the report) in the same transaction; returns its id.
+pub(crate) async fn add_content_audited(
+    db: &Db,
+    actor: &str,
+    subject: &str,
+    bank_id: i64,
+    signals: &[(SignalType, String)],
+    new: &NewContent<'_>,
+) -> Result<i64, ServerError> {
+    let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
+    let id = insert_content(&mut tx, seq, bank_id, signals, new).await?;
+    let detail = format!("content {id}: {}", signals_json(signals));
+    crate::audit::append(&mut tx, db.backend(), actor, "add-to-bank", subject, &detail).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Rows per transaction of [`import_signals`].
+pub const IMPORT_BATCH: usize = 5_000;
+
+/// Imports hashes into the bank named `bank` (created if missing), one
+/// content each, [`IMPORT_BATCH`] per transaction, audited once as `actor`;
+/// `labels` on every content. Returns (contents added, bank created).
+pub async fn import_signals(
+    db: &Db,
+    actor: &str,
+    bank_name: &str,
+    signal: SignalType,
+    hashes: &[String],
+    labels: &[String],
+) -> Result<(usize, bool), ServerError> {
+    let refused = |m: String| ServerError::refused(axum::http::StatusCode::BAD_REQUEST, "invalid_import", m);
+    let name = frankly_match::BankName::parse(bank_name).map_err(|e| refused(e.0))?;
+    let labels = frankly_match::check_labels(labels).map_err(refused)?;
+    if !crate::MATCH_SIGNAL_TYPES.iter().any(|(s, _)| *s == signal) {
+        return Err(refused(format!("signal type {} is not served by the match API", signal.name())));
+    }
+    let mut normalised = Vec::with_capacity(hashes.len());
+    for (i, text) in hashes.iter().enumerate() {
+        let (_, text) = parse_signal(signal, text).map_err(|e| refused(format!("hash {}: {e}", i + 1)))?;
+        normalised.push(text);
+    }
+    let (row, created) = match bank(db, name.as_str()).await? {
+        Some(row) => (row, false),
+        None => match create_bank(db, name.as_str(), 1.0, false).await? {
+            Some(row) => (row, true),
+            None => (bank(db, name.as_str()).await?.ok_or_else(|| refused("bank vanished".into()))?, false),
+        },
+    };
+    let new = NewContent { labels: &labels, ..NewContent::default() };
+    for chunk in normalised.chunks(IMPORT_BATCH) {
+        let mut tx = db.writer().begin().await?;
+        let first = take_seqs(&mut tx, chunk.len() as i64).await?;
+        for (i, text) in chunk.iter().enumerate() {
+            insert_content(&mut tx, first + i as i64, row.id, &[(signal, text.clone())], &new).await?;
+        }
+        tx.commit().await?;
+    }
+    let mut tx = db.writer().begin().await?;
+    let detail = format!("{} {} hashes", normalised.len(), signal.name());
+    crate::audit::append(&mut tx, db.backend(), actor, "import-signals", &format!("bank:{}", row.name), &detail)
+        .await?;
+    tx.commit().await?;
+    Ok((normalised.len(), created))
 }
 
 async fn signals_of(db: &Db, id: i64) -> Result<Vec<(SignalType, String)>, ServerError> {
@@ -186,12 +336,17 @@ async fn signals_of(db: &Db, id: i64) -> Result<Vec<(SignalType, String)>, Serve
     Ok(out)
 }
 
+fn labels_of(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
 /// One content with its signals.
 pub(crate) async fn content(db: &Db, id: i64) -> Result<Option<ContentRow>, ServerError> {
-    let row = sqlx::query("SELECT id, bank_id, disable_until_ts, note, metadata FROM match_content WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.reader())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, bank_id, disable_until_ts, note, metadata, labels FROM match_content WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.reader())
+            .await?;
     let Some(row) = row else { return Ok(None) };
     let metadata: Option<String> = row.try_get("metadata")?;
     Ok(Some(ContentRow {
@@ -200,63 +355,300 @@ pub(crate) async fn content(db: &Db, id: i64) -> Result<Option<ContentRow>, Serv
         disable_until_ts: row.try_get("disable_until_ts")?,
         note: row.try_get("note")?,
         metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        labels: labels_of(row.try_get("labels")?),
         signals: signals_of(db, id).await?,
     }))
 }
 
-/// Sets a content's `disable_until_ts` and note.
+/// Sets a content's `disable_until_ts` and note, logged as the change it
+/// is at Unix time `now` (a time in the future is logged again, as an
+/// enable, once it has passed: [`log_due_enables`]).
 pub(crate) async fn update_content(
     db: &Db,
-    id: i64,
+    row: &ContentRow,
     disable_until_ts: i64,
     note: Option<&str>,
+    now: i64,
 ) -> Result<(), ServerError> {
-    sqlx::query("UPDATE match_content SET disable_until_ts = $1, note = $2, updated_ms = $3 WHERE id = $4")
-        .bind(disable_until_ts)
-        .bind(note)
-        .bind(now_ms())
-        .bind(id)
-        .execute(db.writer())
-        .await?;
+    let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
+    let old: Option<i64> = sqlx::query("SELECT disable_until_ts FROM match_content WHERE id = $1")
+        .bind(row.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("disable_until_ts"))
+        .transpose()?;
+    let Some(old) = old else { return Ok(()) };
+    let pending = i64::from(disable_until_ts > now);
+    sqlx::query(
+        "UPDATE match_content SET disable_until_ts = $1, note = $2, enable_pending = $3, updated_ms = $4 WHERE id = $5",
+    )
+    .bind(disable_until_ts)
+    .bind(note)
+    .bind(pending)
+    .bind(now_ms())
+    .bind(row.id)
+    .execute(&mut *tx)
+    .await?;
+    let kind = ChangeKind::of_disable_change(old, disable_until_ts, now);
+    record(&mut tx, seq, row.bank_id, Some((row.id, &row.signals)), kind).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Deletes a content and its signals; returns the rows deleted (0 or 1).
 pub(crate) async fn delete_content(db: &Db, id: i64) -> Result<u64, ServerError> {
+    let Some(row) = content(db, id).await? else { return Ok(0) };
     let mut tx = db.writer().begin().await?;
+    let seq = take_seqs(&mut tx, 1).await?;
     sqlx::query("DELETE FROM match_signals WHERE content_id = $1").bind(id).execute(&mut *tx).await?;
     let n = sqlx::query("DELETE FROM match_content WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-    tx.commit().await?;
+    if n == 1 {
+        record(&mut tx, seq, row.bank_id, Some((id, &row.signals)), ChangeKind::Delete).await?;
+        tx.commit().await?;
+    }
     Ok(n)
 }
 
-/// Every content with its signals, for loading the indexes at start.
-pub(crate) async fn all_content(db: &Db) -> Result<Vec<ContentInfo>, ServerError> {
-    let rows = sqlx::query("SELECT id, bank_id, disable_until_ts FROM match_content ORDER BY id")
+/// Most due enables logged per call of [`log_due_enables`].
+const DUE_ENABLES_BATCH: i64 = 1_000;
+
+/// Logs as enable changes the content whose `disable_until_ts` has passed
+/// since it was set (so that bank versions, bundles and deltas follow time
+/// as lookups do). Safe on several instances at once: the log head's lock
+/// serialises them and each content is logged once. Returns how many.
+pub(crate) async fn log_due_enables(db: &Db, now: i64) -> Result<usize, ServerError> {
+    let due = "SELECT id, bank_id FROM match_content WHERE enable_pending = 1 AND disable_until_ts <= $1";
+    if sqlx::query(due).bind(now).fetch_optional(db.reader()).await?.is_none() {
+        return Ok(0);
+    }
+    let mut tx = db.writer().begin().await?;
+    take_seqs(&mut tx, 0).await?;
+    let rows =
+        sqlx::query(&format!("{due} ORDER BY id LIMIT {DUE_ENABLES_BATCH}")).bind(now).fetch_all(&mut *tx).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let first = take_seqs(&mut tx, rows.len() as i64).await?;
+    for (i, r) in rows.iter().enumerate() {
+        let (id, bank_id): (i64, i64) = (r.try_get("id")?, r.try_get("bank_id")?);
+        sqlx::query("UPDATE match_content SET enable_pending = 0 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let signals = sqlx::query("SELECT signal_type, signal FROM match_signals WHERE content_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .filter_map(|s| {
+                Some((signal_type(s.try_get::<String, _>("signal_type").ok()?.as_str())?, s.try_get("signal").ok()?))
+            })
+            .collect::<Vec<_>>();
+        record(&mut tx, first + i as i64, bank_id, Some((id, &signals)), ChangeKind::Enable).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// The change log's head: the newest change's sequence number.
+pub(crate) async fn log_head(db: &Db) -> Result<i64, ServerError> {
+    Ok(sqlx::query("SELECT seq FROM match_log_head WHERE id = 1").fetch_one(db.reader()).await?.try_get("seq")?)
+}
+
+/// One logged change, as followers replay it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) seq: i64,
+    pub(crate) bank_id: i64,
+    /// `None` for a change to the bank itself.
+    pub(crate) content_id: Option<i64>,
+}
+
+/// Up to `limit` changes after `seq`, in order.
+pub(crate) async fn changes_after(db: &Db, seq: i64, limit: i64) -> Result<Vec<Change>, ServerError> {
+    let rows = sqlx::query(&format!(
+        "SELECT seq, bank_id, content_id FROM match_changes WHERE seq > $1 ORDER BY seq LIMIT {limit}"
+    ))
+    .bind(seq)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Change { seq: r.try_get("seq")?, bank_id: r.try_get("bank_id")?, content_id: r.try_get("content_id")? })
+        })
+        .collect()
+}
+
+/// The content with these ids as the index holds it (ids gone are left
+/// out).
+pub(crate) async fn contents_by_id(db: &Db, ids: &[i64]) -> Result<Vec<ContentInfo>, ServerError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let rows =
+            sqlx::query(&format!("SELECT id, bank_id, disable_until_ts FROM match_content WHERE id IN ({list})"))
+                .fetch_all(db.reader())
+                .await?;
+        let mut by_id: std::collections::BTreeMap<i64, ContentInfo> = std::collections::BTreeMap::new();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let info = ContentInfo {
+                id,
+                bank: row.try_get("bank_id")?,
+                disable_until_ts: row.try_get("disable_until_ts")?,
+                signals: Vec::new(),
+            };
+            by_id.insert(id, info);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT content_id, signal_type, signal FROM match_signals WHERE content_id IN ({list})"
+        ))
         .fetch_all(db.reader())
         .await?;
-    let mut by_id: std::collections::BTreeMap<i64, ContentInfo> = std::collections::BTreeMap::new();
-    for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let info = ContentInfo {
-            id,
-            bank: row.try_get("bank_id")?,
-            disable_until_ts: row.try_get("disable_until_ts")?,
-            signals: Vec::new(),
-        };
-        by_id.insert(id, info);
+        for row in rows {
+            let id: i64 = row.try_get("content_id")?;
+            let name: String = row.try_get("signal_type")?;
+            let text: String = row.try_get("signal")?;
+            let (Some(content), Some(signal)) = (by_id.get_mut(&id), signal_type(&name)) else { continue };
+            if let Ok((words, _)) = parse_signal(signal, &text) {
+                content.signals.push((signal, words));
+            }
+        }
+        out.extend(by_id.into_values());
     }
-    let rows = sqlx::query("SELECT content_id, signal_type, signal FROM match_signals").fetch_all(db.reader()).await?;
+    Ok(out)
+}
+
+/// Content ids read per query by [`all_content`].
+const LOAD_PAGE: i64 = 100_000;
+
+/// Every content with its signals, for loading the indexes at start, read
+/// a range of ids at a time (10M rows never sit in memory as rows).
+pub(crate) async fn all_content(db: &Db) -> Result<Vec<ContentInfo>, ServerError> {
+    let max: Option<i64> =
+        sqlx::query("SELECT MAX(id) AS m FROM match_content").fetch_one(db.reader()).await?.try_get("m")?;
+    let Some(max) = max else { return Ok(Vec::new()) };
+    let mut out: Vec<ContentInfo> = Vec::new();
+    let mut after = 0;
+    while after < max {
+        let rows = sqlx::query(
+            "SELECT c.id, c.bank_id, c.disable_until_ts, s.signal_type, s.signal FROM match_content c \
+             LEFT JOIN match_signals s ON s.content_id = c.id WHERE c.id > $1 AND c.id <= $2 ORDER BY c.id",
+        )
+        .bind(after)
+        .bind(after + LOAD_PAGE)
+        .fetch_all(db.reader())
+        .await?;
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(ContentInfo {
+                    id,
+                    bank: row.try_get("bank_id")?,
+                    disable_until_ts: row.try_get("disable_until_ts")?,
+                    signals: Vec::new(),
+                });
+            }
+            let (Some(name), Some(text)) =
+                (row.try_get::<Option<String>, _>("signal_type")?, row.try_get::<Option<String>, _>("signal")?)
+            else {
+                continue;
+            };
+            if let (Some(signal), Some(content)) = (signal_type(&name), out.last_mut())
+                && let Ok((words, _)) = parse_signal(signal, &text)
+            {
+                content.signals.push((signal, words));
+            }
+        }
+        after += LOAD_PAGE;
+    }
+    Ok(out)
+}
+
+/// The content of a bank that a device bundle holds, with its `signal`
+/// text and labels: what matches as logged (not disabled for good, not
+/// waiting for its `disable_until_ts`), by id.
+pub(crate) async fn shipped_content(
+    db: &Db,
+    bank_id: i64,
+    signal: SignalType,
+) -> Result<Vec<(i64, String, Vec<String>)>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.labels, s.signal FROM match_content c JOIN match_signals s ON s.content_id = c.id \
+         WHERE c.bank_id = $1 AND s.signal_type = $2 AND c.disable_until_ts <> 0 AND c.enable_pending = 0 \
+         ORDER BY c.id",
+    )
+    .bind(bank_id)
+    .bind(signal.name())
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("signal")?, labels_of(r.try_get("labels")?)))).collect()
+}
+
+/// The `signal` texts of the content changed in a bank after version
+/// `from` up to `to`: the hashes a delta between them covers.
+pub(crate) async fn changed_signals(
+    db: &Db,
+    bank_id: i64,
+    signal: SignalType,
+    from: i64,
+    to: i64,
+) -> Result<Vec<String>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT signals FROM match_changes WHERE bank_id = $1 AND bank_version > $2 AND bank_version <= $3 \
+         AND signals IS NOT NULL",
+    )
+    .bind(bank_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db.reader())
+    .await?;
+    let mut out = BTreeSet::new();
     for row in rows {
-        let id: i64 = row.try_get("content_id")?;
-        let name: String = row.try_get("signal_type")?;
-        let text: String = row.try_get("signal")?;
-        let (Some(content), Some(signal)) = (by_id.get_mut(&id), signal_type(&name)) else { continue };
-        if let Ok((words, _)) = parse_signal(signal, &text) {
-            content.signals.push((signal, words));
+        let text: String = row.try_get("signals")?;
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text)
+            && let Some(serde_json::Value::String(hash)) = map.get(signal.name())
+        {
+            out.insert(hash.clone());
         }
     }
-    Ok(by_id.into_values().collect())
+    Ok(out.into_iter().collect())
+}
+
+/// The bundle published for a bank and signal type (signed offline), with
+/// its version.
+pub(crate) async fn published_bundle(
+    db: &Db,
+    bank_id: i64,
+    signal: SignalType,
+) -> Result<Option<(i64, Vec<u8>)>, ServerError> {
+    let row = sqlx::query("SELECT version, bundle FROM match_bundles WHERE bank_id = $1 AND signal_type = $2")
+        .bind(bank_id)
+        .bind(signal.name())
+        .fetch_optional(db.reader())
+        .await?;
+    row.map(|r| Ok((r.try_get("version")?, r.try_get("bundle")?))).transpose()
+}
+
+/// Stores a published bundle, replacing the one before.
+pub(crate) async fn publish_bundle(
+    db: &Db,
+    bank_id: i64,
+    signal: SignalType,
+    version: i64,
+    bundle: &[u8],
+) -> Result<(), ServerError> {
+    sqlx::query(
+        "INSERT INTO match_bundles (bank_id, signal_type, version, bundle, created_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (bank_id, signal_type) DO UPDATE SET version = excluded.version, bundle = excluded.bundle, \
+         created_ms = excluded.created_ms",
+    )
+    .bind(bank_id)
+    .bind(signal.name())
+    .bind(version)
+    .bind(bundle.to_vec())
+    .bind(now_ms())
+    .execute(db.writer())
+    .await?;
+    Ok(())
 }
 
 /// What an API key may do.
@@ -268,11 +660,13 @@ pub enum Scope {
     Match,
     /// `/c`: create, change and delete banks and their content.
     Curate,
+    /// `/v1/banks`: fetch signed bank bundles and deltas (what devices do).
+    Bundle,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 3] = [Scope::Hash, Scope::Match, Scope::Curate];
+    pub const ALL: [Scope; 4] = [Scope::Hash, Scope::Match, Scope::Curate, Scope::Bundle];
 
     /// Its name in `--scopes` and in the table.
     pub fn name(self) -> &'static str {
@@ -280,6 +674,7 @@ impl Scope {
             Scope::Hash => "hash",
             Scope::Match => "match",
             Scope::Curate => "curate",
+            Scope::Bundle => "bundle",
         }
     }
 
@@ -319,7 +714,7 @@ pub async fn create_api_key(
         return Err(ServerError::refused(
             axum::http::StatusCode::BAD_REQUEST,
             "invalid_key",
-            "an API key needs at least one scope (hash, match, curate)",
+            "an API key needs at least one scope (hash, match, curate, bundle)",
         ));
     }
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);

@@ -50,7 +50,7 @@ pub(crate) fn random32() -> Result<Zeroizing<[u8; 32]>, ServerError> {
 
 /// Refuses a secret file that anyone but its owner can read or write.
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), ServerError> {
+pub(crate) fn check_private(path: &Path) -> Result<(), ServerError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .map_err(|e| ServerError::Config(format!("cannot read {}: {e}", path.display())))?
@@ -68,7 +68,7 @@ fn check_private(path: &Path) -> Result<(), ServerError> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), ServerError> {
+pub(crate) fn check_private(_path: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{id}/release", post(release))
         .route("/reports/{id}/media/{message}/{attachment}", get(media))
         .route("/reports/{id}/media/{message}/{attachment}/strip", get(strip))
+        .route("/reports/{id}/media/{message}/{attachment}/bank", post(add_to_bank))
         .route("/admin/users", get(users).post(create_user))
         .route("/admin/users/{id}/{change}", post(change_user))
         .route("/admin/keys", get(keys).post(create_key))
@@ -447,6 +448,10 @@ struct ReportPage<'a> {
     mine: bool,
     automated: bool,
     actions: Vec<&'static str>,
+    /// The match API's banks a claimed report's media can be added to
+    /// (empty when the API is off), negative ones marked.
+    banks: Vec<(String, bool)>,
+    banked: bool,
 }
 
 /// UTC time of Unix milliseconds, as `YYYY-MM-DD hh:mm:ss UTC`.
@@ -501,7 +506,17 @@ fn video_strip(stored: &crate::StoredReport, m: usize, a: usize) -> Option<Video
     Some(VideoStrip { video, matched, strip })
 }
 
-async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i64>) -> Result<Html<String>, WebError> {
+#[derive(serde::Deserialize, Default)]
+struct ReportQuery {
+    notice: Option<String>,
+}
+
+async fn report(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Html<String>, WebError> {
     let user = authed.user();
     let view = queue::view(state.db(), user, id).await?;
     let report = &view.stored.report;
@@ -629,10 +644,94 @@ async fn report(State(state): State<AppState>, authed: Authed, Path(id): Path<i6
         automated: !view.stored.server_matches.is_empty() || !report.evidence.is_empty(),
         evidence,
         history,
+        banks: if mine && state.config().match_api {
+            crate::match_store::banks(state.db()).await?.into_iter().map(|b| (b.name, b.negative)).collect()
+        } else {
+            Vec::new()
+        },
+        banked: q.notice.as_deref() == Some("banked"),
         mine,
         actions,
         row: view.row,
     })
+}
+
+#[derive(serde::Deserialize)]
+struct BankForm {
+    #[serde(default)]
+    csrf: String,
+    bank: String,
+    #[serde(default)]
+    labels: String,
+}
+
+/// "Add to bank": hashes a reported attachment as the match API hashes
+/// uploads (PDQ of a photo, MD5 of a video) and adds it to a bank, audited
+/// (`add-to-bank`, the report as subject) in the same transaction; the
+/// change flows into the bank's next bundle. Only the moderator holding
+/// the report's claim may, as only they may decide it.
+async fn add_to_bank(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, message, attachment)): Path<(i64, usize, usize)>,
+    Form(form): Form<BankForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_bank", m));
+    if !state.config().match_api {
+        return Err(bad("the match API is off: there are no banks to add to".into()));
+    }
+    let user = authed.user();
+    let view = queue::view(state.db(), user, id).await?;
+    if !(view.row.status == "claimed" && view.row.claimed_by == Some(user.id)) {
+        return Err(WebError(ServerError::refused(
+            StatusCode::FORBIDDEN,
+            "not_claimed",
+            "claim the report first: only the moderator deciding it may bank its media",
+        )));
+    }
+    let bank = crate::match_store::bank(state.db(), &form.bank)
+        .await?
+        .ok_or_else(|| bad(format!("no bank named {:?}", form.bank)))?;
+    let labels: Vec<String> =
+        form.labels.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let labels = frankly_match::check_labels(&labels).map_err(bad)?;
+    let bytes = queue::media(state.db(), user, id, message, attachment).await?;
+    let content = if image_type(&bytes).is_some() {
+        frankly_match::ContentType::Photo
+    } else if video_type(&bytes).is_some() {
+        frankly_match::ContentType::Video
+    } else {
+        return Err(bad("only photos and videos can be banked".into()));
+    };
+    let served: Vec<frankly_bank::SignalType> = crate::MATCH_SIGNAL_TYPES.iter().map(|(s, _)| *s).collect();
+    let signals = frankly_match::select_signal_types(content, &served, None).map_err(|e| bad(e.to_string()))?;
+    let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
+    let decode = crate::hma::hash_decode_options(state.config().max_decode_pixels);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        frankly_match::hash_content(content, &bytes, &signals, &decode)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("hashing panicked: {e}")))?
+    .map_err(|e| bad(e.to_string()))?;
+    let hashed: Vec<_> = hashed.into_iter().filter(|(_, text)| !text.is_empty()).collect();
+    if hashed.is_empty() {
+        return Err(bad("the photo's PDQ quality is too low to bank (it would match unrelated images)".into()));
+    }
+    let note = format!("report {id}, message {message}, attachment {attachment}");
+    let new = crate::match_store::NewContent { note: Some(&note), metadata: None, labels: &labels };
+    crate::match_store::add_content_audited(
+        state.db(),
+        &user.username,
+        &format!("report:{id}"),
+        bank.id,
+        &hashed,
+        &new,
+    )
+    .await?;
+    state.matching().catch_up(state.db()).await?;
+    Ok(Redirect::to(&format!("/reports/{id}?notice=banked")))
 }
 
 #[derive(serde::Deserialize)]
@@ -911,6 +1010,8 @@ struct NewKeyForm {
     matching: Option<String>,
     #[serde(default)]
     curate: Option<String>,
+    #[serde(default)]
+    bundle: Option<String>,
 }
 
 async fn create_key(
@@ -924,6 +1025,7 @@ async fn create_key(
         (form.hash.is_some(), crate::Scope::Hash),
         (form.matching.is_some(), crate::Scope::Match),
         (form.curate.is_some(), crate::Scope::Curate),
+        (form.bundle.is_some(), crate::Scope::Bundle),
     ]
     .into_iter()
     .filter_map(|(on, scope)| on.then_some(scope))

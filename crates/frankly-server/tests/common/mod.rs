@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod franked;
+pub mod hma;
 
 /// Runs each named `async fn(Harness)` as two tests, `sqlite::NAME` and
 /// `postgres::NAME`, each on a fresh server. The test file imports
