@@ -129,3 +129,27 @@ fn a_text_manifest_is_not_an_image_model() {
     let err = ImageClassifier::load(&models().join("profanity_check.toml")).unwrap_err();
     assert!(matches!(err, ClassifyError::WrongKind { expected: "images", .. }), "{err}");
 }
+
+/// A manifest is untrusted input: zero or absurd dimensions are refused
+/// with the field named before any model is read or any buffer sized.
+#[test]
+fn image_manifests_with_zero_or_absurd_dimensions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(models().join("open_nsfw.toml")).unwrap();
+    let cases = [
+        (base.replace("shape = [1, 224, 224, 3]", "shape = [1, 0, 224, 3]"), "must have positive dimensions"),
+        (base.replace("shape = [1, 224, 224, 3]", "shape = [1, 224, 224, 0]"), "must have positive dimensions"),
+        (base.replace("shape = [1, 224, 224, 3]", "shape = [0, 224, 224, 3]"), "must have positive dimensions"),
+        (base.replace("shape = [1, 224, 224, 3]", "shape = [1, 100000, 224, 3]"), "must be 4 dimensions of 1 to 4096"),
+        (base.replace("shape = [1, 224, 224, 3]", "shape = [1, 224, 224]"), "shape [1, 224, 224]"),
+        (base.replace("width = 256, height = 256", "width = 0, height = 256"), "resize 0x256 must be at least 1x1"),
+        (base.replace("width = 256, height = 256", "width = 256, height = 0"), "resize 256x0 must be at least 1x1"),
+        (base.replace("width = 224, height = 224, mode", "width = 0, height = 0, mode"), "crop 0x0 must fit"),
+    ];
+    for (text, want) in cases {
+        assert_ne!(text, base, "the case must change the manifest ({want})");
+        std::fs::write(dir.path().join("m.toml"), &text).unwrap();
+        let err = ImageClassifier::load(&dir.path().join("m.toml")).unwrap_err().to_string();
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}

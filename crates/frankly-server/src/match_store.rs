@@ -304,14 +304,9 @@ pub async fn import_signals(
             None => (bank(db, name.as_str()).await?.ok_or_else(|| refused("bank vanished".into()))?, false),
         },
     };
-    let new = NewContent { labels: &labels, ..NewContent::default() };
+    let labels_text = (!labels.is_empty()).then(|| serde_json::Value::from(labels.clone()).to_string());
     for chunk in normalised.chunks(IMPORT_BATCH) {
-        let mut tx = db.writer().begin().await?;
-        let first = take_seqs(&mut tx, chunk.len() as i64).await?;
-        for (i, text) in chunk.iter().enumerate() {
-            insert_content(&mut tx, first + i as i64, row.id, &[(signal, text.clone())], &new).await?;
-        }
-        tx.commit().await?;
+        import_batch(db, row.id, signal, chunk, labels_text.as_deref()).await?;
     }
     let mut tx = db.writer().begin().await?;
     let detail = format!("{} {} hashes", normalised.len(), signal.name());
@@ -319,6 +314,84 @@ pub async fn import_signals(
         .await?;
     tx.commit().await?;
     Ok((normalised.len(), created))
+}
+
+/// Rows per multi-row INSERT of [`import_batch`] (7 parameters a row stay
+/// far under SQLite's and PostgreSQL's parameter limits).
+const INSERT_ROWS: usize = 500;
+
+/// One transaction of [`import_signals`]: the same rows and log entries as
+/// [`add_content`] once per hash, with the sequence numbers and the bank's
+/// versions taken once for the batch and the signals and changes written
+/// by multi-row INSERTs.
+async fn import_batch(
+    db: &Db,
+    bank_id: i64,
+    signal: SignalType,
+    texts: &[String],
+    labels: Option<&str>,
+) -> Result<(), ServerError> {
+    let n = texts.len() as i64;
+    let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    let first_seq = take_seqs(&mut tx, n).await?;
+    let last_version: i64 =
+        sqlx::query("UPDATE match_banks SET version = version + $1 WHERE id = $2 RETURNING version")
+            .bind(n)
+            .bind(bank_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("version")?;
+    let mut ids = Vec::with_capacity(texts.len());
+    for _ in texts {
+        let id: i64 = sqlx::query(
+            "INSERT INTO match_content (bank_id, disable_until_ts, labels, created_ms, updated_ms) \
+             VALUES ($1, 1, $2, $3, $3) RETURNING id",
+        )
+        .bind(bank_id)
+        .bind(labels)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        ids.push(id);
+    }
+    let placeholders = |rows: usize, cols: usize| {
+        (0..rows)
+            .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (at, (id_part, text_part)) in ids.chunks(INSERT_ROWS).zip(texts.chunks(INSERT_ROWS)).enumerate() {
+        let sql = format!(
+            "INSERT INTO match_signals (content_id, signal_type, signal) VALUES {}",
+            placeholders(id_part.len(), 3)
+        );
+        let mut insert = sqlx::query(&sql);
+        for (id, text) in id_part.iter().zip(text_part) {
+            insert = insert.bind(*id).bind(signal.name()).bind(text.as_str());
+        }
+        insert.execute(&mut *tx).await?;
+        let sql = format!(
+            "INSERT INTO match_changes (seq, bank_id, bank_version, content_id, kind, signals, created_ms) VALUES {}",
+            placeholders(id_part.len(), 7)
+        );
+        let mut insert = sqlx::query(&sql);
+        for (i, (id, text)) in id_part.iter().zip(text_part).enumerate() {
+            let k = (at * INSERT_ROWS + i) as i64;
+            insert = insert
+                .bind(first_seq + k)
+                .bind(bank_id)
+                .bind(last_version - n + 1 + k)
+                .bind(*id)
+                .bind(ChangeKind::Add.name())
+                .bind(signals_json(&[(signal, text.clone())]))
+                .bind(now);
+        }
+        insert.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn signals_of(db: &Db, id: i64) -> Result<Vec<(SignalType, String)>, ServerError> {

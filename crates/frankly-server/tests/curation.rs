@@ -157,6 +157,18 @@ async fn bundles_and_deltas_follow_every_change(engine: Engine) {
     let (_, _, delta) = fetch(&s, "/v1/banks/CSAM_LIST/delta?from=7", &[]).await;
     assert_eq!(apply_delta_bundle(&v7, &delta, &public, unix_now()).unwrap().bank(), v8.bank());
 
+    // A bulk import is logged change by change: a delta across it.
+    let more = pdqs(9, 1_200);
+    let labels = ["imported".to_owned()];
+    frankly_server::import_signals(s.h.state.db(), "t", "CSAM_LIST", SignalType::Pdq, &more, &labels).await.unwrap();
+    s.h.state.sync_matching().await.unwrap();
+    let imported = full_bundle(&s, "CSAM_LIST", &public).await;
+    assert_eq!((imported.info().version, imported.bank().len()), (8 + 1_200, 1_201));
+    let (_, _, delta) = fetch(&s, "/v1/banks/CSAM_LIST/delta?from=8", &[]).await;
+    assert_eq!(apply_delta_bundle(&v8, &delta, &public, unix_now()).unwrap().bank(), imported.bank());
+    let (_, found) = s.get(&format!("/m/lookup?signal_type=pdq&signal={}&include_metadata=true", more[1_199])).await;
+    assert_eq!(found["CSAM_LIST"][0]["labels"], json!(["imported"]), "{found}");
+
     // Negative banks are the server's rule, not shipped; unknown banks 404;
     // a key without the bundle scope is refused.
     let (status, _) = s.post("/c/banks", json!({ "name": "FALSE_POSITIVES", "negative": true })).await;
