@@ -5,8 +5,9 @@
 //!
 //! Two instances on one database (SQLite in a temp directory, or the
 //! PostgreSQL database given by `--database-url`), `--base` hashes banked
-//! first; then `--changes` times: A banks a new hash over its HTTP API and,
-//! from the moment A answered, B is asked every `--probe-us` microseconds
+//! first; then `--changes` times, each at a random point of B's poll
+//! period: A banks a new hash over its HTTP API and, from the moment A
+//! answered, B is asked every `--probe-us` microseconds
 //! until it matches it. Prints p50/p99/max of that delay, with B's
 //! `match_poll_ms`. A's own lookups see the change before A answers (the
 //! writer applies it first), so A's delay is zero by construction.
@@ -109,7 +110,15 @@ async fn main() {
     let backend = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     eprintln!("{backend}, {} banked hashes, B polls every {} ms", args.base, args.poll_ms);
     let mut delays = Vec::with_capacity(args.changes);
+    // Changes arrive at random points of B's poll period (uniform, from a
+    // fixed-seed generator): right after each match, the next change would
+    // otherwise always land just after B's poll and wait a whole period.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     for hash in &hashes[args.base..] {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_micros(seed % (args.poll_ms * 1000))).await;
         let body = Body::from(format!("{{\"pdq\": \"{hash}\"}}"));
         let post = Request::post("/c/bank/FRESHNESS/signal").header(header::CONTENT_TYPE, "application/json");
         let (status, answer) = call(&a_app, &key, post, body).await;
