@@ -33,6 +33,11 @@ use crate::hma::{HmaError, authorize, bad, fail};
 use crate::match_store::{self, BankRow, Scope};
 use crate::{AppState, Db, MATCH_SIGNAL_TYPES, ServerError};
 
+/// Most changes a delta spans; from further back a device fetches the full
+/// bundle (a delta that large is no smaller, and would cost the server a
+/// read of that much change log).
+pub const MAX_DELTA_CHANGES: i64 = 100_000;
+
 /// Times a bundle is rebuilt when the bank changed while it was read.
 const BUILD_ATTEMPTS: usize = 3;
 
@@ -265,6 +270,17 @@ async fn delta(
         );
         return Ok(octets(Bytes::new(), bank.version, signed.version, &held));
     }
+    if signed.version - from > MAX_DELTA_CHANGES {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            format!(
+                "version {from} is {} changes behind, more than a delta spans ({MAX_DELTA_CHANGES}): fetch the full bundle",
+                signed.version - from
+            ),
+        ));
+    }
+    // Deltas are made one at a time, like bundles.
+    let _slot = crate::guard::slot(&state.inner.bundle_slots, "a bank bundle is being made").await?;
     let texts = match_store::changed_signals(state.db(), bank.id, signal.0, from, signed.version).await?;
     let affected: Vec<Words> = texts.iter().filter_map(|t| parse_signal(signal.0, t).ok().map(|(w, _)| w)).collect();
     let key = key.clone();

@@ -73,7 +73,7 @@ pub use api::{
     SendResponse,
 };
 pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
-pub use bank_feed::{export_bank, publish_bundle};
+pub use bank_feed::{MAX_DELTA_CHANGES, export_bank, publish_bundle};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ErrorBody, ServerError};

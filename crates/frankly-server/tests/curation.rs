@@ -197,6 +197,27 @@ async fn bundles_and_deltas_follow_every_change_on_postgres() {
     bundles_and_deltas_follow_every_change(Engine::Postgres).await;
 }
 
+/// A delta spans at most `MAX_DELTA_CHANGES` changes: from further back,
+/// 409 and the full bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_from_too_far_back_is_refused() {
+    let (_dir, path, public) = signing_key();
+    let s = Hma::start_with(Engine::Sqlite, |c| c.bank_signing_key = Some(path)).await.unwrap();
+    s.create_bank("LARGE").await;
+    let held = full_bundle(&s, "LARGE", &public).await;
+    assert_eq!(held.info().version, 1);
+    let limit = usize::try_from(frankly_server::MAX_DELTA_CHANGES).unwrap();
+    let many = pdqs(11, limit + 1);
+    frankly_server::import_signals(s.h.state.db(), "t", "LARGE", SignalType::Pdq, &many, &[]).await.unwrap();
+    let (status, _, body) = fetch(&s, "/v1/banks/LARGE/delta?from=1", &[]).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert!(text.contains("fetch the full bundle"), "{text}");
+    let (status, _, body) = fetch(&s, "/v1/banks/LARGE/delta?from=2", &[]).await;
+    assert_eq!(status, StatusCode::OK, "exactly the limit: {}", String::from_utf8_lossy(&body));
+    assert_eq!(full_bundle(&s, "LARGE", &public).await.bank().len(), limit + 1);
+}
+
 /// Without a signing key on the server: bundles are exported, signed
 /// offline and published; what is published is checked as a device would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
