@@ -42,8 +42,8 @@ pub use bundle::{
 pub use delta::{BANK_DELTA_BUNDLE, BankDelta, DeltaError, apply_delta_bundle, sign_delta_bundle};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use frankly_bundle::{
-    BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, generate_key, parse_public_key, parse_signing_key,
-    public_key_text, signing_key_text, unix_now,
+    BundleError, BundleInfo, KeyError, Loaded, MAX_CLOCK_SKEW_SECS, check_rollback, generate_key, parse_public_key,
+    parse_signing_key, public_key_text, signing_key_text, unix_now,
 };
 pub use index::{HammingIndex, Hit, Words, brute_force};
 pub use live::{LiveHit, LiveIndex, Rebuilt, Snapshot};

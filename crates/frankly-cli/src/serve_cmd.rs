@@ -231,20 +231,20 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             drop(text);
+            // Every line is checked before anything is written, so a bad
+            // line imports nothing and is named by its line number.
+            for (k, (line, hash)) in lines.iter().enumerate() {
+                frankly_match::parse_signal(signal, hash).map_err(|e| {
+                    anyhow::anyhow!("{}: line {line} (hash {}): {e}; nothing was imported", file.display(), k + 1)
+                })?;
+            }
             with_db(options, |db| async move {
                 let mut total = 0;
                 let mut created = false;
                 let progress = crate::output::progress_bar(lines.len() as u64, "importing");
                 for chunk in lines.chunks(IMPORT_CHUNK) {
                     let hashes: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
-                    let (n, made) = frankly_server::import_signals(&db, "cli", bank, signal, &hashes, labels)
-                        .await
-                        .map_err(|e| match e {
-                            frankly_server::ServerError::Refused { message, .. } => {
-                                anyhow::anyhow!("{}: {message} (lines {}..)", file.display(), chunk[0].0)
-                            }
-                            e => e.into(),
-                        })?;
+                    let (n, made) = frankly_server::import_signals(&db, "cli", bank, signal, &hashes, labels).await?;
                     total += n;
                     created |= made;
                     progress.inc(n as u64);

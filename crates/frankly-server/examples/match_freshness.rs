@@ -19,6 +19,10 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+#[path = "../tests/common/random.rs"]
+#[allow(unreachable_pub)]
+mod random;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -51,24 +55,6 @@ fn args() -> Args {
     a
 }
 
-/// Deterministic random PDQ hex (SplitMix64).
-fn hashes(seed: u64, n: usize) -> Vec<String> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            (0..4)
-                .map(|_| {
-                    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let mut z = s;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                    format!("{:016x}", z ^ (z >> 31))
-                })
-                .collect::<String>()
-        })
-        .collect()
-}
-
 async fn call(app: &axum::Router, key: &str, req: axum::http::request::Builder, body: Body) -> (StatusCode, Vec<u8>) {
     let req = req.header(header::AUTHORIZATION, format!("Bearer {key}")).body(body).unwrap();
     let response = app.clone().oneshot(req).await.unwrap();
@@ -94,7 +80,7 @@ async fn main() {
     let a = AppState::open(config.clone(), Default::default()).await.unwrap();
     let (_, key) = frankly_server::create_api_key(a.db(), "bench", "bench", &Scope::ALL).await.unwrap();
     let key = key.to_string();
-    let hashes = hashes(7, args.base + args.changes);
+    let hashes = random::pdqs(7, args.base + args.changes);
     let base_list = hashes[..args.base].to_vec();
     frankly_server::import_signals(a.db(), "bench", "FRESHNESS", frankly_bank::SignalType::Pdq, &base_list, &[])
         .await

@@ -195,9 +195,11 @@ async fn signed_now(
     Ok(signed)
 }
 
-fn octets(bytes: Bytes, bank_version: i64, bundle_version: i64, headers: &HeaderMap) -> Response {
+/// A bundle's answer: its bytes, or 304 when the device already holds
+/// `bundle_version`; the ETag is that version.
+fn octets(bytes: Bytes, bank_version: i64, bundle_version: i64, held: bool) -> Response {
     let etag = format!("\"{bundle_version}\"");
-    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    let mut response = if held {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
@@ -220,7 +222,8 @@ async fn bundle(
     let bank = shipped_bank(&state, &name).await?;
     if let Some(key) = &state.feed().key {
         let signed = signed_now(&state, key, &bank, signal).await?;
-        return Ok(octets(signed.bytes.clone(), bank.version, signed.version, &headers));
+        let held = holds(&headers, signed.version);
+        return Ok(octets(signed.bytes.clone(), bank.version, signed.version, held));
     }
     let (version, bytes) = match_store::published_bundle(state.db(), bank.id, signal.0).await?.ok_or_else(|| {
         fail(
@@ -232,7 +235,12 @@ async fn bundle(
             ),
         )
     })?;
-    Ok(octets(Bytes::from(bytes), bank.version, version, &headers))
+    Ok(octets(Bytes::from(bytes), bank.version, version, holds(&headers, version)))
+}
+
+/// Whether `If-None-Match` names `version` (the ETag of its bundle).
+fn holds(headers: &HeaderMap, version: i64) -> bool {
+    headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == format!("\"{version}\"").as_bytes())
 }
 
 async fn delta(
@@ -262,13 +270,7 @@ async fn delta(
     }
     let signed = signed_now(&state, key, &bank, signal).await?;
     if from == signed.version {
-        // Up to date: the ETag a device sends is the version it holds.
-        let mut held = HeaderMap::new();
-        held.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_str(&format!("\"{from}\"")).map_err(|e| ServerError::Internal(e.to_string()))?,
-        );
-        return Ok(octets(Bytes::new(), bank.version, signed.version, &held));
+        return Ok(octets(Bytes::new(), bank.version, signed.version, true));
     }
     if signed.version - from > MAX_DELTA_CHANGES {
         return Err(fail(
@@ -296,7 +298,7 @@ async fn delta(
     })
     .await
     .map_err(|e| ServerError::Internal(format!("signing panicked: {e}")))??;
-    Ok(octets(Bytes::from(bytes), bank.version, to, &HeaderMap::new()))
+    Ok(octets(Bytes::from(bytes), bank.version, to, false))
 }
 
 /// The bank named `name` as a device bank (plain, unsigned) at its
@@ -326,23 +328,23 @@ pub async fn export_bank(db: &Db, name: &str, signal: SignalType) -> Result<(Ban
 /// version's entries. Returns its version.
 pub async fn publish_bundle(db: &Db, bytes: &[u8], public_key: &VerifyingKey) -> Result<u64, ServerError> {
     let refused = |m: String| ServerError::refused(StatusCode::BAD_REQUEST, "invalid_bundle", m);
-    let (peeked, _) = frankly_bank::peek_bundle(bytes).map_err(|e| refused(e.to_string()))?;
     let plain = frankly_bank::verify_bundle(bytes, public_key, frankly_bank::unix_now(), None)
         .map_err(|e| refused(e.to_string()))?;
-    let bank = plain.bank();
+    let (bank, peeked) = (plain.bank(), plain.info());
     let row =
         match_store::bank(db, &bank.name).await?.ok_or_else(|| refused(format!("no bank named '{}'", bank.name)))?;
-    if let Some((old_version, old)) = match_store::published_bundle(db, row.id, bank.signal).await? {
-        let (old_info, _) = frankly_bank::peek_bundle(&old).map_err(|e| ServerError::Internal(e.to_string()))?;
-        if peeked.version < old_version as u64 {
-            return Err(refused(format!(
-                "version {} is older than the published version {old_version} (a rollback)",
-                peeked.version
-            )));
-        }
-        if peeked.version == old_version as u64 && peeked.digest != old_info.digest {
-            return Err(refused(format!("another bundle of version {old_version} is already published")));
-        }
+    // The bank's name is inside the signed payload: only now is it known
+    // which published bundle this one replaces (the device's own rollback
+    // and equivocation check, against it).
+    if let Some((_, old)) = match_store::published_bundle(db, row.id, bank.signal).await? {
+        let (old, _) = frankly_bank::peek_bundle(&old).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let loaded = frankly_bank::Loaded { version: old.version, digest: old.digest };
+        frankly_bank::check_rollback(peeked, Some(&loaded)).map_err(|e| match e {
+            frankly_bank::BundleError::Equivocation { version } => {
+                refused(format!("another bundle of version {version} is already published"))
+            }
+            e => refused(e.to_string()),
+        })?;
     }
     let (current, version) = export_bank(db, &bank.name, bank.signal).await?;
     if peeked.version != version as u64 {

@@ -363,7 +363,7 @@ async fn add_signals(
     let labels = labels_of(body.remove("labels"))?;
     let signals = signals_of(&state, &body)?;
     let new = NewContent { note: note.as_deref(), metadata: None, labels: &labels };
-    let id = match_store::add_content(state.db(), bank.id, &signals, &new).await?;
+    let id = match_store::add_content(state.db(), bank.id, &signals, &new, None).await?;
     sync(&state).await?;
     let signals: serde_json::Map<String, Value> =
         signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
@@ -472,7 +472,7 @@ async fn add_content(
         hashed.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
     let signals = signals_of(&state, &pairs)?;
     let new = NewContent { note: note.as_deref(), metadata: metadata.as_ref(), labels: &labels };
-    let id = match_store::add_content(state.db(), bank.id, &signals, &new).await?;
+    let id = match_store::add_content(state.db(), bank.id, &signals, &new, None).await?;
     sync(&state).await?;
     let signals: serde_json::Map<String, Value> =
         signals.into_iter().map(|(s, text)| (s.name().to_owned(), Value::String(text))).collect();
@@ -554,7 +554,8 @@ async fn hash_upload_of(
     types: Option<&str>,
 ) -> Result<Vec<(SignalType, String)>, HmaError> {
     let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
-    hash_bytes(state, slot, &upload.content, upload.bytes.clone(), types).await
+    let content = ContentType::parse(&upload.content).map_err(|e| bad(e.to_string()))?;
+    Ok(hash_bytes(state, slot, content, upload.bytes.clone(), types).await?)
 }
 
 /// Fetches `url=` (when `url_fetch_hosts` allows it: [`crate::fetch`]) and
@@ -580,21 +581,23 @@ async fn hash_url_of(state: &AppState, q: &HashMap<String, String>) -> Result<Ve
             )));
         }
     };
-    hash_bytes(state, slot, &content, fetched.bytes, q.get("types").map(String::as_str)).await
+    let content = ContentType::parse(&content).map_err(|e| bad(e.to_string()))?;
+    Ok(hash_bytes(state, slot, content, fetched.bytes, q.get("types").map(String::as_str)).await?)
 }
 
-/// Hashes media of content type `content` (`photo`, `video`) in the
-/// hashing `slot` it was given.
-async fn hash_bytes(
+/// Hashes media of content type `content` as HMA's hasher does, in the
+/// hashing `slot` it was given, off the async threads (uploads, `url=`,
+/// and a moderator's "Add to bank").
+pub(crate) async fn hash_bytes(
     state: &AppState,
     slot: tokio::sync::OwnedSemaphorePermit,
-    content: &str,
+    content: ContentType,
     bytes: Bytes,
     types: Option<&str>,
-) -> Result<Vec<(SignalType, String)>, HmaError> {
-    let content = ContentType::parse(content).map_err(|e| bad(e.to_string()))?;
+) -> Result<Vec<(SignalType, String)>, ServerError> {
+    let invalid = |m: String| ServerError::refused(StatusCode::BAD_REQUEST, "invalid", m);
     let served: Vec<SignalType> = state.matching().read().signal_types().map(|(s, _)| s).collect();
-    let signals = select_signal_types(content, &served, types).map_err(|e| bad(e.to_string()))?;
+    let signals = select_signal_types(content, &served, types).map_err(|e| invalid(e.to_string()))?;
     let decode = hash_decode_options(state.config().max_decode_pixels);
     let hashed = tokio::task::spawn_blocking(move || {
         let _slot = slot;
@@ -602,12 +605,12 @@ async fn hash_bytes(
     })
     .await
     .map_err(|e| ServerError::Internal(format!("hashing panicked: {e}")))?;
-    hashed.map_err(|e| bad(e.to_string()))
+    hashed.map_err(|e| invalid(e.to_string()))
 }
 
 /// The decoder limits for uploads: `max_decode_pixels` a frame, and the
 /// decoder's memory within 8 bytes a pixel of it.
-pub(crate) fn hash_decode_options(max_decode_pixels: u64) -> frankly_hash::DecodeOptions {
+fn hash_decode_options(max_decode_pixels: u64) -> frankly_hash::DecodeOptions {
     frankly_hash::DecodeOptions {
         limits: frankly_hash::DecodeLimits {
             max_pixels: max_decode_pixels,

@@ -240,34 +240,22 @@ async fn insert_content(
 }
 
 /// Adds one content with its signals (one transaction); returns its id.
+/// With `audit` (actor, subject), audited as `add-to-bank` in the same
+/// transaction (a moderator banking a report's media).
 pub(crate) async fn add_content(
     db: &Db,
     bank_id: i64,
     signals: &[(SignalType, String)],
     new: &NewContent<'_>,
+    audit: Option<(&str, &str)>,
 ) -> Result<i64, ServerError> {
     let mut tx = db.writer().begin().await?;
     let seq = take_seqs(&mut tx, 1).await?;
     let id = insert_content(&mut tx, seq, bank_id, signals, new).await?;
-    tx.commit().await?;
-    Ok(id)
-}
-
-/// Adds content to a bank from a moderator's decision, audited as `actor`
-/// with `subject` (the report) in the same transaction; returns its id.
-pub(crate) async fn add_content_audited(
-    db: &Db,
-    actor: &str,
-    subject: &str,
-    bank_id: i64,
-    signals: &[(SignalType, String)],
-    new: &NewContent<'_>,
-) -> Result<i64, ServerError> {
-    let mut tx = db.writer().begin().await?;
-    let seq = take_seqs(&mut tx, 1).await?;
-    let id = insert_content(&mut tx, seq, bank_id, signals, new).await?;
-    let detail = format!("content {id}: {}", signals_json(signals));
-    crate::audit::append(&mut tx, db.backend(), actor, "add-to-bank", subject, &detail).await?;
+    if let Some((actor, subject)) = audit {
+        let detail = format!("content {id}: {}", signals_json(signals));
+        crate::audit::append(&mut tx, db.backend(), actor, "add-to-bank", subject, &detail).await?;
+    }
     tx.commit().await?;
     Ok(id)
 }

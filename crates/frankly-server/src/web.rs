@@ -704,32 +704,16 @@ async fn add_to_bank(
     } else {
         return Err(bad("only photos and videos can be banked".into()));
     };
-    let served: Vec<frankly_bank::SignalType> = crate::MATCH_SIGNAL_TYPES.iter().map(|(s, _)| *s).collect();
-    let signals = frankly_match::select_signal_types(content, &served, None).map_err(|e| bad(e.to_string()))?;
     let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
-    let decode = crate::hma::hash_decode_options(state.config().max_decode_pixels);
-    let hashed = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        frankly_match::hash_content(content, &bytes, &signals, &decode)
-    })
-    .await
-    .map_err(|e| ServerError::Internal(format!("hashing panicked: {e}")))?
-    .map_err(|e| bad(e.to_string()))?;
+    let hashed = crate::hma::hash_bytes(&state, slot, content, bytes.into(), None).await?;
     let hashed: Vec<_> = hashed.into_iter().filter(|(_, text)| !text.is_empty()).collect();
     if hashed.is_empty() {
         return Err(bad("the photo's PDQ quality is too low to bank (it would match unrelated images)".into()));
     }
     let note = format!("report {id}, message {message}, attachment {attachment}");
     let new = crate::match_store::NewContent { note: Some(&note), metadata: None, labels: &labels };
-    crate::match_store::add_content_audited(
-        state.db(),
-        &user.username,
-        &format!("report:{id}"),
-        bank.id,
-        &hashed,
-        &new,
-    )
-    .await?;
+    let subject = format!("report:{id}");
+    crate::match_store::add_content(state.db(), bank.id, &hashed, &new, Some((&user.username, &subject))).await?;
     state.matching().catch_up(state.db()).await?;
     Ok(Redirect::to(&format!("/reports/{id}?notice=banked")))
 }

@@ -18,30 +18,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::franked::{conversation, seal, with_image};
 use common::hma::Hma;
+use common::random::pdqs;
 use common::{Engine, location};
 use frankly_bank::{Bank, SignalType, VerifiedBank, VerifyingKey, apply_delta_bundle, unix_now, verify_bundle};
 use frankly_report::Reason;
 use frankly_server::{Role, Scope};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-/// SplitMix64 PDQ hashes as hex, far apart from each other.
-fn pdqs(seed: u64, n: usize) -> Vec<String> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            (0..4)
-                .map(|_| {
-                    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let mut z = s;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                    format!("{:016x}", z ^ (z >> 31))
-                })
-                .collect::<String>()
-        })
-        .collect()
-}
 
 /// A signing key file (0600) in its own directory, and its public key.
 fn signing_key() -> (tempfile::TempDir, PathBuf, VerifyingKey) {
