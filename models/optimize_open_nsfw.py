@@ -6,8 +6,10 @@ original file. On a 2-core AMD EPYC (2026-12-02, loaded machine, CPU-time
 medians) this rewrite took tract from 24.0 to 19.8 ms per image against
 onnxruntime's ~11 ms (ratio 2.22 -> 1.79), outputs within 2.4e-8 of the
 original on onnxruntime; it does not reach onnxruntime's speed. Those timings
-came from a throwaway harness; re-measure with bench/classify_vs_onnxruntime.py
-before shipping it. Run from the repository root in a venv with onnx==1.23.2,
+came from a throwaway harness. Re-measured 2026-12-04 with classify_bench
+through a manifest pointing at this file (idle EPYC, wall-clock medians of 15):
+36.9 ms for the original, 34.0 ms for this rewrite (docs/benchmarks.md), so
+it is not shipped. Run from the repository root in a venv with onnx==1.23.2,
 onnxruntime==1.32.0 and numpy 2.4.6 (the output's SHA-256 is then
 1f1d37214822f4b7979f4cf78143e95d75cbed8269773048aec2415ee606eff9, twice):
 

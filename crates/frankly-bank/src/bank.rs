@@ -245,6 +245,27 @@ impl Bank {
         Ok((bank, report))
     }
 
+    /// A bank of `entries`, merged as [`Bank::import_text`] merges a list's
+    /// lines (equal hashes become one entry with the labels united, the
+    /// first source id kept); refuses more than [`MAX_ENTRIES`] entries.
+    pub fn from_entries(
+        name: &str,
+        signal: SignalType,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<(Bank, ImportReport), BankError> {
+        let mut bank = Bank::new(name, signal)?;
+        let mut report = ImportReport::default();
+        let mut merger = Merger::default();
+        for entry in entries {
+            report.lines_read += 1;
+            report.duplicates_merged += usize::from(merger.add(&mut bank.entries, entry));
+            if bank.entries.len() as u64 > MAX_ENTRIES {
+                return Err(BankError::TooManyEntries { count: bank.entries.len() as u64, limit: MAX_ENTRIES });
+            }
+        }
+        Ok((bank, report))
+    }
+
     /// Writes the bank as a text list (labels only in the CSV forms).
     pub fn export_text(&self, format: TextFormat) -> String {
         if format == TextFormat::ThreatExchange {

@@ -175,6 +175,20 @@ impl SignalType {
         }
     }
 
+    /// Inverse of [`SignalType::bytes_of`], for hashes that arrive as raw
+    /// bytes (for example rows of a numpy array); refuses any other length
+    /// than `bits / 8`.
+    pub fn hash_from_bytes(self, bytes: &[u8]) -> Result<Words, HashParseError> {
+        let expected = (self.bits() / 8) as usize;
+        if bytes.len() != expected {
+            return Err(HashParseError {
+                signal: self,
+                reason: format!("expected {expected} bytes, found {}", bytes.len()),
+            });
+        }
+        Ok(self.words_from_bytes(bytes))
+    }
+
     /// Inverse of [`SignalType::bytes_of`]; `bytes` has `bits / 8` bytes.
     pub(crate) fn words_from_bytes(self, bytes: &[u8]) -> Words {
         let mut words = [0u64; 4];

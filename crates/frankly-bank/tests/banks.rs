@@ -66,6 +66,29 @@ fn csv_import_merges_duplicates_and_reports_bad_lines() {
 }
 
 #[test]
+fn entries_and_their_bytes_build_the_bank_the_text_import_builds() {
+    let a = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    let b = "30a10efd71c83f429013d48d0ffffc52e34e0e17ada952a9d29685211ea9e5af";
+    let text = format!("hash,labels\n{a},csam\n{b}\n{a},known\n");
+    let (from_text, text_report) = Bank::import_text("t", SignalType::Pdq, TextFormat::Csv, &text, true).unwrap();
+    let entries = [(a, "csam"), (b, ""), (a, "known")].map(|(hex, label)| frankly_bank::Entry {
+        // Through the raw bytes of the hex form, as the Python binding passes numpy rows.
+        hash: SignalType::Pdq.hash_from_bytes(&hex_bytes(hex)).unwrap(),
+        labels: label.split(',').filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+        source_id: None,
+    });
+    let (bank, report) = Bank::from_entries("t", SignalType::Pdq, entries).unwrap();
+    assert_eq!(bank, from_text);
+    assert_eq!((report.lines_read, report.duplicates_merged), (text_report.lines_read, text_report.duplicates_merged));
+    let err = SignalType::Pdq.hash_from_bytes(&[0; 31]).unwrap_err();
+    assert_eq!(err.to_string(), "not a pdq hash: expected 32 bytes, found 31");
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
 fn every_format_round_trips() {
     let (mut bank, _) = Bank::import_text(
         "labelled",

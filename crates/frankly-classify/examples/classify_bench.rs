@@ -2,8 +2,10 @@
 //!
 //! `cargo run --release -p frankly-classify --example classify_bench -- MANIFEST --batch B --reps N INPUT.f32`
 //! INPUT.f32 holds B input tensors (little-endian f32, the manifest's shape
-//! without the batch dimension, one after another). Prints one JSON object:
-//! the nanoseconds of each of N runs of the whole batch on one thread (after
+//! without the batch dimension, one after another). `FRANKLY_MODEL_THREADS=T`
+//! runs an image model's matrix products on T threads
+//! (`ImageClassifier::with_threads`). Prints one JSON object:
+//! the nanoseconds of each of N runs of the whole batch (after
 //! two warm-up runs, which also build the plan) and the outputs of the first
 //! run, row by row.
 
@@ -28,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (m, _) = Manifest::load(Path::new(manifest))?;
     let run: Box<dyn Fn() -> Result<Vec<Scores>, frankly_classify::ClassifyError>> = match m.kind {
         Kind::Image => {
-            let model = ImageClassifier::load(Path::new(manifest))?;
+            let threads = std::env::var("FRANKLY_MODEL_THREADS").map_or(Ok(1), |t| t.parse())?;
+            let model = ImageClassifier::load(Path::new(manifest))?.with_threads(threads);
             Box::new(move || Ok(model.run_tensors(batch, tensor.clone())?.into_iter().map(|v| v.scores).collect()))
         }
         Kind::Text => {

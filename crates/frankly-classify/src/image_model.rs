@@ -72,6 +72,16 @@ impl ImageClassifier {
         Ok(ImageClassifier { model: Model::load(manifest, &dir)? })
     }
 
+    /// Runs the model's matrix products on `threads` threads of a pool of
+    /// its own (default 1: the calling thread, what the single-thread
+    /// figures in `docs/benchmarks.md` measure). Outputs do not depend on
+    /// it. Falls back to the calling thread when the OS gives no threads.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.model.set_threads(threads);
+        self
+    }
+
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.model.manifest

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::prelude::*;
 
 use crate::ClassifyError;
@@ -55,6 +56,9 @@ pub(crate) struct Model {
     typed: TypedModel,
     batch: Symbol,
     plans: [OnceLock<Result<Arc<TypedSimplePlan>, String>>; MAX_PLAN_BATCH.ilog2() as usize + 1],
+    /// Where tract runs its matrix products: the calling thread, or a pool
+    /// of this model's own ([`Model::set_threads`]).
+    executor: Executor,
 }
 
 impl Model {
@@ -77,11 +81,30 @@ impl Model {
             .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), dims))
             .and_then(|m| m.into_typed())
             .map_err(fail)?;
-        let model = Model { manifest, typed, batch, plans: Default::default() };
+        let model = Model { manifest, typed, batch, plans: Default::default(), executor: Executor::SingleThread };
         // Build the batch-1 plan now, so a model that tract cannot run is
         // refused at load time rather than at the first message.
         model.plan(1)?;
         Ok(model)
+    }
+
+    /// Runs each model call's matrix products on `threads` threads (a rayon
+    /// pool of this model's own; 1 or 0: the calling thread). Returns the
+    /// number of threads in use: 1 when the OS refuses the pool's threads.
+    pub(crate) fn set_threads(&mut self, threads: usize) -> usize {
+        self.executor = Executor::SingleThread;
+        if threads < 2 {
+            return 1;
+        }
+        let pool =
+            rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("frankly-model-{i}")).build();
+        match pool {
+            Ok(pool) => {
+                self.executor = Executor::MultiThread(Arc::new(pool));
+                threads
+            }
+            Err(_) => 1,
+        }
     }
 
     /// The plan for a power-of-two `batch`.
@@ -127,10 +150,10 @@ impl Model {
         let mut shape = self.manifest.input.shape.clone();
         shape[0] = batch;
         let tensor = tract_ndarray::ArrayD::from_shape_vec(shape, input).map_err(|e| self.error(e))?;
-        let outputs = self
-            .plan(batch)?
-            .run(tvec!(Tensor::from(tensor).into_tvalue()))
-            .map_err(|e| self.error(format!("{e:#}")))?;
+        let plan = self.plan(batch)?;
+        let outputs =
+            multithread_tract_scope(self.executor.clone(), || plan.run(tvec!(Tensor::from(tensor).into_tvalue())))
+                .map_err(|e| self.error(format!("{e:#}")))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(|e| self.error(format!("{e:#}")))?;
         if view.shape().first() != Some(&batch) {
             return Err(self.error(format!("output shape {:?} for a batch of {batch}", view.shape())));

@@ -125,6 +125,19 @@ fn a_batch_scores_like_single_images() {
 }
 
 #[test]
+fn threads_do_not_change_scores() {
+    let single = classifier();
+    let pooled = classifier().with_threads(2);
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/photos");
+    for f in ["skimage_rocket.jpg", "skimage_coffee.png", "lomiri_Bridge_by_Sander_Klootwijk.jpg"] {
+        let image = frankly_hash::decode(&std::fs::read(photos.join(f)).unwrap(), &Default::default()).unwrap().rgb;
+        // Each output value is summed by one thread in the same order, so
+        // the scores are equal, not merely close.
+        assert_eq!(single.classify(&image).unwrap(), pooled.classify(&image).unwrap(), "{f}");
+    }
+}
+
+#[test]
 fn a_text_manifest_is_not_an_image_model() {
     let err = ImageClassifier::load(&models().join("profanity_check.toml")).unwrap_err();
     assert!(matches!(err, ClassifyError::WrongKind { expected: "images", .. }), "{err}");
