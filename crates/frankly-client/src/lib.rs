@@ -37,13 +37,18 @@
 //!
 //! A [`DeviceState`] holds what must survive an app restart (conversation
 //! states, kept report material, loaded bundle versions), persisted as an
-//! encrypted, versioned pickle.
+//! encrypted, versioned pickle. Its [`DeviceState::prepare_outgoing`],
+//! [`DeviceState::confirm_sent`], [`DeviceState::accept_incoming`] and
+//! [`DeviceState::refuse`] are the whole device side of franking in one
+//! place: the hooks, the delivery MAC check and the reporter's bookkeeping,
+//! in the order that keeps every shown message reportable.
 //!
 //! Building the scanner checks that the policy can do its job: it must be
 //! written for the audience, its settings must exist, and every model and
 //! label its rules read must be loaded (a rule about a missing model would
 //! otherwise never fire, silently).
 
+mod device;
 mod hooks;
 mod local;
 mod message;
@@ -53,6 +58,7 @@ mod scanner;
 mod state;
 mod video;
 
+pub use device::{Delivered, PendingSend};
 pub use hooks::{ConversationState, FrankedMessage, Incoming, Outgoing, RECENT_MESSAGES};
 pub use local::{trust_local_bank, trust_local_policy, trust_local_video_bank};
 pub use message::{

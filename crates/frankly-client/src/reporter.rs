@@ -327,6 +327,11 @@ impl Reporter {
         }
     }
 
+    /// The device it keeps for.
+    pub fn me(&self) -> &Party {
+        &self.me
+    }
+
     /// The total budget: stranger conversations go first, least recently
     /// used first; priority ones only when no stranger's is left.
     fn evict_total(&mut self) {

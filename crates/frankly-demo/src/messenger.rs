@@ -5,17 +5,18 @@
 //! Reporting: seal the chosen message and its context to the moderation
 //! server.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use frankly_client::{ConversationState, DeviceState, Message, Reporter, Scanner, Verdict};
-use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party, verify_delivery};
+use frankly_client::{Delivered as CopyFor, DeviceState, Message, Reporter, Scanner, Verdict};
+use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party};
 use frankly_policy::Facts;
 use frankly_report::{MAX_CONTEXT_MESSAGES, Reason, ServerPublicKey};
 use frankly_server::{AckRequest, Copy, Delivered, PublicKeys, Received as ReportReceived, SendRequest, SendResponse};
 use http::Method;
+use zeroize::Zeroizing;
 
 use crate::DemoError;
 use crate::e2ee::{Device, Directory};
@@ -103,6 +104,9 @@ struct AppState {
     fetched_up_to: i64,
 }
 
+/// A copy's attachment ciphertexts, in the body's order.
+type Attachments = Vec<Vec<u8>>;
+
 /// A messenger app on one device.
 #[derive(Debug)]
 pub struct Messenger {
@@ -112,8 +116,7 @@ pub struct Messenger {
     scanner: Arc<Scanner>,
     keys: ServerKeys,
     relay: Relay,
-    states: HashMap<String, ConversationState>,
-    reporter: Reporter,
+    state: DeviceState,
     contacts: BTreeSet<String>,
     senders_seen: BTreeSet<String>,
     sent: u64,
@@ -150,8 +153,7 @@ impl Messenger {
             scanner,
             keys: ServerKeys::parse(&keys)?,
             relay,
-            states: HashMap::new(),
-            reporter: Reporter::new(&me, keep.clamp(1, MAX_CONTEXT_MESSAGES + 1))?,
+            state: DeviceState::new(Reporter::new(&me, keep.clamp(1, MAX_CONTEXT_MESSAGES + 1))?),
             contacts: BTreeSet::new(),
             senders_seen: BTreeSet::new(),
             sent: 0,
@@ -177,8 +179,7 @@ impl Messenger {
             sent: self.sent,
             fetched_up_to: self.fetched_up_to,
         };
-        let mut state = DeviceState::new(self.reporter);
-        state.conversations = self.states.into_iter().collect();
+        let mut state = self.state;
         state.app = serde_json::to_vec(&app).map_err(|e| DemoError::Setup(format!("app state: {e}")))?;
         Ok(state.pickle(key)?)
     }
@@ -207,8 +208,7 @@ impl Messenger {
             scanner,
             keys: ServerKeys::parse(&keys)?,
             relay,
-            states: state.conversations.into_iter().collect(),
-            reporter: state.reporter,
+            state,
             contacts: app.contacts,
             senders_seen: app.senders_seen,
             sent: app.sent,
@@ -238,7 +238,7 @@ impl Messenger {
 
     /// The reporter (the franking material kept for reports).
     pub fn reporter(&self) -> &Reporter {
-        &self.reporter
+        &self.state.reporter
     }
 
     /// The server keys the device uses.
@@ -254,11 +254,6 @@ impl Messenger {
     /// Adds a contact (a fact the policy may read).
     pub fn add_contact(&mut self, user: &str) {
         self.contacts.insert(user.to_owned());
-    }
-
-    fn state(&mut self, conversation: &str) -> &mut ConversationState {
-        let me = self.me.clone();
-        self.states.entry(conversation.to_owned()).or_insert_with(|| ConversationState::new(conversation, &me))
     }
 
     /// The member devices of `conversation` other than this one, as the
@@ -287,12 +282,12 @@ impl Messenger {
         let all_contacts = peers.iter().all(|p| p.user_id == self.me.user_id || self.contacts.contains(&p.user_id));
         let facts = Facts { sender_is_contact: Some(all_contacts), first_message_from_sender: None };
         let scanner = Arc::clone(&self.scanner);
-        let out = scanner.prepare_outgoing(self.state(conversation), &message_id, message, facts)?;
-        let Some(franked) = out.franked else {
+        let pending = self.state.prepare_outgoing(&scanner, conversation, &message_id, message.clone(), facts)?;
+        let Some(franked) = pending.outgoing.franked.as_ref() else {
             return Ok(Sent {
                 message_id,
                 commitment: None,
-                verdict: out.verdict,
+                verdict: pending.outgoing.verdict,
                 relayed: None,
                 ciphertext_bytes: 0,
                 copies: 0,
@@ -302,19 +297,17 @@ impl Messenger {
         let (relayed, ciphertext_bytes) = self
             .send_raw(directory, conversation, &commitment, &franked.franked.plaintext, &franked.attachment_ciphertexts)
             .await?;
-        verify_delivery(
-            &self.device_key,
-            &relayed.franked.tag,
-            &commitment,
-            &relayed.delivery,
-            &mac(&relayed.franked.delivery_mac)?,
-        )?;
-        self.state(conversation).record_sent(&franked, &relayed.delivery)?;
-        self.reporter.remember_sent(&franked, message, &relayed.delivery, relayed.franked.tag);
+        let own_copy = CopyFor {
+            commitment,
+            delivery: relayed.delivery.clone(),
+            tag: relayed.franked.tag,
+            delivery_mac: mac(&relayed.franked.delivery_mac)?,
+        };
+        self.state.confirm_sent(&self.device_key, &pending, &own_copy)?;
         Ok(Sent {
             message_id,
             commitment: Some(commitment),
-            verdict: out.verdict,
+            verdict: pending.outgoing.verdict,
             relayed: Some(relayed),
             ciphertext_bytes,
             copies: peers.len(),
@@ -369,60 +362,48 @@ impl Messenger {
     }
 
     /// Opens one delivered copy: checks the relay's delivery MAC (under
-    /// this device's key), then the conversation state (this device, the
-    /// next sequence number, a new commitment), decrypts it in the Olm
-    /// session with the device the relay names, checks that the commitment
-    /// inside is the tagged one, then lets `frankly-client` check the
-    /// franking and scan it. Accepted messages are kept for reports; a copy
-    /// refused after its MAC verified is kept unopened, so its place in the
-    /// conversation stays visible.
+    /// this device's key) and the conversation state (this device, the
+    /// next sequence number, a new commitment) before decrypting, decrypts
+    /// it in the Olm session with the device the relay names, checks that
+    /// the commitment inside is the tagged one, then lets `frankly-client`
+    /// check the franking and scan it ([`DeviceState::accept_incoming`]).
+    /// Accepted messages are kept for reports; a copy refused after its MAC
+    /// verified is kept unopened, so its place in the conversation stays
+    /// visible.
     pub fn open(&mut self, directory: &Directory, delivered: &Delivered) -> Result<Shown, DemoError> {
         let d = &delivered.delivery;
-        verify_delivery(
-            &self.device_key,
-            &delivered.franked.tag,
-            &delivered.commitment,
-            d,
-            &mac(&delivered.franked.delivery_mac)?,
-        )?;
-        let contact = self.contacts.contains(&d.sender.user_id);
-        match self.open_checked(directory, delivered) {
-            Ok(shown) => Ok(shown),
+        let copy = CopyFor {
+            commitment: delivered.commitment,
+            delivery: d.clone(),
+            tag: delivered.franked.tag,
+            delivery_mac: mac(&delivered.franked.delivery_mac)?,
+        };
+        self.state.check_delivered(&self.device_key, &copy)?;
+        let (franked, attachments) = match self.decrypt(directory, delivered) {
+            Ok(opened) => opened,
             Err(e) => {
-                self.state(&d.conversation_id).record_refused(&delivered.commitment, d);
-                self.reporter.remember_refused(&delivered.commitment, d, delivered.franked.tag, contact);
-                Err(e)
+                let contact = self.contacts.contains(&d.sender.user_id);
+                self.state.refuse(&self.device_key, &copy, contact)?;
+                return Err(e);
             }
-        }
-    }
-
-    fn open_checked(&mut self, directory: &Directory, delivered: &Delivered) -> Result<Shown, DemoError> {
-        let d = &delivered.delivery;
-        self.state(&d.conversation_id).check_delivery(&delivered.commitment, d)?;
-        let wire = B64.decode(&delivered.ciphertext).map_err(|_| DemoError::Http("ciphertext is not base64".into()))?;
-        let attachments: Vec<Vec<u8>> = delivered
-            .attachments
-            .iter()
-            .map(|a| B64.decode(a).map_err(|_| DemoError::Http("attachment is not base64".into())))
-            .collect::<Result<_, _>>()?;
-        let franked = self.device.decrypt(directory, &d.sender.to_string(), &wire, &delivered.commitment)?;
+        };
         let contact = self.contacts.contains(&d.sender.user_id) || d.sender.user_id == self.me.user_id;
         let facts = Facts {
             sender_is_contact: Some(contact),
             first_message_from_sender: Some(!self.senders_seen.contains(&d.sender.user_id)),
         };
         let scanner = Arc::clone(&self.scanner);
-        let incoming = scanner.accept_incoming(
-            self.state(&d.conversation_id),
+        let incoming = self.state.accept_incoming(
+            &scanner,
+            &self.device_key,
+            &copy,
             &franked,
-            &delivered.commitment,
-            d,
             &attachments,
             &d.sender,
             facts,
+            contact,
         )?;
         self.senders_seen.insert(d.sender.user_id.clone());
-        self.reporter.remember_received(&incoming, d, delivered.franked.tag, contact);
         Ok(Shown {
             delivery: d.clone(),
             commitment: delivered.commitment,
@@ -430,6 +411,24 @@ impl Messenger {
             message: incoming.message,
             verdict: incoming.verdict,
         })
+    }
+
+    /// The franked plaintext (after Olm, with the tagged commitment checked
+    /// inside) and the attachment ciphertexts of a copy.
+    fn decrypt(
+        &mut self,
+        directory: &Directory,
+        delivered: &Delivered,
+    ) -> Result<(Zeroizing<Vec<u8>>, Attachments), DemoError> {
+        let d = &delivered.delivery;
+        let wire = B64.decode(&delivered.ciphertext).map_err(|_| DemoError::Http("ciphertext is not base64".into()))?;
+        let attachments: Vec<Vec<u8>> = delivered
+            .attachments
+            .iter()
+            .map(|a| B64.decode(a).map_err(|_| DemoError::Http("attachment is not base64".into())))
+            .collect::<Result<_, _>>()?;
+        let franked = self.device.decrypt(directory, &d.sender.to_string(), &wire, &delivered.commitment)?;
+        Ok((franked, attachments))
     }
 
     /// Fetches and opens everything waiting.
@@ -458,7 +457,7 @@ impl Messenger {
         reason: Reason,
         note: &str,
     ) -> Result<ReportReceived, DemoError> {
-        let envelope = self.reporter.report(
+        let envelope = self.state.reporter.report(
             conversation,
             reported,
             before,

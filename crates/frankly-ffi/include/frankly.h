@@ -20,8 +20,31 @@ typedef enum FranklyStatus {
   FRANKLY_PANIC = 3,
 } FranklyStatus;
 
+// A yes/no fact the app may not know.
+typedef enum FranklyFact {
+  // Not known: rules that read it do not fire.
+  FRANKLY_UNKNOWN = 0,
+  // No.
+  FRANKLY_NO = 1,
+  // Yes.
+  FRANKLY_YES = 2,
+} FranklyFact;
+
 // A hash bank (opaque).
 typedef struct FranklyBank FranklyBank;
+
+// A device's franking state (opaque): its conversations, the messages
+// kept for reports, the signed bundles it loaded, and its delivery-MAC
+// key. Calls on one device from several threads are serialised.
+typedef struct FranklyDevice FranklyDevice;
+
+// A received message that passed the franking check, with its scan
+// (opaque). Borrowed views into it stay valid until it is released.
+typedef struct FranklyIncoming FranklyIncoming;
+
+// A message scanned and, unless the policy blocked it, franked for sending
+// (opaque). Borrowed views into it stay valid until it is released.
+typedef struct FranklyOutgoing FranklyOutgoing;
 
 // The on-device scanner (opaque).
 typedef struct FranklyScanner FranklyScanner;
@@ -45,6 +68,56 @@ typedef struct FranklyAttachment {
   // The declared media type, NUL-terminated (NULL: unknown).
   const char *media_type;
 } FranklyAttachment;
+
+// Bytes borrowed from the caller: a pointer and a length.
+typedef struct FranklyBytes {
+  // The bytes (NULL only when `len` is 0).
+  const uint8_t *data;
+  // Their length.
+  size_t len;
+} FranklyBytes;
+
+// What the app knows about the conversation, for the policy.
+typedef struct FranklyFacts {
+  // The other side is in the user's contacts (for an incoming message,
+  // also what the reporter uses to keep this conversation longest).
+  enum FranklyFact sender_is_contact;
+  // This is the first message from this sender.
+  enum FranklyFact first_message_from_sender;
+} FranklyFacts;
+
+// A user's device: NUL-terminated user and device ids.
+typedef struct FranklyParty {
+  // The user (account).
+  const char *user_id;
+  // The device of that user.
+  const char *device_id;
+} FranklyParty;
+
+// What the platform hands the device with each copy of a message (and
+// with its answer to a send, for the sender's own copy).
+typedef struct FranklyDelivered {
+  // The commitment the platform tagged.
+  uint8_t commitment[32];
+  // The conversation.
+  const char *conversation_id;
+  // The platform's number for the message in the conversation.
+  uint64_t sequence;
+  // The sending device, as the platform authenticated it.
+  struct FranklyParty sender;
+  // The device this copy is for.
+  struct FranklyParty recipient;
+  // When the platform accepted the message, Unix milliseconds.
+  uint64_t timestamp_ms;
+  // The platform's id for the message.
+  const char *server_message_id;
+  // The id of the platform key that made the tag.
+  uint32_t tag_key_id;
+  // The platform's tag.
+  uint8_t tag[32];
+  // The MAC under this device's key over the tag, commitment and delivery.
+  uint8_t delivery_mac[32];
+} FranklyDelivered;
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,6 +204,263 @@ enum FranklyStatus frankly_scanner_scan(const struct FranklyScanner *scanner,
                                         const struct FranklyAttachment *attachments,
                                         size_t attachment_count,
                                         struct FranklyBuffer *verdict_json);
+
+// A fresh device `user_id`/`device_id` that keeps the last `keep`
+// messages of each conversation for reports (1 to 51), with
+// `device_key`, the 32-byte delivery-MAC key the platform gave this
+// device, into `*out`.
+//
+// # Safety
+// `user_id` and `device_id` are NUL-terminated; `device_key` points to 32
+// readable bytes; `out` is writable.
+enum FranklyStatus frankly_device_new(const char *user_id,
+                                      const char *device_id,
+                                      size_t keep,
+                                      const uint8_t *device_key,
+                                      struct FranklyDevice **out);
+
+// Reopens a device from what [`frankly_device_save`] wrote under the
+// 32-byte `pickle_key`, with its `device_key`, into `*out`. A wrong key or
+// an altered file is refused; nothing is reset.
+//
+// # Safety
+// `pickle` points to `len` readable bytes; `pickle_key` and `device_key`
+// to 32 each; `out` is writable.
+enum FranklyStatus frankly_device_load(const uint8_t *pickle,
+                                       size_t len,
+                                       const uint8_t *pickle_key,
+                                       const uint8_t *device_key,
+                                       struct FranklyDevice **out);
+
+// The device's state encrypted under the 32-byte `pickle_key` (keep the
+// key in the platform's key store), into `*pickle_out`. Save after every
+// call that changed it, before showing what it returned.
+//
+// # Safety
+// `device` is valid; `pickle_key` points to 32 readable bytes;
+// `pickle_out` is writable.
+enum FranklyStatus frankly_device_save(const struct FranklyDevice *device,
+                                       const uint8_t *pickle_key,
+                                       struct FranklyBuffer *pickle_out);
+
+// Releases a device (NULL is ignored). Its keys are zeroized.
+//
+// # Safety
+// `device` came from `frankly_device_new` or `frankly_device_load`, was
+// not released before, and no other thread is using it.
+void frankly_device_free(struct FranklyDevice *device);
+
+// A scanner from the platform's signed bundles, verified as a device loads
+// them: the policy bundle and each bank bundle signed by the 32-byte
+// Ed25519 `platform_key`, valid at `now` (Unix seconds), and none older
+// than the one of the same name this device loaded before (remembered in
+// the device's state: save it afterwards). `audience` is "child", "teen"
+// or "adult" (NULL: the policy's first); `models_dir` is NULL when the
+// policy reads no classifier. Into `*out`.
+//
+// # Safety
+// `device` is valid; `policy_bundle` points to `policy_len` readable
+// bytes; `bank_bundles` to `bank_count` valid byte ranges (or `bank_count`
+// is 0); `platform_key` to 32 readable bytes; `audience` and `models_dir`
+// are NULL or NUL-terminated; `out` is writable.
+enum FranklyStatus frankly_scanner_new_signed(const struct FranklyDevice *device,
+                                              const uint8_t *policy_bundle,
+                                              size_t policy_len,
+                                              const struct FranklyBytes *bank_bundles,
+                                              size_t bank_count,
+                                              const uint8_t *platform_key,
+                                              uint64_t now,
+                                              const char *audience,
+                                              const char *models_dir,
+                                              struct FranklyScanner **out);
+
+// Scans an outgoing message (its text and attachments) and, unless the
+// policy blocks it, franks it as message `message_id` (unique among this
+// device's messages in the conversation) of `conversation_id`, into
+// `*out`. `facts` may be NULL (nothing known). Read the verdict and, when
+// not blocked, the plaintext, commitment and attachment ciphertexts to
+// encrypt and send; then [`frankly_device_confirm_sent`] with the
+// platform's answer.
+//
+// # Safety
+// `device` and `scanner` are valid; `conversation_id` and `message_id` are
+// NUL-terminated; `text` is NULL or NUL-terminated; `attachments` points to
+// `attachment_count` valid attachments (or the count is 0); `facts` is NULL
+// or valid; `out` is writable.
+enum FranklyStatus frankly_device_prepare_outgoing(const struct FranklyDevice *device,
+                                                   const struct FranklyScanner *scanner,
+                                                   const char *conversation_id,
+                                                   const char *message_id,
+                                                   const char *text,
+                                                   const struct FranklyAttachment *attachments,
+                                                   size_t attachment_count,
+                                                   const struct FranklyFacts *facts,
+                                                   struct FranklyOutgoing **out);
+
+// Whether the policy blocked sending (then nothing was franked: do not send).
+//
+// # Safety
+// `outgoing` is a valid handle.
+bool frankly_outgoing_blocked(const struct FranklyOutgoing *outgoing);
+
+// A view of the scan's verdict as UTF-8 JSON (as `frankly scan --json`
+// prints it), valid until `outgoing` is released.
+//
+// # Safety
+// `outgoing` is valid; `data` and `len` are writable.
+enum FranklyStatus frankly_outgoing_verdict(const struct FranklyOutgoing *outgoing,
+                                            const uint8_t **data,
+                                            size_t *len);
+
+// A view of the plaintext to encrypt (the franking key and the committed
+// body), valid until `outgoing` is released; and the 32-byte commitment to
+// bind to the ciphertext (associated data) and hand to the platform.
+// Refused when the policy blocked the message.
+//
+// # Safety
+// `outgoing` is valid; `data`, `len` are writable; `commitment_out` points
+// to 32 writable bytes.
+enum FranklyStatus frankly_outgoing_franked(const struct FranklyOutgoing *outgoing,
+                                            const uint8_t **data,
+                                            size_t *len,
+                                            uint8_t *commitment_out);
+
+// How many attachment ciphertexts the franked message has (0 when blocked).
+//
+// # Safety
+// `outgoing` is a valid handle.
+size_t frankly_outgoing_attachment_count(const struct FranklyOutgoing *outgoing);
+
+// A view of attachment `index`'s ciphertext (each under its own key,
+// committed in the body) for the app to upload, valid until `outgoing`
+// is released.
+//
+// # Safety
+// `outgoing` is valid; `data` and `len` are writable.
+enum FranklyStatus frankly_outgoing_attachment(const struct FranklyOutgoing *outgoing,
+                                               size_t index,
+                                               const uint8_t **data,
+                                               size_t *len);
+
+// Releases an outgoing message (NULL is ignored); its franking key is zeroized.
+//
+// # Safety
+// `outgoing` came from [`frankly_device_prepare_outgoing`] and was not released before.
+void frankly_outgoing_free(struct FranklyOutgoing *outgoing);
+
+// Records the platform's answer to a send: `own_copy` is this device's
+// copy of the message (its MAC must verify under this device's key and
+// carry the franked commitment). The user's own message is then kept for
+// reports.
+//
+// # Safety
+// `device` and `outgoing` are valid; `own_copy` is valid with
+// NUL-terminated strings.
+enum FranklyStatus frankly_device_confirm_sent(const struct FranklyDevice *device,
+                                               const struct FranklyOutgoing *outgoing,
+                                               const struct FranklyDelivered *own_copy);
+
+// Checks a delivered copy before the app decrypts it: its delivery MAC,
+// and that it is for this device and conversation, next in the platform's
+// order, with a new commitment. Changes nothing. Decrypt only a copy that
+// passes.
+//
+// # Safety
+// `device` is valid; `copy` is valid with NUL-terminated strings.
+enum FranklyStatus frankly_device_check_delivered(const struct FranklyDevice *device,
+                                                  const struct FranklyDelivered *copy);
+
+// Checks and opens a decrypted copy (`plaintext`, with the downloaded
+// attachment ciphertexts in the body's order) that the E2EE layer
+// authenticated as coming from `authenticated_peer`, then scans it, into
+// `*out`. `FRANKLY_REFUSED` means the app must not show it (its place in
+// the conversation is recorded and it is kept unopened for reports);
+// `facts` may be NULL.
+//
+// # Safety
+// `device` and `scanner` are valid; `copy` and `authenticated_peer` are
+// valid with NUL-terminated strings; `plaintext` points to `len` readable
+// bytes; `attachments` to `attachment_count` valid byte ranges (or the
+// count is 0); `facts` is NULL or valid; `out` is writable.
+enum FranklyStatus frankly_device_accept_incoming(const struct FranklyDevice *device,
+                                                  const struct FranklyScanner *scanner,
+                                                  const struct FranklyDelivered *copy,
+                                                  const uint8_t *plaintext,
+                                                  size_t len,
+                                                  const struct FranklyBytes *attachments,
+                                                  size_t attachment_count,
+                                                  const struct FranklyParty *authenticated_peer,
+                                                  const struct FranklyFacts *facts,
+                                                  struct FranklyIncoming **out);
+
+// Views of the accepted message's text (UTF-8, not NUL-terminated) and
+// of the scan's verdict (JSON), valid until `incoming` is released.
+//
+// # Safety
+// `incoming` is valid; the four out pointers are writable.
+enum FranklyStatus frankly_incoming_message(const struct FranklyIncoming *incoming,
+                                            const uint8_t **text,
+                                            size_t *text_len,
+                                            const uint8_t **verdict,
+                                            size_t *verdict_len);
+
+// How many attachments the accepted message has.
+//
+// # Safety
+// `incoming` is a valid handle.
+size_t frankly_incoming_attachment_count(const struct FranklyIncoming *incoming);
+
+// A view of attachment `index`'s plaintext and its declared media type
+// (NUL-terminated), valid until `incoming` is released.
+//
+// # Safety
+// `incoming` is valid; the three out pointers are writable.
+enum FranklyStatus frankly_incoming_attachment(const struct FranklyIncoming *incoming,
+                                               size_t index,
+                                               const uint8_t **data,
+                                               size_t *len,
+                                               const char **media_type);
+
+// Releases an incoming message (NULL is ignored); its franking key is zeroized.
+//
+// # Safety
+// `incoming` came from [`frankly_device_accept_incoming`] and was not released before.
+void frankly_incoming_free(struct FranklyIncoming *incoming);
+
+// Records a copy the E2EE layer could not decrypt, after checking its
+// delivery MAC: its place in the conversation is taken and it is kept
+// unopened for reports. `from_contact`: the sender is a contact.
+//
+// # Safety
+// `device` is valid; `copy` is valid with NUL-terminated strings.
+enum FranklyStatus frankly_device_refuse(const struct FranklyDevice *device,
+                                         const struct FranklyDelivered *copy,
+                                         bool from_contact);
+
+// Seals a report of the kept message with commitment `reported` in
+// `conversation_id`, with up to `before` and `after` kept messages around
+// it (both sides, in the platform's order), the reason ("child-safety",
+// "non-consensual-imagery", "harassment", "violence", "self-harm", "spam",
+// "other"), a note (NULL: none) and, if `with_evidence`, the local
+// scanning evidence, to report key `server_key_id` (the server's 32-byte
+// X25519 public key), into `*envelope_out`: post it to the moderation
+// server. Only this leaves the device.
+//
+// # Safety
+// `device` is valid; `conversation_id` and `reason` are NUL-terminated;
+// `note` is NULL or NUL-terminated; `reported` and `server_public_key`
+// point to 32 readable bytes; `envelope_out` is writable.
+enum FranklyStatus frankly_device_report(const struct FranklyDevice *device,
+                                         const char *conversation_id,
+                                         const uint8_t *reported,
+                                         size_t before,
+                                         size_t after,
+                                         const char *reason,
+                                         const char *note,
+                                         bool with_evidence,
+                                         uint32_t server_key_id,
+                                         const uint8_t *server_public_key,
+                                         struct FranklyBuffer *envelope_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -73,11 +73,37 @@ impl Reason {
         }
     }
 
+    /// Its name, as in JSON and on the command line (`child-safety`,
+    /// `harassment`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::ChildSafety => "child-safety",
+            Reason::NonConsensualImagery => "non-consensual-imagery",
+            Reason::Harassment => "harassment",
+            Reason::Violence => "violence",
+            Reason::SelfHarm => "self-harm",
+            Reason::Spam => "spam",
+            Reason::Other => "other",
+        }
+    }
+
     pub(crate) fn from_code(code: u8) -> Result<Reason, ReportError> {
         Reason::ALL
             .into_iter()
             .find(|r| r.code() == code)
             .ok_or_else(|| ReportError::Malformed(format!("reason code {code} (1 to 7)")))
+    }
+}
+
+impl std::str::FromStr for Reason {
+    type Err = String;
+
+    /// A reason by its [`Reason::name`].
+    fn from_str(s: &str) -> Result<Reason, String> {
+        Reason::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown reason {s:?} (one of {})", names.join(", "))
+        })
     }
 }
 

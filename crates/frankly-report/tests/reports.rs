@@ -281,3 +281,13 @@ fn fixed_randomness_gives_a_reproducible_envelope() {
     assert_ne!(seal(1), seal(2));
     open_and_verify(&seal(1), &ring, &keyring(), &bob(), T0, &mut HashSet::new()).unwrap();
 }
+
+#[test]
+fn reason_names_are_the_json_names_and_parse_back() {
+    for reason in Reason::ALL {
+        assert_eq!(serde_json::to_value(reason).unwrap(), serde_json::Value::from(reason.name()));
+        assert_eq!(reason.name().parse::<Reason>().unwrap(), reason);
+    }
+    let e = "threats".parse::<Reason>().unwrap_err();
+    assert!(e.contains("unknown reason \"threats\"") && e.contains("harassment"), "{e}");
+}

@@ -112,17 +112,10 @@ fn base_priority(reason: Reason) -> i64 {
     }
 }
 
-/// The queue of a reason.
+/// The queue of a reason: the reason's name (`child-safety` is
+/// [`CHILD_SAFETY_QUEUE`]).
 pub(crate) fn reason_queue(reason: Reason) -> &'static str {
-    match reason {
-        Reason::ChildSafety => CHILD_SAFETY_QUEUE,
-        Reason::NonConsensualImagery => "non-consensual-imagery",
-        Reason::Harassment => "harassment",
-        Reason::Violence => "violence",
-        Reason::SelfHarm => "self-harm",
-        Reason::Spam => "spam",
-        Reason::Other => "other",
-    }
+    reason.name()
 }
 
 /// Priority added for a verified bank match; a label naming child safety

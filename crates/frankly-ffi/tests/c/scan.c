@@ -1,23 +1,7 @@
 /* frankly's C ABI from C: PDQ, refusals, a bank and a scan, every handle
  * and buffer released. Run by tests/c_program.rs under ASan/LSan/UBSan:
  *   scan PHOTO EXPECTED_PDQ_HEX EXPECTED_QUALITY POLICY_TOML MODELS_DIR */
-#define _GNU_SOURCE /* memmem */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "frankly.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                                                   \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                    frankly_last_error());                                                            \
-            failures++;                                                                               \
-        }                                                                                             \
-    } while (0)
+#include "check.h"
 
 /* The whole file, NUL-terminated (so a text file is a C string). */
 static unsigned char *slurp(const char *path, size_t *len) {
