@@ -10,6 +10,7 @@
 //! `FranklyException`); a panic, which no input reaches, becomes UniFFI's
 //! internal error rather than crossing the boundary.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use frankly_bank::{Bank as LibBank, SignalType, TextFormat};
@@ -138,14 +139,17 @@ impl Scanner {
     /// (tools and tests: it is signed with a throwaway key and verified, as
     /// `frankly scan` without `--pubkey` does), for `audience` ("child",
     /// "teen", "adult"; none: the policy's first), with `banks` and the
-    /// models directory (none when the policy reads no classifier). A
-    /// messenger uses [`Device::scanner_from_bundles`].
+    /// models directory (none when the policy reads no classifier) and the
+    /// user's settings (the policy's defaults for the rest; a setting the
+    /// policy does not declare is refused). A messenger uses
+    /// [`Device::scanner_from_bundles`].
     #[uniffi::constructor]
     pub fn local(
         policy_toml: String,
         audience: Option<String>,
         banks: Vec<Arc<Bank>>,
         models_dir: Option<String>,
+        settings: HashMap<String, bool>,
     ) -> Result<Arc<Scanner>, FranklyError> {
         let policy = trust_local_policy(&policy_toml).map_err(refused)?;
         let audience = self::audience(audience, &policy)?;
@@ -156,6 +160,7 @@ impl Scanner {
         if let Some(dir) = models_dir {
             builder = builder.models_from_dir(std::path::Path::new(&dir)).map_err(refused)?;
         }
+        let builder = settings.iter().fold(builder, |b, (name, on)| b.setting(name, *on));
         Ok(Arc::new(Scanner(builder.build().map_err(refused)?)))
     }
 
@@ -353,8 +358,9 @@ impl Device {
     /// A scanner from the platform's signed bundles: each signed by the
     /// 32-byte Ed25519 `platform_key`, valid at `now` (Unix seconds), none
     /// older than the one of the same name this device loaded before
-    /// (remembered in its state: save it afterwards). A refused bundle
-    /// changes nothing.
+    /// (remembered in its state: save it afterwards), with the user's
+    /// settings. A refused bundle or setting changes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub fn scanner_from_bundles(
         &self,
         policy_bundle: Vec<u8>,
@@ -363,6 +369,7 @@ impl Device {
         now: u64,
         audience: Option<String>,
         models_dir: Option<String>,
+        settings: HashMap<String, bool>,
     ) -> Result<Arc<Scanner>, FranklyError> {
         let key = VerifyingKey::from_bytes(&*key32(&platform_key, "platform_key")?).map_err(invalid)?;
         let mut state = self.lock();
@@ -377,6 +384,7 @@ impl Device {
             if let Some(dir) = &models_dir {
                 builder = builder.models_from_dir(std::path::Path::new(dir)).map_err(refused)?;
             }
+            let builder = settings.iter().fold(builder, |b, (name, on)| b.setting(name, *on));
             builder.build().map_err(refused)
         })();
         match built {

@@ -58,6 +58,15 @@ typedef struct FranklyBuffer {
   size_t len;
 } FranklyBuffer;
 
+// A user setting the policy declares (e.g. `sensitive_content_warnings`),
+// turned on or off.
+typedef struct FranklySetting {
+  // The setting's name, NUL-terminated.
+  const char *name;
+  // Whether it is on.
+  bool on;
+} FranklySetting;
+
 // An attachment to scan: its bytes and the media type the sender
 // declared (a hint only: the bytes are sniffed).
 typedef struct FranklyAttachment {
@@ -167,18 +176,22 @@ void frankly_bank_free(struct FranklyBank *bank);
 // tests; it is signed with a throwaway key and verified, as `frankly
 // scan` does without `--pubkey`), for `audience` ("child", "teen",
 // "adult"; NULL: the policy's first), with `banks` (copied: they may be
-// released afterwards) and the models directory (NULL when the policy has
-// no classifier rules), into `*out`.
+// released afterwards), the models directory (NULL when the policy has
+// no classifier rules) and the user's settings (the policy's defaults for
+// the rest; a setting the policy does not declare is refused), into `*out`.
 //
 // # Safety
 // `policy_toml` is a NUL-terminated string; `audience` and `models_dir`
 // are NULL or NUL-terminated; `banks` points to `bank_count` valid bank
-// handles (or `bank_count` is 0); `out` is writable.
+// handles (or `bank_count` is 0); `settings` to `setting_count` settings
+// with NUL-terminated names (or `setting_count` is 0); `out` is writable.
 enum FranklyStatus frankly_scanner_new_local(const char *policy_toml,
                                              const char *audience,
                                              const struct FranklyBank *const *banks,
                                              size_t bank_count,
                                              const char *models_dir,
+                                             const struct FranklySetting *settings,
+                                             size_t setting_count,
                                              struct FranklyScanner **out);
 
 // Releases a scanner (NULL is ignored).
@@ -256,13 +269,16 @@ void frankly_device_free(struct FranklyDevice *device);
 // than the one of the same name this device loaded before (remembered in
 // the device's state: save it afterwards). `audience` is "child", "teen"
 // or "adult" (NULL: the policy's first); `models_dir` is NULL when the
-// policy reads no classifier. Into `*out`.
+// policy reads no classifier; `settings` are the user's (the policy's
+// defaults for the rest). Into `*out`.
 //
 // # Safety
 // `device` is valid; `policy_bundle` points to `policy_len` readable
 // bytes; `bank_bundles` to `bank_count` valid byte ranges (or `bank_count`
 // is 0); `platform_key` to 32 readable bytes; `audience` and `models_dir`
-// are NULL or NUL-terminated; `out` is writable.
+// are NULL or NUL-terminated; `settings` points to `setting_count`
+// settings with NUL-terminated names (or the count is 0); `out` is
+// writable.
 enum FranklyStatus frankly_scanner_new_signed(const struct FranklyDevice *device,
                                               const uint8_t *policy_bundle,
                                               size_t policy_len,
@@ -272,6 +288,8 @@ enum FranklyStatus frankly_scanner_new_signed(const struct FranklyDevice *device
                                               uint64_t now,
                                               const char *audience,
                                               const char *models_dir,
+                                              const struct FranklySetting *settings,
+                                              size_t setting_count,
                                               struct FranklyScanner **out);
 
 // Scans an outgoing message (its text and attachments) and, unless the

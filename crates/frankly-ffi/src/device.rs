@@ -13,8 +13,8 @@ use frankly_report::{Reason, ServerPublicKey};
 use zeroize::Zeroizing;
 
 use crate::{
-    Failure, FranklyAttachment, FranklyBuffer, FranklyScanner, FranklyStatus, buffer, bytes, guard, invalid, refused,
-    required_text, text, write_out,
+    Failure, FranklyAttachment, FranklyBuffer, FranklyScanner, FranklySetting, FranklyStatus, buffer, bytes, guard,
+    invalid, refused, required_text, text, with_settings, write_out,
 };
 
 /// A device's franking state (opaque): its conversations, the messages
@@ -322,13 +322,16 @@ pub unsafe extern "C" fn frankly_device_free(device: *mut FranklyDevice) {
 /// than the one of the same name this device loaded before (remembered in
 /// the device's state: save it afterwards). `audience` is "child", "teen"
 /// or "adult" (NULL: the policy's first); `models_dir` is NULL when the
-/// policy reads no classifier. Into `*out`.
+/// policy reads no classifier; `settings` are the user's (the policy's
+/// defaults for the rest). Into `*out`.
 ///
 /// # Safety
 /// `device` is valid; `policy_bundle` points to `policy_len` readable
 /// bytes; `bank_bundles` to `bank_count` valid byte ranges (or `bank_count`
 /// is 0); `platform_key` to 32 readable bytes; `audience` and `models_dir`
-/// are NULL or NUL-terminated; `out` is writable.
+/// are NULL or NUL-terminated; `settings` points to `setting_count`
+/// settings with NUL-terminated names (or the count is 0); `out` is
+/// writable.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn frankly_scanner_new_signed(
@@ -341,6 +344,8 @@ pub unsafe extern "C" fn frankly_scanner_new_signed(
     now: u64,
     audience: *const c_char,
     models_dir: *const c_char,
+    settings: *const FranklySetting,
+    setting_count: usize,
     out: *mut *mut FranklyScanner,
 ) -> FranklyStatus {
     guard(|| {
@@ -379,6 +384,8 @@ pub unsafe extern "C" fn frankly_scanner_new_signed(
             if let Some(dir) = models_dir {
                 builder = builder.models_from_dir(std::path::Path::new(dir)).map_err(refused)?;
             }
+            // SAFETY: the caller's contract above.
+            let builder = unsafe { with_settings(builder, settings, setting_count) }?;
             builder.build().map_err(refused)
         })();
         let scanner = match built {

@@ -70,6 +70,38 @@ pub struct FranklyAttachment {
     pub media_type: *const c_char,
 }
 
+/// A user setting the policy declares (e.g. `sensitive_content_warnings`),
+/// turned on or off.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FranklySetting {
+    /// The setting's name, NUL-terminated.
+    pub name: *const c_char,
+    /// Whether it is on.
+    pub on: bool,
+}
+
+/// # Safety
+/// `settings` points to `count` settings with NUL-terminated names (or
+/// `count` is 0).
+unsafe fn with_settings(
+    mut builder: frankly_client::ScannerBuilder,
+    settings: *const FranklySetting,
+    count: usize,
+) -> Result<frankly_client::ScannerBuilder, Failure> {
+    if count > 0 && settings.is_null() {
+        return Err(invalid("settings is NULL with setting_count > 0"));
+    }
+    for i in 0..count {
+        // SAFETY: `settings` has `count` elements; `i < count`.
+        let setting = unsafe { &*settings.add(i) };
+        // SAFETY: each name is NUL-terminated, as the caller guarantees.
+        let name = unsafe { required_text(setting.name, &format!("settings[{i}].name")) }?;
+        builder = builder.setting(name, setting.on);
+    }
+    Ok(builder)
+}
+
 /// A hash bank (opaque).
 #[derive(Debug)]
 pub struct FranklyBank(Bank);
@@ -271,20 +303,25 @@ pub unsafe extern "C" fn frankly_bank_free(bank: *mut FranklyBank) {
 /// tests; it is signed with a throwaway key and verified, as `frankly
 /// scan` does without `--pubkey`), for `audience` ("child", "teen",
 /// "adult"; NULL: the policy's first), with `banks` (copied: they may be
-/// released afterwards) and the models directory (NULL when the policy has
-/// no classifier rules), into `*out`.
+/// released afterwards), the models directory (NULL when the policy has
+/// no classifier rules) and the user's settings (the policy's defaults for
+/// the rest; a setting the policy does not declare is refused), into `*out`.
 ///
 /// # Safety
 /// `policy_toml` is a NUL-terminated string; `audience` and `models_dir`
 /// are NULL or NUL-terminated; `banks` points to `bank_count` valid bank
-/// handles (or `bank_count` is 0); `out` is writable.
+/// handles (or `bank_count` is 0); `settings` to `setting_count` settings
+/// with NUL-terminated names (or `setting_count` is 0); `out` is writable.
 #[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn frankly_scanner_new_local(
     policy_toml: *const c_char,
     audience: *const c_char,
     banks: *const *const FranklyBank,
     bank_count: usize,
     models_dir: *const c_char,
+    settings: *const FranklySetting,
+    setting_count: usize,
     out: *mut *mut FranklyScanner,
 ) -> FranklyStatus {
     guard(|| {
@@ -314,6 +351,8 @@ pub unsafe extern "C" fn frankly_scanner_new_local(
         if let Some(dir) = models_dir {
             builder = builder.models_from_dir(Path::new(dir)).map_err(refused)?;
         }
+        // SAFETY: the caller's contract above.
+        let builder = unsafe { with_settings(builder, settings, setting_count) }?;
         let scanner = builder.build().map_err(refused)?;
         // SAFETY: `out` is writable, as the caller guarantees.
         unsafe { write_out(out, Box::into_raw(Box::new(FranklyScanner(scanner))), "out") }

@@ -50,8 +50,13 @@ fn build(name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
 
 /// Runs a built program under the sanitizers' settings; it must pass clean.
 fn run_clean(program: &Path, args: &[&std::ffi::OsStr]) {
+    // The library next to this test binary, not another build's: cargo's
+    // LD_LIBRARY_PATH also names target/<profile>, where `cargo build -p
+    // frankly-ffi` leaves its own copy, and it overrides the RUNPATH.
+    let lib_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let run = Command::new(program)
         .args(args)
+        .env("LD_LIBRARY_PATH", &lib_dir)
         .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=23")
         .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         .output()

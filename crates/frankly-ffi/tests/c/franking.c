@@ -164,8 +164,9 @@ static uint8_t platform_pub[32];
 static char models[4096];
 
 static void open_scanner(Phone *p) {
+    FranklySetting warnings = {"sensitive_content_warnings", true}; /* the user turned it on */
     CHECK(frankly_scanner_new_signed(p->device, policy_v2, policy_v2_len, &bank_bundle, 1, platform_pub,
-                                     now_ms / 1000, "adult", models, &p->scanner) == FRANKLY_OK);
+                                     now_ms / 1000, "adult", models, &warnings, 1, &p->scanner) == FRANKLY_OK);
 }
 
 /* What a sent message became: its commitment and the plaintext and
@@ -299,7 +300,7 @@ int main(int argc, char **argv) {
     /* A policy older than the one this device loaded is refused. */
     FranklyScanner *old = NULL;
     CHECK(frankly_scanner_new_signed(bob.device, policy_v1, policy_v1_len, NULL, 0, platform_pub, now_ms / 1000,
-                                     "adult", models, &old) == FRANKLY_REFUSED);
+                                     "adult", models, NULL, 0, &old) == FRANKLY_REFUSED);
     CHECK(error_has("rollback") || error_has("older"));
     CHECK(old == NULL);
     /* A bundle signed by another key is refused. */
@@ -307,7 +308,13 @@ int main(int argc, char **argv) {
     memcpy(other_key, platform_pub, 32);
     other_key[0] ^= 1;
     CHECK(frankly_scanner_new_signed(bob.device, policy_v2, policy_v2_len, NULL, 0, other_key, now_ms / 1000, "adult",
-                                     models, &old) != FRANKLY_OK);
+                                     models, NULL, 0, &old) != FRANKLY_OK);
+    /* A setting the policy does not declare is refused. */
+    FranklySetting unknown = {"no_such_setting", true};
+    CHECK(frankly_scanner_new_signed(bob.device, policy_v2, policy_v2_len, NULL, 0, platform_pub, now_ms / 1000,
+                                     "adult", models, &unknown, 1, &old) == FRANKLY_REFUSED);
+    CHECK(error_has("no setting \"no_such_setting\""));
+    CHECK(old == NULL);
 
     /* 1, 2, 3: an honest conversation, both sides, one with an attachment. */
     Wire m1 = {0}, m2 = {0}, m3 = {0};

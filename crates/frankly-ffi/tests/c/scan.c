@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     /* The scanner: child policy, the bank (released right after: the scanner keeps a copy), the models. */
     FranklyScanner *scanner = NULL;
     const FranklyBank *banks[] = {bank};
-    CHECK(frankly_scanner_new_local((const char *)policy, NULL, banks, 1, argv[5], &scanner) == FRANKLY_OK);
+    CHECK(frankly_scanner_new_local((const char *)policy, NULL, banks, 1, argv[5], NULL, 0, &scanner) == FRANKLY_OK);
     frankly_bank_free(bank);
     if (scanner == NULL) {
         fprintf(stderr, "no scanner: %s\n", frankly_last_error());
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     CHECK(frankly_scanner_scan(NULL, false, "x", NULL, 0, &unused) == FRANKLY_INVALID_ARGUMENT);
     CHECK(frankly_scanner_scan(scanner, false, "x", NULL, 3, &unused) == FRANKLY_INVALID_ARGUMENT);
     FranklyScanner *bad = NULL;
-    CHECK(frankly_scanner_new_local("this is not a policy", NULL, NULL, 0, NULL, &bad) == FRANKLY_REFUSED);
+    CHECK(frankly_scanner_new_local("this is not a policy", NULL, NULL, 0, NULL, NULL, 0, &bad) == FRANKLY_REFUSED);
     CHECK(bad == NULL);
     CHECK(strlen(frankly_last_error()) > 0);
 

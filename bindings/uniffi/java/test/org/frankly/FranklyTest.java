@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 import org.junit.jupiter.api.Test;
@@ -104,7 +105,7 @@ class FranklyTest {
     static Scanner scanner(Device d) throws Exception {
         return d.scannerFromBundles(
                 read("policy-v2.bundle"), List.of(read("bank.bundle")), read("platform.pub"),
-                NOW_MS / 1000, "adult", DIR.resolve("models").toString());
+                NOW_MS / 1000, "adult", DIR.resolve("models").toString(), Map.of("sensitive_content_warnings", true));
     }
 
     /** Franks on `from`; if seq > 0 the platform answers with the sender's own copy. */
@@ -136,7 +137,7 @@ class FranklyTest {
         String hash = FranklyUniffi.pdq(banked).hash();
         try (Bank bank = new Bank("known", "pdq", List.of(hash));
                 Scanner scanner = Scanner.local(new String(read("adult.toml"), StandardCharsets.UTF_8), "adult",
-                        List.of(bank), DIR.resolve("models").toString())) {
+                        List.of(bank), DIR.resolve("models").toString(), Map.of())) {
             assertEquals(1, bank.len());
             String verdict = scanner.scan(true, "", List.of(new Attachment(banked, "application/pdf")));
             assertTrue(verdict.contains("block_send"), verdict);
@@ -155,6 +156,10 @@ class FranklyTest {
         assertThrows(FranklyException.Refused.class, () -> new Device(new Party("alice", "phone"), 0, new byte[32]));
         assertThrows(FranklyException.InvalidArgument.class, () -> new Bank("b", "sha1024", List.of()));
         assertThrows(FranklyException.Refused.class, () -> new Bank("b", "pdq", List.of("zz")));
+        FranklyException setting = assertThrows(FranklyException.Refused.class, () -> Scanner.local(
+                new String(read("adult.toml"), StandardCharsets.UTF_8), "adult", List.of(), DIR.resolve("models").toString(),
+                Map.of("no_such_setting", true)));
+        assertTrue(setting.getMessage().contains("no setting \"no_such_setting\""), setting.getMessage());
     }
 
     @Test
@@ -164,7 +169,7 @@ class FranklyTest {
 
         // A policy older than the one loaded is refused; the state is unchanged.
         FranklyException rollback = assertThrows(FranklyException.class, () -> bob.device().scannerFromBundles(
-                read("policy-v1.bundle"), List.of(), read("platform.pub"), NOW_MS / 1000, "adult", null));
+                read("policy-v1.bundle"), List.of(), read("platform.pub"), NOW_MS / 1000, "adult", null, Map.of()));
         assertTrue(rollback.getMessage().contains("rollback"), rollback.getMessage());
 
         // 1, 2, 3: both sides, one message with an attachment.
