@@ -423,7 +423,7 @@ impl Scanner {
         let policy = trust_local_policy(policy).map_err(value_error)?;
         let audience = match audience {
             Some(a) => a.parse::<Audience>().map_err(value_error)?,
-            None => policy.policy().audiences.first().copied().unwrap_or(Audience::Adult),
+            None => policy.policy().default_audience(),
         };
         let verified =
             banks.iter().map(|b| trust_local_bank(&b.get().bank).map_err(value_error)).collect::<PyResult<Vec<_>>>()?;

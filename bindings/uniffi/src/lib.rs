@@ -122,13 +122,6 @@ fn message(text: String, attachments: Vec<Attachment>) -> Message {
         .fold(Message::text(&text), |m, a| m.with_attachment(LibAttachment::new(a.bytes, &a.media_type)))
 }
 
-fn audience(name: Option<String>, policy: &frankly_policy::VerifiedPolicy) -> Result<Audience, FranklyError> {
-    match name {
-        Some(a) => a.parse::<Audience>().map_err(invalid),
-        None => Ok(policy.policy().audiences.first().copied().unwrap_or(Audience::Adult)),
-    }
-}
-
 /// The on-device scanner (immutable; may be shared between threads).
 #[derive(Debug, uniffi::Object)]
 pub struct Scanner(LibScanner);
@@ -152,7 +145,10 @@ impl Scanner {
         settings: HashMap<String, bool>,
     ) -> Result<Arc<Scanner>, FranklyError> {
         let policy = trust_local_policy(&policy_toml).map_err(refused)?;
-        let audience = self::audience(audience, &policy)?;
+        let audience = match audience {
+            Some(a) => a.parse::<Audience>().map_err(invalid)?,
+            None => policy.policy().default_audience(),
+        };
         let mut builder = LibScanner::builder(policy, audience);
         for bank in &banks {
             builder = builder.bank(trust_local_bank(&bank.0).map_err(refused)?);
@@ -372,28 +368,20 @@ impl Device {
         settings: HashMap<String, bool>,
     ) -> Result<Arc<Scanner>, FranklyError> {
         let key = VerifyingKey::from_bytes(&*key32(&platform_key, "platform_key")?).map_err(invalid)?;
-        let mut state = self.lock();
-        let saved = state.bundles.clone();
-        let built = (|| {
-            let policy = state.verify_policy(&policy_bundle, &key, now).map_err(refused)?;
-            let audience = self::audience(audience, &policy)?;
-            let mut builder = LibScanner::builder(policy, audience);
-            for bundle in &bank_bundles {
-                builder = builder.bank(state.verify_bank(bundle, &key, now).map_err(refused)?);
-            }
-            if let Some(dir) = &models_dir {
-                builder = builder.models_from_dir(std::path::Path::new(dir)).map_err(refused)?;
-            }
-            let builder = settings.iter().fold(builder, |b, (name, on)| b.setting(name, *on));
-            builder.build().map_err(refused)
-        })();
-        match built {
-            Ok(scanner) => Ok(Arc::new(Scanner(scanner))),
-            Err(e) => {
-                state.bundles = saved;
-                Err(e)
-            }
-        }
+        let audience = audience.as_deref().map(str::parse::<Audience>).transpose().map_err(invalid)?;
+        let scanner = self
+            .lock()
+            .scanner_from_bundles(
+                &policy_bundle,
+                bank_bundles.iter().map(Vec::as_slice),
+                &key,
+                now,
+                audience,
+                models_dir.as_deref().map(std::path::Path::new),
+                settings.iter().map(|(name, on)| (name.as_str(), *on)),
+            )
+            .map_err(refused)?;
+        Ok(Arc::new(Scanner(scanner)))
     }
 
     /// Scans an outgoing message and, unless the policy blocks it, franks

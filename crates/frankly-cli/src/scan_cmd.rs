@@ -86,7 +86,7 @@ fn media_type(path: &Path) -> &'static str {
 /// A scanner for the policy, with the banks and the models its rules read.
 fn build_scanner(args: &ScanArgs) -> anyhow::Result<Scanner> {
     let policy = load_policy(&args.policy, args.pubkey.as_deref())?;
-    let audience = args.audience.or_else(|| policy.policy().audiences.first().copied()).unwrap_or(Audience::Adult);
+    let audience = args.audience.unwrap_or_else(|| policy.policy().default_audience());
     let mut builder = Scanner::builder(policy, audience);
     for path in &args.banks {
         let bytes = read_limited(path)?;

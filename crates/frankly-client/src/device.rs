@@ -13,8 +13,11 @@
 //! unopened for reports. [`DeviceState::refuse`] does the same for a copy
 //! the E2EE layer itself could not decrypt.
 
+use std::path::Path;
+
+use frankly_bundle::VerifyingKey;
 use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party, PlatformTag, verify_delivery};
-use frankly_policy::Facts;
+use frankly_policy::{Audience, Facts};
 
 use crate::ClientError;
 use crate::hooks::{ConversationState, Incoming, Outgoing};
@@ -66,6 +69,44 @@ impl DeviceState {
         self.conversations
             .entry(conversation_id.to_owned())
             .or_insert_with(|| ConversationState::new(conversation_id, &me))
+    }
+
+    /// A scanner from the platform's signed bundles, verified as a device
+    /// loads them ([`DeviceState::verify_policy`], [`DeviceState::verify_bank`]:
+    /// signed by `key`, valid at `now`, none older than the one of the same
+    /// name loaded before), for `audience` (`None`: the policy's first),
+    /// with the models in `models_dir` and the user's `settings` (the
+    /// policy's defaults for the rest). All or nothing: if any bundle,
+    /// model or setting is refused, the loaded versions stay as they were.
+    /// Persist the state afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scanner_from_bundles<'a>(
+        &mut self,
+        policy: &[u8],
+        banks: impl IntoIterator<Item = &'a [u8]>,
+        key: &VerifyingKey,
+        now: u64,
+        audience: Option<Audience>,
+        models_dir: Option<&Path>,
+        settings: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Result<Scanner, ClientError> {
+        let loaded = self.bundles.clone();
+        let built = (|| {
+            let policy = self.verify_policy(policy, key, now)?;
+            let audience = audience.unwrap_or_else(|| policy.policy().default_audience());
+            let mut builder = Scanner::builder(policy, audience);
+            for bank in banks {
+                builder = builder.bank(self.verify_bank(bank, key, now)?);
+            }
+            if let Some(dir) = models_dir {
+                builder = builder.models_from_dir(dir)?;
+            }
+            settings.into_iter().fold(builder, |b, (name, on)| b.setting(name, on)).build()
+        })();
+        if built.is_err() {
+            self.bundles = loaded;
+        }
+        built
     }
 
     /// Scans `message` and, unless the policy blocks it, franks it as

@@ -168,3 +168,20 @@ fn the_platform_s_answer_to_a_send_must_be_this_message_for_this_device() {
     a.confirm_sent(&key(&alice), &p, &copy("ab", 1, &alice, &alice, commitment(&p))).unwrap();
     assert_eq!(a.reporter.kept("ab"), 1);
 }
+
+#[test]
+fn a_refused_bundle_or_setting_leaves_the_loaded_versions_as_they_were() {
+    let key = frankly_bundle::SigningKey::from_bytes(&[41; 32]);
+    let now = 1_800_000_000;
+    let sign = |version| frankly_policy::sign_policy(POLICY, &key, version, now - 60, now + 60).unwrap().0;
+    let mut state = DeviceState::new(Reporter::new(&Party::new("alice", "phone"), 10).unwrap());
+    let vk = key.verifying_key();
+    let e = state.scanner_from_bundles(&sign(2), [], &vk, now, None, None, [("no_such_setting", true)]).unwrap_err();
+    assert!(e.to_string().contains("no setting \"no_such_setting\""), "{e}");
+    assert!(state.bundles.is_empty(), "a refused scanner records no bundle version");
+    state.scanner_from_bundles(&sign(2), [], &vk, now, None, None, []).unwrap();
+    assert_eq!(state.bundles["policy:banks-only"].version, 2);
+    let e = state.scanner_from_bundles(&sign(1), [], &vk, now, None, None, []).unwrap_err();
+    assert!(e.to_string().contains("rollback"), "{e}");
+    assert_eq!(state.bundles["policy:banks-only"].version, 2);
+}

@@ -13,8 +13,8 @@ use frankly_report::{Reason, ServerPublicKey};
 use zeroize::Zeroizing;
 
 use crate::{
-    Failure, FranklyAttachment, FranklyBuffer, FranklyScanner, FranklySetting, FranklyStatus, buffer, bytes, guard,
-    invalid, refused, required_text, text, with_settings, write_out,
+    Failure, FranklyAttachment, FranklyBuffer, FranklyScanner, FranklySetting, FranklyStatus, MAX_BANK_BUNDLES, buffer,
+    bytes, guard, invalid, refused, required_text, settings_of, text, write_out,
 };
 
 /// A device's franking state (opaque): its conversations, the messages
@@ -175,7 +175,11 @@ unsafe fn key32(key: *const u8, what: &str) -> Result<Zeroizing<[u8; 32]>, Failu
     Ok(out)
 }
 
-fn facts(f: *const FranklyFacts) -> (Facts, bool) {
+/// The facts, and whether the sender is a contact (NULL: nothing known).
+///
+/// # Safety
+/// `f` is NULL or points to a valid `FranklyFacts`.
+unsafe fn facts(f: *const FranklyFacts) -> (Facts, bool) {
     let fact = |f: FranklyFact| match f {
         FranklyFact::FranklyUnknown => None,
         FranklyFact::FranklyNo => Some(false),
@@ -184,8 +188,7 @@ fn facts(f: *const FranklyFacts) -> (Facts, bool) {
     if f.is_null() {
         return (Facts::default(), false);
     }
-    // SAFETY: non-null; the functions taking facts document that it is
-    // NULL or valid.
+    // SAFETY: non-null and valid, as the caller guarantees.
     let f = unsafe { *f };
     let facts = Facts {
         sender_is_contact: fact(f.sender_is_contact),
@@ -360,42 +363,23 @@ pub unsafe extern "C" fn frankly_scanner_new_signed(
             )
         };
         let key = VerifyingKey::from_bytes(&key).map_err(|e| invalid(format!("platform_key: {e}")))?;
+        let audience = audience.map(str::parse::<Audience>).transpose().map_err(invalid)?;
         if bank_count > 0 && bank_bundles.is_null() {
             return Err(invalid("bank_bundles is NULL with bank_count > 0"));
         }
-        // Verify everything on a copy of the state, so a refused bundle
-        // leaves the device's rollback state as it was.
-        let mut state = device.lock();
-        let bundles = state.bundles.clone();
-        let built = (|| {
-            let policy = state.verify_policy(policy, &key, now).map_err(refused)?;
-            let audience = match audience {
-                Some(a) => a.parse::<Audience>().map_err(invalid)?,
-                None => policy.policy().audiences.first().copied().unwrap_or(Audience::Adult),
-            };
-            let mut builder = Scanner::builder(policy, audience);
-            for i in 0..bank_count {
-                // SAFETY: `bank_bundles` has `bank_count` elements; `i < bank_count`.
-                let b = unsafe { *bank_bundles.add(i) };
-                // SAFETY: each element is a valid byte range, as the caller guarantees.
-                let data = unsafe { bytes(b.data, b.len, &format!("bank_bundles[{i}]")) }?;
-                builder = builder.bank(state.verify_bank(data, &key, now).map_err(refused)?);
-            }
-            if let Some(dir) = models_dir {
-                builder = builder.models_from_dir(std::path::Path::new(dir)).map_err(refused)?;
-            }
-            // SAFETY: the caller's contract above.
-            let builder = unsafe { with_settings(builder, settings, setting_count) }?;
-            builder.build().map_err(refused)
-        })();
-        let scanner = match built {
-            Ok(s) => s,
-            Err(e) => {
-                state.bundles = bundles;
-                return Err(e);
-            }
-        };
-        drop(state);
+        let mut banks = Vec::with_capacity(bank_count.min(MAX_BANK_BUNDLES));
+        for i in 0..bank_count {
+            // SAFETY: `bank_bundles` has `bank_count` elements; `i < bank_count`.
+            let b = unsafe { *bank_bundles.add(i) };
+            // SAFETY: each element is a valid byte range, as the caller guarantees.
+            banks.push(unsafe { bytes(b.data, b.len, &format!("bank_bundles[{i}]")) }?);
+        }
+        // SAFETY: the caller's contract above.
+        let settings = unsafe { settings_of(settings, setting_count) }?;
+        let scanner = device
+            .lock()
+            .scanner_from_bundles(policy, banks, &key, now, audience, models_dir.map(std::path::Path::new), settings)
+            .map_err(refused)?;
         // SAFETY: `out` is writable, as the caller guarantees.
         unsafe { write_out(out, new_handle(FranklyScanner(scanner)), "out") }
     })
@@ -467,7 +451,8 @@ pub unsafe extern "C" fn frankly_device_prepare_outgoing(
                 message(text, attachments, attachment_count)?,
             )
         };
-        let (facts, _) = self::facts(facts);
+        // SAFETY: the caller's contract above.
+        let (facts, _) = unsafe { self::facts(facts) };
         let pending =
             device.lock().prepare_outgoing(scanner, conversation_id, message_id, message, facts).map_err(refused)?;
         let verdict = serde_json::to_vec(&pending.outgoing.verdict).map_err(refused)?;
@@ -699,7 +684,8 @@ pub unsafe extern "C" fn frankly_device_accept_incoming(
             // SAFETY: each is a valid byte range, as the caller guarantees.
             ciphertexts.push(unsafe { bytes(a.data, a.len, &format!("attachments[{i}]")) }?.to_vec());
         }
-        let (facts, from_contact) = self::facts(facts);
+        // SAFETY: the caller's contract above.
+        let (facts, from_contact) = unsafe { self::facts(facts) };
         let incoming = device
             .lock()
             .accept_incoming(scanner, &device.key, &copy, plaintext, &ciphertexts, &peer, facts, from_contact)

@@ -81,26 +81,29 @@ pub struct FranklySetting {
     pub on: bool,
 }
 
+/// The settings a caller passed, borrowed for `'a`.
+///
 /// # Safety
-/// `settings` points to `count` settings with NUL-terminated names (or
-/// `count` is 0).
-unsafe fn with_settings(
-    mut builder: frankly_client::ScannerBuilder,
-    settings: *const FranklySetting,
-    count: usize,
-) -> Result<frankly_client::ScannerBuilder, Failure> {
+/// `settings` points to `count` settings with NUL-terminated names valid
+/// for `'a` (or `count` is 0).
+unsafe fn settings_of<'a>(settings: *const FranklySetting, count: usize) -> Result<Vec<(&'a str, bool)>, Failure> {
     if count > 0 && settings.is_null() {
         return Err(invalid("settings is NULL with setting_count > 0"));
     }
+    let mut out = Vec::with_capacity(count.min(MAX_SETTINGS));
     for i in 0..count {
         // SAFETY: `settings` has `count` elements; `i < count`.
         let setting = unsafe { &*settings.add(i) };
         // SAFETY: each name is NUL-terminated, as the caller guarantees.
-        let name = unsafe { required_text(setting.name, &format!("settings[{i}].name")) }?;
-        builder = builder.setting(name, setting.on);
+        out.push((unsafe { required_text(setting.name, &format!("settings[{i}].name")) }?, setting.on));
     }
-    Ok(builder)
+    Ok(out)
 }
+
+/// Preallocation bounds for caller-given counts (the lists grow past them
+/// if a caller really passes more).
+const MAX_SETTINGS: usize = 64;
+const MAX_BANK_BUNDLES: usize = 64;
 
 /// A hash bank (opaque).
 #[derive(Debug)]
@@ -332,7 +335,7 @@ pub unsafe extern "C" fn frankly_scanner_new_local(
         let policy = trust_local_policy(policy).map_err(refused)?;
         let audience = match audience {
             Some(a) => a.parse::<Audience>().map_err(invalid)?,
-            None => policy.policy().audiences.first().copied().unwrap_or(Audience::Adult),
+            None => policy.policy().default_audience(),
         };
         let mut builder = Scanner::builder(policy, audience);
         if bank_count > 0 && banks.is_null() {
@@ -352,8 +355,9 @@ pub unsafe extern "C" fn frankly_scanner_new_local(
             builder = builder.models_from_dir(Path::new(dir)).map_err(refused)?;
         }
         // SAFETY: the caller's contract above.
-        let builder = unsafe { with_settings(builder, settings, setting_count) }?;
-        let scanner = builder.build().map_err(refused)?;
+        let settings = unsafe { settings_of(settings, setting_count) }?;
+        let scanner =
+            settings.into_iter().fold(builder, |b, (name, on)| b.setting(name, on)).build().map_err(refused)?;
         // SAFETY: `out` is writable, as the caller guarantees.
         unsafe { write_out(out, Box::into_raw(Box::new(FranklyScanner(scanner))), "out") }
     })

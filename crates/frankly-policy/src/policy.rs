@@ -266,6 +266,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Policy {
+    /// The audience a scanner runs for when the caller names none: the
+    /// policy's first.
+    pub fn default_audience(&self) -> Audience {
+        self.audiences.first().copied().unwrap_or(Audience::Adult)
+    }
+
     /// Parses and validates a policy file's text.
     pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
         if text.len() > MAX_POLICY_BYTES {
