@@ -4,13 +4,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use frankly_api::{Copy, SendRequest, SendResponse};
 use frankly_client::{ClientError, Message};
 use frankly_demo::{DemoError, E2eeError};
 use frankly_franking::{
     AttachmentRef, Body, FrankingError, MessageContext, Party, frank_plaintext, mac_delivery, tag as platform_tag,
 };
 use frankly_report::{Reason, seal_report};
-use frankly_server::{Copy, SendRequest, SendResponse, StoredVerdict};
+use frankly_server::StoredVerdict;
 use http::Method;
 use sha2::{Digest, Sha256};
 
@@ -104,9 +105,10 @@ async fn a_two_key_attachment_is_shown_and_reported_as_the_committed_plaintext()
     // The moderator sees plaintext 1 too: what bob was shown.
     w.bob.report(MB, &salamander, 0, 0, Reason::Other, "odd file").await.unwrap();
     let views = w.queued().await;
-    let opening = views[0].stored.report.messages[0].opening.as_ref().unwrap();
-    assert_eq!(opening.attachments[0].plaintext, p1);
-    assert_ne!(opening.attachments[0].plaintext, p2);
+    assert_eq!(views[0].attachments.len(), 1, "stored once, beside the report");
+    let shown = w.media(views[0].row.id, 0, 0).await;
+    assert_eq!(shown, p1);
+    assert_ne!(shown, p2);
 
     // A reporter who swaps in plaintext 2 gets the same answer, and nothing is queued.
     let mut report = w.bob.reporter().build_report(MB, &salamander, 0, 0, Reason::Spam, "", false).unwrap();
@@ -126,7 +128,7 @@ async fn four_messages(w: &mut World) -> Vec<frankly_franking::Commitment> {
     out
 }
 
-async fn post(w: &World, report: &frankly_report::Report) -> frankly_server::Received {
+async fn post(w: &World, report: &frankly_report::Report) -> frankly_api::Received {
     let keys = w.bob.server_keys();
     let received =
         w.bob.relay().post_report(seal_report(report, keys.report_key_id, &keys.report).unwrap()).await.unwrap();
@@ -228,7 +230,7 @@ trait CloneForTest {
     fn clone_for_test(&self) -> Self;
 }
 
-impl CloneForTest for frankly_server::Delivered {
+impl CloneForTest for frankly_api::Delivered {
     fn clone_for_test(&self) -> Self {
         serde_json::from_value(serde_json::to_value(self).unwrap()).unwrap()
     }

@@ -6,8 +6,8 @@ use frankly_demo::{BANK_LABEL, BANK_NAME, BANKED, DemoOptions, ORDINARY, disguis
 use frankly_franking::{Body, Party};
 use frankly_policy::Action;
 use frankly_report::Reason;
-use frankly_server::queue::{self, Ground};
-use frankly_server::{DecisionInput, audit};
+use frankly_review::{DecisionInput, Ground};
+use frankly_server::{audit, queue};
 
 use crate::{AB, MB, World, device, repo, scanners};
 
@@ -74,7 +74,7 @@ async fn send_scan_receive_report_verify_claim_decide() {
     // A moderator claims it and sees exactly what bob saw.
     let db = w.platform.state().db();
     let user = w.moderator().await;
-    let id = queue::claim(db, &user, "harassment", 60_000).await.unwrap().unwrap();
+    let id = queue::claim(db, &user, frankly_review::Queue::Harassment, 60_000).await.unwrap().unwrap();
     let view = queue::view(db, &user, id).await.unwrap();
     assert_eq!((view.row.sender_id.as_str(), view.row.reporter_id.as_str()), ("mallory", "bob"));
     assert_eq!((view.row.messages, view.row.verified), (2, 2));
@@ -84,13 +84,15 @@ async fn send_scan_receive_report_verify_claim_decide() {
     let opening = |i: usize| messages[i].opening.as_ref().unwrap();
     assert_eq!(Body::decode(&opening(0).body).unwrap().text, "hey");
     assert_eq!(opening(0).message_id, hey.message_id);
-    assert_eq!(opening(1).attachments[0].plaintext, picture, "the reported attachment is the one bob was shown");
+    let shown = queue::media(db, &user, id, 1, 0).await.unwrap();
+    assert_eq!(shown, (picture.clone(), Some("image/jpeg".into())), "the reported attachment is the one bob was shown");
+    assert!(opening(1).attachments[0].plaintext.is_empty(), "stored once, beside the report, not in its content");
     assert!(messages.iter().all(|m| m.delivery.conversation_id == MB), "nothing of alice/bob reaches moderation");
     let evidence: Vec<&str> = view.stored.report.evidence.iter().map(|e| e.kind.as_str()).collect();
     assert!(evidence.contains(&"pdq-match"), "bob chose to attach his device's evidence: {evidence:?}");
 
     let decision = DecisionInput {
-        action: frankly_server::Action::Suspend,
+        action: frankly_review::Action::Suspend,
         restriction: None,
         facts: "verified harassment and a banked picture".into(),
         automated_detection: true,
@@ -100,7 +102,7 @@ async fn send_scan_receive_report_verify_claim_decide() {
     };
     queue::decide(db, &user, id, &decision).await.unwrap();
     let row = queue::view(db, &user, id).await.unwrap();
-    assert_eq!(row.row.status, "decided");
+    assert_eq!(row.row.status, frankly_review::Status::Decided);
     assert_eq!(row.decisions.len(), 1);
     assert!(audit::verify(db).await.unwrap().entries >= 3, "claim, view and decision are audited");
     w.platform.stop().await.unwrap();

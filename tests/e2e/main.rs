@@ -17,7 +17,8 @@ use std::sync::{Arc, OnceLock};
 use frankly_client::Scanner;
 use frankly_demo::{Directory, Messenger, Platform, load_scanner};
 use frankly_policy::Audience;
-use frankly_server::{Role, User};
+use frankly_review::Role;
+use frankly_server::User;
 
 /// The repository's root (policies/, models/).
 pub fn repo() -> PathBuf {
@@ -90,6 +91,13 @@ impl World {
             out.push(frankly_server::queue::view(db, user, r.id).await.unwrap());
         }
         out
+    }
+
+    /// The bytes of attachment `attachment` of message `message` of queued
+    /// report `id`, as a moderator fetches them.
+    pub async fn media(&self, id: i64, message: usize, attachment: usize) -> Vec<u8> {
+        let db = self.platform.state().db();
+        frankly_server::queue::media(db, &self.viewer, id, message, attachment).await.unwrap().0
     }
 }
 

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use frankly_bank::{Matcher, VideoMatcher};
-use frankly_server::{AppState, Config, Db, Role, Scope, ServerBanks};
+use frankly_review::Role;
+use frankly_server::{AppState, Config, Db, Scope, ServerBanks};
 use zeroize::Zeroizing;
 
 use crate::output::out;
@@ -360,14 +361,14 @@ fn read_password() -> anyhow::Result<Zeroizing<String>> {
 }
 
 fn create_user(options: &ServerOptions, username: &str, role: &str) -> anyhow::Result<ExitCode> {
-    let role = Role::parse(role).with_context(|| format!("unknown role {role:?}: admin, moderator or child-safety"))?;
+    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}: admin, moderator or child-safety"))?;
     let config = options.config()?;
     let password = read_password()?;
     runtime()?.block_on(async move {
         frankly_server::Secrets::load_or_create(&config.data_dir)?;
         let db = Db::connect(&config.database_url(), 2).await?;
         frankly_server::create_user(&db, "cli", username, &password, role).await?;
-        out(&format!("created {username} ({})", role.as_str()))?;
+        out(&format!("created {username} ({})", role.name()))?;
         Ok(ExitCode::SUCCESS)
     })
 }

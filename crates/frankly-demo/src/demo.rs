@@ -10,8 +10,9 @@ use std::time::Instant;
 use frankly_client::{Attachment, Message, Scanner, Verdict};
 use frankly_policy::{Action, Audience};
 use frankly_report::Reason;
-use frankly_server::queue::{self, Ground};
-use frankly_server::{DecisionInput, Role, User};
+use frankly_review::{DecisionInput, Ground, Role};
+use frankly_server::User;
+use frankly_server::queue;
 use zeroize::Zeroizing;
 
 use crate::DemoError;
@@ -576,7 +577,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
     let id = queue::claim(
         state.db(),
         &user,
-        "harassment",
+        frankly_review::Queue::Harassment,
         i64::try_from(state.config().lease_seconds).unwrap_or(900) * 1000,
     )
     .await?
@@ -601,7 +602,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
         ),
     )?;
     let decision = DecisionInput {
-        action: frankly_server::Action::Suspend,
+        action: frankly_review::Action::Suspend,
         restriction: None,
         facts: "Verified messages from mallory to bob: repeated insults, then a picture matching the known-abuse bank."
             .into(),

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use frankly_api::{AckRequest, Copy, Delivered, PublicKeys, Received as ReportReceived, SendRequest, SendResponse};
 use frankly_client::{Delivered as CopyFor, DeviceState, Message, Reporter, Scanner, Verdict};
 use frankly_franking::{Commitment, DeliveryContext, DeviceKey, Party};
 use frankly_policy::Facts;
 use frankly_report::{MAX_CONTEXT_MESSAGES, Reason, ServerPublicKey};
-use frankly_server::{AckRequest, Copy, Delivered, PublicKeys, Received as ReportReceived, SendRequest, SendResponse};
 use http::Method;
 use zeroize::Zeroizing;
 
@@ -138,8 +138,8 @@ impl Messenger {
         keep: usize,
     ) -> Result<Messenger, DemoError> {
         let platform = Relay::new(server, Some(platform_token));
-        let request = frankly_server::DeviceRequest { user_id: user_id.to_owned(), device_id: device_id.to_owned() };
-        let device: frankly_server::DeviceResponse = platform.json(Method::POST, "/v1/devices", Some(&request)).await?;
+        let request = frankly_api::DeviceRequest { user_id: user_id.to_owned(), device_id: device_id.to_owned() };
+        let device: frankly_api::DeviceResponse = platform.json(Method::POST, "/v1/devices", Some(&request)).await?;
         let device_key: [u8; 32] = hex::decode(&device.device_key)
             .ok()
             .and_then(|k| k.try_into().ok())

@@ -103,7 +103,7 @@ impl Platform {
     /// own systems would when a chat or group is made.
     pub async fn create_conversation(&self, conversation: &str, members: &[&str]) -> Result<(), DemoError> {
         let relay = crate::relay::Relay::new(&self.url, Some(&self.platform_token()));
-        let request = frankly_server::ConversationRequest {
+        let request = frankly_api::ConversationRequest {
             conversation_id: conversation.to_owned(),
             members: members.iter().map(|m| (*m).to_owned()).collect(),
         };
@@ -114,8 +114,7 @@ impl Platform {
     /// Adds `user` to `conversation` (a late joiner sees messages from then on).
     pub async fn add_member(&self, conversation: &str, user: &str) -> Result<(), DemoError> {
         let relay = crate::relay::Relay::new(&self.url, Some(&self.platform_token()));
-        let request =
-            frankly_server::MemberRequest { conversation_id: conversation.to_owned(), user_id: user.to_owned() };
+        let request = frankly_api::MemberRequest { conversation_id: conversation.to_owned(), user_id: user.to_owned() };
         let _: () = relay.json(http::Method::POST, "/v1/conversations/members", Some(&request)).await?;
         Ok(())
     }

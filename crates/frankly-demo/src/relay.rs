@@ -122,7 +122,7 @@ impl Relay {
     }
 
     /// Posts a sealed report envelope (with this client's token, if any).
-    pub async fn post_report(&self, envelope: Vec<u8>) -> Result<frankly_server::Received, DemoError> {
+    pub async fn post_report(&self, envelope: Vec<u8>) -> Result<frankly_api::Received, DemoError> {
         let (status, answer) = self.request(Method::POST, "/v1/reports", "application/octet-stream", envelope).await?;
         ok_json(status, &answer)
     }
@@ -133,7 +133,7 @@ fn ok_json<R: DeserializeOwned>(status: StatusCode, answer: &[u8]) -> Result<R, 
         let answer = if answer.is_empty() { b"null".as_slice() } else { answer };
         return serde_json::from_slice(answer).map_err(|e| DemoError::Http(format!("unexpected answer: {e}")));
     }
-    match serde_json::from_slice::<frankly_server::ErrorBody>(answer) {
+    match serde_json::from_slice::<frankly_api::ErrorBody>(answer) {
         Ok(e) => Err(DemoError::Refused {
             status: status.as_u16(),
             code: e.error,

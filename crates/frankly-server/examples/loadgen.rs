@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use frankly_report::Reason;
-use frankly_server::{AppState, Config, Role};
+use frankly_review::{Queue, Role};
+use frankly_server::{AppState, Config};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -216,9 +217,9 @@ async fn claims(state: &AppState, a: &Args, engine: &str) {
     for i in 0..a.claims {
         let user = &moderators[i % moderators.len()];
         let at = Instant::now();
-        let id = frankly_server::queue::claim(state.db(), user, "harassment", 600_000).await.unwrap().unwrap();
+        let id = frankly_server::queue::claim(state.db(), user, Queue::Harassment, 600_000).await.unwrap().unwrap();
         latencies.push(at.elapsed());
-        let input = frankly_server::DecisionInput::dismiss();
+        let input = frankly_review::DecisionInput::dismiss();
         frankly_server::queue::decide(state.db(), user, id, &input).await.unwrap();
     }
     let elapsed = started.elapsed();

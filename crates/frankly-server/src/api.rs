@@ -19,16 +19,13 @@ use frankly_franking::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::Row;
 
+use frankly_api::{
+    AckRequest, ConversationRequest, Delivered, DeviceRequest, DeviceResponse, FrankRequest, Franked, MAX_COPIES,
+    MAX_FETCH, MAX_MEMBERS, MAX_RELAY_BYTES, MemberRequest, PublicKeys, Received, SendRequest, SendResponse,
+};
+
 use crate::error::AppError;
 use crate::{AppState, ServerError};
-
-/// Largest relayed message (ciphertext plus attachments), in bytes.
-pub const MAX_RELAY_BYTES: usize = 16 << 20;
-/// Largest `POST /v1/messages` body: the copies and attachments in base64
-/// (4/3 of their size) inside JSON.
-pub const MAX_SEND_REQUEST_BYTES: usize = MAX_RELAY_BYTES * 2;
-/// Most messages returned by one `GET /v1/messages`.
-pub const MAX_FETCH: i64 = 100;
 
 /// Per-key rate limiters.
 #[derive(Debug)]
@@ -133,15 +130,6 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 
-/// The public keys devices are configured with.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct PublicKeys {
-    /// The id of the report key devices seal to (the envelope header names it).
-    pub report_key_id: u32,
-    /// X25519 key that reports are sealed to, hex.
-    pub report_public_key: String,
-}
-
 async fn keys(State(state): State<AppState>) -> Result<Json<PublicKeys>, AppError> {
     let keyring = state.report_keys().keyring();
     let (id, key) = keyring.current().ok_or_else(|| ServerError::Internal("no report key".into()))?;
@@ -187,15 +175,6 @@ fn device_key(state: &AppState, device: &Party) -> Result<DeviceKey, ServerError
     state.secrets().device_key(device).map_err(|e| bad_request("invalid", e.to_string()))
 }
 
-/// A tag and the delivery MAC for one copy.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Franked {
-    /// The tag with its key id.
-    pub tag: PlatformTag,
-    /// HMAC under the recipient device's key over the tag and delivery, hex.
-    pub delivery_mac: String,
-}
-
 fn tag_copy(
     state: &AppState,
     keyring: &frankly_franking::Keyring,
@@ -208,18 +187,6 @@ fn tag_copy(
     Ok(Franked { tag: t, delivery_mac: hex::encode(mac) })
 }
 
-/// `POST /v1/frank`: for a platform that runs its own relay, a commitment
-/// and the delivery context of one copy, which the platform vouches for
-/// (membership, sequence number, recipient).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FrankRequest {
-    /// The commitment, hex.
-    pub commitment: Commitment,
-    /// What the tag binds.
-    pub delivery: DeliveryContext,
-}
-
 async fn frank(
     State(state): State<AppState>,
     _: Platform,
@@ -229,25 +196,6 @@ async fn frank(
     let out = tag_copy(&state, loaded.keyring(), &req.commitment, &req.delivery)?;
     state.metrics().tags.inc();
     Ok(Json(out))
-}
-
-/// `POST /v1/devices`: the platform registers a device of a user.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceRequest {
-    /// The user the device belongs to.
-    pub user_id: String,
-    /// The device's id, unique among the user's devices.
-    pub device_id: String,
-}
-
-/// A device's credentials, shown once.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct DeviceResponse {
-    /// The bearer token, hex; the server keeps only its hash.
-    pub token: String,
-    /// The device's delivery-MAC key, hex (derived, not stored).
-    pub device_key: String,
 }
 
 async fn register_device(
@@ -282,19 +230,6 @@ async fn register_device(
     }
     Ok(Json(DeviceResponse { token: token.to_string(), device_key: hex::encode(key.as_bytes()) }))
 }
-
-/// `POST /v1/conversations`: the platform creates a conversation with its members.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConversationRequest {
-    /// The conversation.
-    pub conversation_id: String,
-    /// Its members (users; all their devices take part).
-    pub members: Vec<String>,
-}
-
-/// Most members of one conversation.
-pub const MAX_MEMBERS: usize = 256;
 
 async fn create_conversation(
     State(state): State<AppState>,
@@ -341,17 +276,6 @@ async fn create_conversation(
     }
     tx.commit().await.map_err(ServerError::from)?;
     Ok(StatusCode::CREATED)
-}
-
-/// `POST /v1/conversations/members`: the platform adds a member (who sees
-/// messages from the next sequence number on).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MemberRequest {
-    /// The conversation.
-    pub conversation_id: String,
-    /// The user joining.
-    pub user_id: String,
 }
 
 async fn add_member(
@@ -437,44 +361,6 @@ fn forbidden(me: &Party, conversation: &str) -> ServerError {
         format!("{} is not a member of {conversation:?}", me.user_id),
     )
 }
-
-/// One device's copy of a message.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Copy {
-    /// The recipient device.
-    pub recipient: Party,
-    /// Its E2EE ciphertext, base64.
-    pub ciphertext: String,
-}
-
-/// `POST /v1/messages`: a message for every other device of the
-/// conversation's members.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendRequest {
-    /// The conversation.
-    pub conversation_id: String,
-    /// One copy per member device other than the sender's: exactly those.
-    pub copies: Vec<Copy>,
-    /// Separately encrypted attachments, base64 (shared by every copy).
-    #[serde(default)]
-    pub attachments: Vec<String>,
-    /// The franking commitment, hex.
-    pub commitment: Commitment,
-}
-
-/// What the relay bound and tagged, for the sender's own copy.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct SendResponse {
-    /// The sender's copy's delivery context (sequence number, time, ids).
-    pub delivery: DeliveryContext,
-    /// Its tag and delivery MAC.
-    pub franked: Franked,
-}
-
-/// Most copies of one message.
-pub const MAX_COPIES: usize = 1024;
 
 async fn send_message(
     State(state): State<AppState>,
@@ -633,23 +519,6 @@ struct FetchQuery {
     limit: Option<i64>,
 }
 
-/// One delivered copy.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Delivered {
-    /// The relay's mailbox position for this device (use as `after`).
-    pub id: i64,
-    /// The delivery context.
-    pub delivery: DeliveryContext,
-    /// The commitment.
-    pub commitment: Commitment,
-    /// Tag and delivery MAC.
-    pub franked: Franked,
-    /// Ciphertext, base64.
-    pub ciphertext: String,
-    /// Attachments, base64.
-    pub attachments: Vec<String>,
-}
-
 fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], ServerError> {
     bytes.try_into().map_err(|_| ServerError::Internal(format!("stored {what} is not 32 bytes")))
 }
@@ -714,14 +583,6 @@ async fn fetch_messages(
     Ok(Json(out))
 }
 
-/// `POST /v1/messages/ack`: drop delivered messages up to an id.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AckRequest {
-    /// The last id the device has stored.
-    pub up_to: i64,
-}
-
 async fn ack_messages(
     State(state): State<AppState>,
     Device(me): Device,
@@ -755,17 +616,6 @@ async fn ack_messages(
     }
     tx.commit().await.map_err(ServerError::from)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The answer to every report that an authenticated device submitted and
-/// the server could open: the same whether its messages verified, failed,
-/// or repeat an earlier report, so the server is no verification oracle.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Received {
-    /// The report's id, hex.
-    pub report_id: String,
-    /// Always `"received"`.
-    pub status: String,
 }
 
 async fn post_report(State(state): State<AppState>, req: axum::extract::Request) -> Response {
@@ -835,7 +685,7 @@ async fn intake(state: &AppState, req: axum::extract::Request) -> Result<Receive
 async fn file_appeal(
     State(state): State<AppState>,
     _: Platform,
-    ApiJson(req): ApiJson<crate::AppealInput>,
+    ApiJson(req): ApiJson<frankly_api::AppealInput>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     let id = crate::queue::appeal(state.db(), &req).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "appeal": id }))))

@@ -11,8 +11,8 @@
 //!   session, carries a token the server signed (`crate::login`) that must
 //!   also equal its cookie. With `secure_cookies`, cookie names have the
 //!   `__Host-` prefix, so a sibling domain cannot set them.
-//! - Roles decide what a user sees: [`Role::can_see`] is the one place the
-//!   queue rules live, and every route goes through it.
+//! - Roles decide what a user sees and does: `frankly_review::Role::may` is
+//!   the one permission table, and every route goes through it.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -22,9 +22,10 @@ use sqlx::Row;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use frankly_review::Role;
+
 use crate::ServerError;
 use crate::db::Db;
-use crate::queue::{APPEALS_QUEUE, CHILD_SAFETY_QUEUE, ESCALATED_QUEUE};
 use crate::secrets::random32;
 
 /// Shortest password accepted.
@@ -37,57 +38,6 @@ pub(crate) const MAX_USERNAME_BYTES: usize = 64;
 pub(crate) const SESSION_COOKIE: &str = "frankly_session";
 /// The login form's CSRF cookie (`__Host-` prefixed likewise).
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "frankly_login_csrf";
-
-/// What a user may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Manages accounts, reads the audit log, reviews escalations and
-    /// general queues; does not see the child-safety queue.
-    Admin,
-    /// Reviews the general queues and appeals.
-    Moderator,
-    /// Trained for child sexual abuse material: alone sees the child-safety
-    /// queue (including its escalations and appeals), and alone may refer a
-    /// report to a child-safety authority; also reviews the general queues.
-    ChildSafety,
-}
-
-impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Moderator => "moderator",
-            Role::ChildSafety => "child-safety",
-        }
-    }
-
-    /// Parses a stored or typed name.
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "admin" => Some(Role::Admin),
-            "moderator" => Some(Role::Moderator),
-            "child-safety" => Some(Role::ChildSafety),
-            _ => None,
-        }
-    }
-
-    /// Whether this role may see reports in `queue`.
-    pub fn can_see(self, queue: &str) -> bool {
-        match queue {
-            CHILD_SAFETY_QUEUE => self == Role::ChildSafety,
-            ESCALATED_QUEUE => self == Role::Admin,
-            APPEALS_QUEUE => true,
-            _ => true,
-        }
-    }
-
-    /// Whether this role may manage users and read the audit log.
-    pub fn is_admin(self) -> bool {
-        self == Role::Admin
-    }
-}
 
 /// A signed-in user.
 #[derive(Clone, Debug)]
@@ -201,7 +151,7 @@ pub async fn create_user(db: &Db, actor: &str, username: &str, password: &str, r
          ON CONFLICT (username) DO NOTHING RETURNING id",
     )
     .bind(username)
-    .bind(role.as_str())
+    .bind(role.name())
     .bind(&hash)
     .bind(crate::now_ms())
     .fetch_optional(&mut *tx)
@@ -209,8 +159,7 @@ pub async fn create_user(db: &Db, actor: &str, username: &str, password: &str, r
     let Some(row) = row else {
         return Err(ServerError::refused(StatusCode::CONFLICT, "user_exists", format!("user {username:?} exists")));
     };
-    crate::audit::append(&mut tx, db.backend(), actor, "create-user", &format!("user:{username}"), role.as_str())
-        .await?;
+    crate::audit::append(&mut tx, db.backend(), actor, "create-user", &format!("user:{username}"), role.name()).await?;
     tx.commit().await?;
     Ok(row.try_get("id")?)
 }
@@ -300,7 +249,7 @@ pub(crate) async fn session(db: &Db, token: &str) -> Result<Option<Session>, Ser
         user: User {
             id: row.try_get("id")?,
             username: row.try_get("username")?,
-            role: Role::parse(&role).ok_or_else(|| ServerError::Internal(format!("unknown role {role:?}")))?,
+            role: role.parse().map_err(|e| ServerError::Internal(format!("stored {e}")))?,
             reveal_media: row.try_get::<i64, _>("reveal_media")? != 0,
         },
         csrf: Zeroizing::new(row.try_get("csrf")?),
@@ -375,15 +324,5 @@ mod tests {
         let h = hash_password("correct horse battery").unwrap();
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterz", &h));
-    }
-
-    #[test]
-    fn queue_rules() {
-        assert!(Role::ChildSafety.can_see(CHILD_SAFETY_QUEUE));
-        assert!(!Role::Moderator.can_see(CHILD_SAFETY_QUEUE));
-        assert!(!Role::Admin.can_see(CHILD_SAFETY_QUEUE));
-        assert!(Role::Admin.can_see(ESCALATED_QUEUE));
-        assert!(!Role::Moderator.can_see(ESCALATED_QUEUE));
-        assert!(Role::Moderator.can_see("harassment"));
     }
 }

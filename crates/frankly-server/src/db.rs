@@ -68,10 +68,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_match_changes.sql"),
         postgres: include_str!("../migrations/postgres/0005_match_changes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "report attachments",
+        sqlite: include_str!("../migrations/sqlite/0006_report_attachments.sql"),
+        postgres: include_str!("../migrations/postgres/0006_report_attachments.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).
@@ -188,6 +194,11 @@ impl Db {
                 Backend::Postgres => m.postgres,
             };
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            if m.version == 6 {
+                // Data, not schema: the attachments of reports already stored.
+                let moved = crate::attachments::move_out_of_content(&mut tx).await?;
+                tracing::info!(reports = moved, "moved report attachments out of the report content");
+            }
             sqlx::query("INSERT INTO frankly_migrations (version, name, applied_ms) VALUES ($1, $2, $3)")
                 .bind(m.version)
                 .bind(m.name)

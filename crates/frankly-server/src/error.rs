@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use frankly_api::ErrorBody;
 
 /// Why a server operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,20 @@ impl ServerError {
     }
 }
 
+impl From<frankly_review::ReviewError> for ServerError {
+    fn from(e: frankly_review::ReviewError) -> Self {
+        use frankly_review::ErrorKind;
+        let status = match e.kind() {
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Gone => StatusCode::GONE,
+        };
+        ServerError::refused(status, e.code(), e.to_string())
+    }
+}
+
 /// The error type of every HTTP handler.
 #[derive(Debug)]
 pub struct AppError(pub ServerError);
@@ -50,18 +65,6 @@ impl<E: Into<ServerError>> From<E> for AppError {
     fn from(e: E) -> Self {
         AppError(e.into())
     }
-}
-
-/// The JSON body of an API error.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct ErrorBody {
-    /// A stable code.
-    pub error: String,
-    /// What went wrong.
-    pub message: String,
-    /// The index (in the report, oldest first) of the message that failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_index: Option<usize>,
 }
 
 impl IntoResponse for AppError {

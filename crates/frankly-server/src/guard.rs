@@ -49,7 +49,7 @@ pub const BUDGET_WAIT: Duration = Duration::from_secs(2);
 pub fn body_limit(method: &Method, path: &str) -> usize {
     match (method, path) {
         (&Method::POST, "/v1/reports") => frankly_report::MAX_ENVELOPE_BYTES,
-        (&Method::POST, "/v1/messages") => crate::api::MAX_SEND_REQUEST_BYTES,
+        (&Method::POST, "/v1/messages") => frankly_api::MAX_SEND_REQUEST_BYTES,
         (&Method::POST, "/h/hash" | "/m/lookup") => crate::hma::MAX_UPLOAD_BYTES,
         (&Method::POST, path)
             if path

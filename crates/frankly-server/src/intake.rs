@@ -18,17 +18,18 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ServerError;
-use crate::api::Received;
 use crate::db::Db;
 use crate::matching::{ServerBanks, ServerMatch, StoredVideo, match_attachments};
-use crate::queue::{CHILD_SAFETY_QUEUE, Stage};
+use frankly_api::Received;
 
 /// What the server stores for a report: the report as sealed, the verdict
 /// on each message, the platform's order of those that verified, and the
 /// server's own evidence.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredReport {
-    /// The report as the device sealed it.
+    /// The report as the device sealed it, except that its attachments'
+    /// plaintexts are empty: they are stored once, as bytes, beside it
+    /// (`report_attachments`, see [`AttachmentMeta`](crate::AttachmentMeta)).
     pub report: frankly_report::Report,
     /// Per message, in report order.
     pub verdicts: Vec<StoredVerdict>,
@@ -99,33 +100,6 @@ pub(crate) enum Outcome {
     },
 }
 
-/// Base priority by reason: child safety first, then imminent harm.
-fn base_priority(reason: Reason) -> i64 {
-    match reason {
-        Reason::ChildSafety => 1000,
-        Reason::SelfHarm => 600,
-        Reason::Violence => 500,
-        Reason::NonConsensualImagery => 500,
-        Reason::Harassment => 300,
-        Reason::Other => 200,
-        Reason::Spam => 100,
-    }
-}
-
-/// The queue of a reason: the reason's name (`child-safety` is
-/// [`CHILD_SAFETY_QUEUE`]).
-pub(crate) fn reason_queue(reason: Reason) -> &'static str {
-    reason.name()
-}
-
-/// Priority added for a verified bank match; a label naming child safety
-/// also moves the report to the child-safety queue.
-const BANK_MATCH_PRIORITY: i64 = 2000;
-/// Priority added per earlier distinct reporter of the same sender, up to [`MAX_SENDER_BOOST`].
-const SENDER_REPORT_PRIORITY: i64 = 50;
-/// Most priority from repeated reports of one sender.
-const MAX_SENDER_BOOST: i64 = 500;
-
 /// A verified report ready to be committed.
 #[derive(Debug)]
 pub(crate) struct Ready {
@@ -135,13 +109,14 @@ pub(crate) struct Ready {
     reason: Reason,
     sender_id: String,
     conversation_id: String,
-    queue: &'static str,
+    queue: frankly_review::Queue,
     priority: i64,
     messages: i64,
     verified: i64,
     order_complete: bool,
     server_matches: i64,
     content: Vec<u8>,
+    attachments: Vec<crate::attachments::NewAttachment>,
 }
 
 /// Opens, verifies and prepares a report submitted by the authenticated
@@ -183,15 +158,12 @@ fn prepare(verified: VerifiedReport, banks: &ServerBanks, max_decode_pixels: u64
     let order = verified.order().clone().map_err(|e| check_name(&e));
     let evidence = match_attachments(&verified, banks, max_decode_pixels);
     let server_matches = evidence.matches;
-    let child_match = server_matches.iter().any(|m| m.labels.iter().any(|l| l.contains("child") || l == "csam"));
-    let mut priority = base_priority(report.reason);
-    if !server_matches.is_empty() {
-        priority += BANK_MATCH_PRIORITY;
-    }
-    let queue = if child_match { CHILD_SAFETY_QUEUE } else { reason_queue(report.reason) };
+    let (queue, priority) =
+        frankly_review::route_new_report(report.reason, server_matches.iter().map(|m| m.labels.as_slice()));
     let verified_count = verdicts.iter().filter(|v| **v == StoredVerdict::Verified).count();
     let order_complete = order.as_ref().is_ok_and(Ordering::is_complete);
-    let stored = StoredReport { report: report.clone(), verdicts, order, server_matches, videos: evidence.videos };
+    let mut stored = StoredReport { report: report.clone(), verdicts, order, server_matches, videos: evidence.videos };
+    let attachments = crate::attachments::take(&mut stored);
     let content = serde_json::to_vec(&stored).map_err(|e| ServerError::Internal(e.to_string()))?;
     Ok(Ready {
         report_id: report.id_hex(),
@@ -207,6 +179,7 @@ fn prepare(verified: VerifiedReport, banks: &ServerBanks, max_decode_pixels: u64
         order_complete,
         server_matches: i64::try_from(stored.server_matches.len()).unwrap_or(i64::MAX),
         content,
+        attachments,
     })
 }
 
@@ -300,11 +273,11 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
         .bind(&r.reporter.user_id)
         .bind(&r.reporter.device_id)
         .bind(&r.reported_commitment)
-        .bind(reason_name(r.reason))
+        .bind(r.reason.name())
         .bind(&r.sender_id)
         .bind(&r.conversation_id)
-        .bind(r.queue)
-        .bind(Stage::Review.as_str())
+        .bind(r.queue.name())
+        .bind(frankly_review::Stage::Review.name())
         .bind(r.priority)
         .bind(r.messages)
         .bind(r.verified)
@@ -318,6 +291,7 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
             continue;
         };
         let id: i64 = row.try_get("id")?;
+        crate::attachments::insert(&mut tx, id, &r.attachments).await?;
         let new_reporter =
             sqlx::query("INSERT INTO sender_reporters (sender_id, reporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&r.sender_id)
@@ -345,7 +319,7 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
                 .unwrap_or(1)
         };
         if count > 1 {
-            let priority = r.priority + ((count - 1) * SENDER_REPORT_PRIORITY).min(MAX_SENDER_BOOST);
+            let priority = frankly_review::sender_priority(r.priority, count);
             sqlx::query("UPDATE reports SET priority = $1 WHERE id = $2")
                 .bind(priority)
                 .bind(id)
@@ -359,7 +333,7 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
             )
             .bind(priority)
             .bind(&r.sender_id)
-            .bind(r.queue)
+            .bind(r.queue.name())
             .execute(&mut *tx)
             .await?;
         }
@@ -367,9 +341,4 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
     }
     tx.commit().await?;
     Ok(out)
-}
-
-/// The kebab-case name of a reason, as stored.
-pub(crate) fn reason_name(reason: Reason) -> String {
-    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "other".into())
 }

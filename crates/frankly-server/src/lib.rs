@@ -31,7 +31,7 @@
 //!   escalation and appeals; media blurred and grayscale by default.
 //! - **Accounts** with roles, Argon2id passwords, `HttpOnly` session cookies
 //!   and CSRF tokens; authorization is checked on every route through
-//!   [`Role::can_see`] and [`Role::is_admin`].
+//!   `frankly_review::Role::may`, the one permission table.
 //! - **Audit**: every view, claim, decision and login is appended to a
 //!   hash chain in the same transaction as the action; [`audit::verify`]
 //!   checks it.
@@ -43,6 +43,7 @@
 //! scanning result that a device did not put in a report.
 
 mod api;
+mod attachments;
 pub mod audit;
 mod auth;
 mod bank_feed;
@@ -67,16 +68,12 @@ mod web;
 
 use std::sync::Arc;
 
-pub use api::{
-    AckRequest, ConversationRequest, Copy, Delivered, DeviceRequest, DeviceResponse, FrankRequest, Franked, MAX_COPIES,
-    MAX_FETCH, MAX_MEMBERS, MAX_RELAY_BYTES, MAX_SEND_REQUEST_BYTES, MemberRequest, PublicKeys, Received, SendRequest,
-    SendResponse,
-};
-pub use auth::{MIN_PASSWORD_CHARS, Role, User, create_user, fold_username};
+pub use attachments::AttachmentMeta;
+pub use auth::{MIN_PASSWORD_CHARS, User, create_user, fold_username};
 pub use bank_feed::{MAX_DELTA_CHANGES, export_bank, publish_bundle};
 pub use config::Config;
 pub use db::{Backend, Db, SCHEMA_VERSION};
-pub use error::{AppError, ErrorBody, ServerError};
+pub use error::{AppError, ServerError};
 pub use fetch::{HostRule, MAX_REDIRECTS, is_public};
 pub use hma::{MAX_DISABLE_AHEAD_SECS, MAX_NOTE_CHARS, MAX_UPLOAD_BYTES};
 pub use intake::{StoredReport, StoredVerdict};
@@ -92,9 +89,6 @@ pub use matching::{
 };
 pub use metrics::Metrics;
 pub use platform_keys::{PlatformKeys, TAG_BACKDATE_MS, TAG_CHAIN_FILE};
-pub use queue::{
-    APPEALS_QUEUE, Action, AppealInput, CHILD_SAFETY_QUEUE, DecisionInput, ESCALATED_QUEUE, Ground, QUEUES,
-};
 pub use report_keys::{LEGACY_REPORT_KEY_FILE, REPORT_CHAIN_FILE, ReportKeys};
 pub use secrets::{AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, Secrets};
 

@@ -125,7 +125,10 @@ impl Metrics {
         for d in crate::queue::depths(db).await? {
             for (status, n) in [("queued", d.queued), ("claimed", d.claimed)] {
                 self.queue_depth
-                    .get_or_create(&vec![("queue".to_string(), d.queue.clone()), ("status".to_string(), status.into())])
+                    .get_or_create(&vec![
+                        ("queue".to_string(), d.queue.name().to_string()),
+                        ("status".to_string(), status.into()),
+                    ])
                     .set(n);
             }
         }

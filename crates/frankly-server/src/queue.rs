@@ -7,177 +7,21 @@
 //! moment take different reports and never wait on each other; on SQLite the
 //! single writer serialises claims. An expired lease returns the report to
 //! its queue. A moderator who decided a report never gets its appeal.
+//!
+//! The rules (who may, what a decision needs, where a report goes) are
+//! `frankly_review`'s; this module loads and stores what they decide.
 
-use axum::http::StatusCode;
+use frankly_api::AppealInput;
+use frankly_review::{
+    Decision, DecisionInput, ESCALATION_PRIORITY, Next, Operation, Queue, ReportState, ReviewError, Stage, Status,
+};
 use sqlx::Row;
 
 use crate::ServerError;
 use crate::audit;
-use crate::auth::{Role, User};
+use crate::auth::User;
 use crate::db::{Backend, Db};
 use crate::intake::StoredReport;
-
-/// The child-safety queue (child-safety specialists only).
-pub const CHILD_SAFETY_QUEUE: &str = "child-safety";
-/// Escalated reports from the general queues (admins).
-pub const ESCALATED_QUEUE: &str = "escalated";
-/// Appeals against decisions in the general queues.
-pub const APPEALS_QUEUE: &str = "appeals";
-/// Every queue, in the order the dashboard shows them.
-pub const QUEUES: &[&str] = &[
-    CHILD_SAFETY_QUEUE,
-    ESCALATED_QUEUE,
-    "self-harm",
-    "violence",
-    "non-consensual-imagery",
-    "harassment",
-    "other",
-    "spam",
-    APPEALS_QUEUE,
-];
-
-/// Where a report is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// First review.
-    Review,
-    /// Escalated to a senior reviewer.
-    Escalated,
-    /// Appealed.
-    Appeal,
-}
-
-impl Stage {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Review => "review",
-            Stage::Escalated => "escalated",
-            Stage::Appeal => "appeal",
-        }
-    }
-}
-
-/// What a moderator decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// No violation.
-    Dismiss,
-    /// Remove the content.
-    Remove,
-    /// Warn the sender.
-    Warn,
-    /// Suspend the sender's account.
-    Suspend,
-    /// Hand to a senior reviewer.
-    Escalate,
-    /// Refer to a child-safety authority (e.g. NCMEC's CyberTipline).
-    ReportAuthority,
-    /// On appeal: the decision stands.
-    Uphold,
-    /// On appeal: the decision is reversed.
-    Reverse,
-}
-
-impl Action {
-    /// Every action.
-    pub const ALL: &'static [Action] = &[
-        Action::Dismiss,
-        Action::Remove,
-        Action::Warn,
-        Action::Suspend,
-        Action::Escalate,
-        Action::ReportAuthority,
-        Action::Uphold,
-        Action::Reverse,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Dismiss => "dismiss",
-            Action::Remove => "remove",
-            Action::Warn => "warn",
-            Action::Suspend => "suspend",
-            Action::Escalate => "escalate",
-            Action::ReportAuthority => "report-authority",
-            Action::Uphold => "uphold",
-            Action::Reverse => "reverse",
-        }
-    }
-
-    /// Parses a stored or submitted name.
-    pub fn parse(text: &str) -> Option<Action> {
-        Action::ALL.iter().copied().find(|a| a.as_str() == text)
-    }
-
-    /// The DSA restriction this action imposes by default.
-    pub fn default_restriction(self) -> &'static str {
-        match self {
-            Action::Remove => "removal of content",
-            Action::Suspend => "suspension of the account",
-            Action::ReportAuthority => "removal of content; referral to a child-safety authority",
-            Action::Warn => "none (warning to the user)",
-            Action::Dismiss | Action::Escalate | Action::Uphold | Action::Reverse => "none",
-        }
-    }
-
-    /// Whether it restricts the user and so needs a full statement of reasons.
-    pub fn restricts(self) -> bool {
-        matches!(self, Action::Remove | Action::Suspend | Action::ReportAuthority | Action::Warn)
-    }
-}
-
-/// The grounds of a decision (DSA Article 17(3)(d) and (e)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ground {
-    /// Illegal content: the law is named in `ground_reference`.
-    Legal,
-    /// Incompatible with the terms of service: the clause is named.
-    Terms,
-}
-
-/// A decision as submitted.
-#[derive(Clone, Debug, serde::Deserialize)]
-pub struct DecisionInput {
-    /// What.
-    pub action: Action,
-    /// Type of restriction imposed (DSA Art. 17(3)(a)); defaults from the action.
-    pub restriction: Option<String>,
-    /// Facts and circumstances relied on (Art. 17(3)(b)).
-    pub facts: String,
-    /// Whether automated means detected or decided (Art. 17(3)(c)).
-    pub automated_detection: bool,
-    /// Legal or terms-of-service ground (Art. 17(3)(d), (e)).
-    pub ground: Ground,
-    /// The law or the terms clause.
-    pub ground_reference: String,
-    /// Redress available to the user (Art. 17(3)(f)).
-    pub redress: Option<String>,
-}
-
-impl DecisionInput {
-    /// A dismissal: no restriction, so no statement of reasons is needed.
-    pub fn dismiss() -> DecisionInput {
-        DecisionInput {
-            action: Action::Dismiss,
-            restriction: None,
-            facts: String::new(),
-            automated_detection: false,
-            ground: Ground::Terms,
-            ground_reference: String::new(),
-            redress: None,
-        }
-    }
-}
-
-/// The redress text when none is given.
-pub const DEFAULT_REDRESS: &str = "You can appeal this decision through the in-app complaint system within six months; \
-     you may also use a certified out-of-court dispute settlement body or go to court.";
-/// Longest free-text field of a decision.
-pub const MAX_DECISION_TEXT: usize = 8192;
 
 /// A report's queue row.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -187,13 +31,13 @@ pub struct ReportRow {
     /// The device's report id.
     pub report_id: String,
     /// Queue.
-    pub queue: String,
-    /// Stage name.
-    pub stage: String,
+    pub queue: Queue,
+    /// Stage.
+    pub stage: Stage,
     /// Priority.
     pub priority: i64,
-    /// `queued`, `claimed` or `decided`.
-    pub status: String,
+    /// Status.
+    pub status: Status,
     /// Who holds it.
     pub claimed_by: Option<i64>,
     /// Lease end.
@@ -216,17 +60,40 @@ pub struct ReportRow {
     pub server_matches: i64,
 }
 
+impl ReportRow {
+    /// Where it stands, as the review rules see it.
+    pub fn state(&self) -> ReportState {
+        ReportState {
+            queue: self.queue,
+            stage: self.stage,
+            status: self.status,
+            claimed_by: self.claimed_by,
+            lease_until_ms: self.lease_until_ms,
+        }
+    }
+}
+
 const ROW_COLUMNS: &str = "id, report_id, queue, stage, priority, status, claimed_by, lease_until_ms, received_ms, \
      reason, reporter_id, sender_id, messages, verified, chain_ok, server_matches";
+
+/// A stored name parsed back (queue, stage, status, action, ground); a name
+/// this build does not know is a damaged database, not a client's error.
+pub(crate) fn column<T: std::str::FromStr<Err = ReviewError>>(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<T, ServerError> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|e: ReviewError| ServerError::Internal(format!("column {column}: stored {e}")))
+}
 
 fn row(r: &sqlx::any::AnyRow) -> Result<ReportRow, ServerError> {
     Ok(ReportRow {
         id: r.try_get("id")?,
         report_id: r.try_get("report_id")?,
-        queue: r.try_get("queue")?,
-        stage: r.try_get("stage")?,
+        queue: column(r, "queue")?,
+        stage: column(r, "stage")?,
         priority: r.try_get("priority")?,
-        status: r.try_get("status")?,
+        status: column(r, "status")?,
         claimed_by: r.try_get("claimed_by")?,
         lease_until_ms: r.try_get("lease_until_ms")?,
         received_ms: r.try_get("received_ms")?,
@@ -240,19 +107,11 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ReportRow, ServerError> {
     })
 }
 
-fn forbidden() -> ServerError {
-    ServerError::refused(StatusCode::FORBIDDEN, "forbidden", "your role does not give access to this")
-}
-
-fn not_found() -> ServerError {
-    ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no such report")
-}
-
 /// Queued and claimed counts per queue.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Depth {
-    /// Queue name.
-    pub queue: String,
+    /// Queue.
+    pub queue: Queue,
     /// Waiting.
     pub queued: i64,
     /// Being reviewed.
@@ -266,13 +125,13 @@ pub async fn depths(db: &Db) -> Result<Vec<Depth>, ServerError> {
     )
     .fetch_all(db.reader())
     .await?;
-    let mut out: Vec<Depth> = QUEUES.iter().map(|q| Depth { queue: (*q).to_string(), ..Depth::default() }).collect();
+    let mut out: Vec<Depth> = Queue::ALL.iter().map(|q| Depth { queue: *q, queued: 0, claimed: 0 }).collect();
     for r in rows {
-        let queue: String = r.try_get("queue")?;
-        let status: String = r.try_get("status")?;
+        let queue: Queue = column(&r, "queue")?;
+        let status: Status = column(&r, "status")?;
         let n: i64 = r.try_get("n")?;
         if let Some(d) = out.iter_mut().find(|d| d.queue == queue) {
-            if status == "queued" {
+            if status == Status::Queued {
                 d.queued = n;
             } else {
                 d.claimed = n;
@@ -296,12 +155,9 @@ pub async fn expire_leases(db: &Db, now: i64) -> Result<u64, ServerError> {
 
 /// Claims the next report of `queue` for `user`, or returns the one the user
 /// already holds there. `None` when the queue is empty.
-pub async fn claim(db: &Db, user: &User, queue: &str, lease_ms: i64) -> Result<Option<i64>, ServerError> {
-    if !QUEUES.contains(&queue) {
-        return Err(ServerError::refused(StatusCode::NOT_FOUND, "no_queue", format!("no queue named {queue:?}")));
-    }
-    if !user.role.can_see(queue) {
-        return Err(forbidden());
+pub async fn claim(db: &Db, user: &User, queue: Queue, lease_ms: i64) -> Result<Option<i64>, ServerError> {
+    if !user.role.may(Operation::See(queue)) {
+        return Err(ReviewError::Forbidden.into());
     }
     let now = crate::now_ms();
     expire_leases(db, now).await?;
@@ -309,7 +165,7 @@ pub async fn claim(db: &Db, user: &User, queue: &str, lease_ms: i64) -> Result<O
         "SELECT id FROM reports WHERE status = 'claimed' AND claimed_by = $1 AND queue = $2 ORDER BY id LIMIT 1",
     )
     .bind(user.id)
-    .bind(queue)
+    .bind(queue.name())
     .fetch_optional(db.writer())
     .await?;
     if let Some(r) = held {
@@ -330,7 +186,7 @@ pub async fn claim(db: &Db, user: &User, queue: &str, lease_ms: i64) -> Result<O
         .bind(user.id)
         .bind(now)
         .bind(now.saturating_add(lease_ms))
-        .bind(queue)
+        .bind(queue.name())
         .fetch_optional(&mut *tx)
         .await?;
     let Some(r) = claimed else {
@@ -338,7 +194,7 @@ pub async fn claim(db: &Db, user: &User, queue: &str, lease_ms: i64) -> Result<O
         return Ok(None);
     };
     let id: i64 = r.try_get("id")?;
-    audit::append(&mut tx, db.backend(), &user.username, "claim", &format!("report:{id}"), queue).await?;
+    audit::append(&mut tx, db.backend(), &user.username, "claim", &format!("report:{id}"), queue.name()).await?;
     tx.commit().await?;
     Ok(Some(id))
 }
@@ -356,7 +212,7 @@ pub async fn release(db: &Db, user: &User, id: i64) -> Result<(), ServerError> {
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(ServerError::refused(StatusCode::CONFLICT, "not_claimed", "you do not hold this report"));
+        return Err(ReviewError::NotClaimed.into());
     }
     audit::append(&mut tx, db.backend(), &user.username, "release", &format!("report:{id}"), "").await?;
     tx.commit().await?;
@@ -368,8 +224,10 @@ pub async fn release(db: &Db, user: &User, id: i64) -> Result<(), ServerError> {
 pub struct ReportView {
     /// The queue row.
     pub row: ReportRow,
-    /// The stored report.
+    /// The stored report (its attachments' plaintexts are empty).
     pub stored: StoredReport,
+    /// Its attachments, without their bytes, in report order.
+    pub attachments: Vec<crate::AttachmentMeta>,
     /// Earlier decisions, oldest first.
     pub decisions: Vec<DecisionRow>,
     /// Appeals, oldest first.
@@ -385,16 +243,16 @@ pub struct DecisionRow {
     pub appeal: Option<i64>,
     /// Moderator's username.
     pub moderator: String,
-    /// Action name.
-    pub action: String,
+    /// Action.
+    pub action: frankly_review::Action,
     /// Restriction.
     pub restriction: String,
     /// Facts and circumstances.
     pub facts: String,
     /// Automated detection used.
     pub automated: bool,
-    /// `legal` or `terms`.
-    pub ground: String,
+    /// Legal or terms.
+    pub ground: frankly_review::Ground,
     /// The law or clause.
     pub ground_reference: String,
     /// Redress.
@@ -425,11 +283,11 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
         .bind(id)
         .fetch_optional(db.reader())
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ReviewError::NotFound("report"))?;
     let report_row = row(&r)?;
-    if !user.role.can_see(&report_row.queue) {
-        audit::record(db, &user.username, "view-denied", &format!("report:{id}"), &report_row.queue).await?;
-        return Err(forbidden());
+    if !user.role.may(Operation::See(report_row.queue)) {
+        audit::record(db, &user.username, "view-denied", &format!("report:{id}"), report_row.queue.name()).await?;
+        return Err(ReviewError::Forbidden.into());
     }
     let stored = stored_report(id, &r.try_get::<Vec<u8>, _>("content")?)?;
     let decisions = sqlx::query(
@@ -446,11 +304,11 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
             id: d.try_get("id")?,
             appeal: d.try_get("appeal")?,
             moderator: d.try_get("username")?,
-            action: d.try_get("action")?,
+            action: column(d, "action")?,
             restriction: d.try_get("restriction")?,
             facts: d.try_get("facts")?,
             automated: d.try_get::<i64, _>("automated")? != 0,
-            ground: d.try_get("ground")?,
+            ground: column(d, "ground")?,
             ground_reference: d.try_get("ground_reference")?,
             redress: d.try_get("redress")?,
             decided_ms: d.try_get("decided_ms")?,
@@ -473,8 +331,9 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
                 })
             })
             .collect::<Result<Vec<_>, ServerError>>()?;
-    audit::record(db, &user.username, "view", &format!("report:{id}"), &report_row.queue).await?;
-    Ok(ReportView { row: report_row, stored, decisions, appeals })
+    let attachments = crate::attachments::of_report(db, id).await?;
+    audit::record(db, &user.username, "view", &format!("report:{id}"), report_row.queue.name()).await?;
+    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals })
 }
 
 /// The outcome of a decision.
@@ -484,76 +343,24 @@ pub struct Decided {
     pub decision: i64,
     /// Milliseconds from intake to this decision.
     pub latency_ms: i64,
-    /// Where the report went (for an escalation).
-    pub queue: String,
-}
-
-fn check_text(field: &str, value: &str) -> Result<(), ServerError> {
-    if value.len() > MAX_DECISION_TEXT {
-        return Err(ServerError::refused(
-            StatusCode::BAD_REQUEST,
-            "invalid_decision",
-            format!("{field} is {} bytes (limit {MAX_DECISION_TEXT})", value.len()),
-        ));
-    }
-    Ok(())
+    /// Where the report went (its own queue unless escalated).
+    pub queue: Queue,
 }
 
 /// Records `user`'s decision on a report they hold, with the audit entry, in
-/// one transaction.
+/// one transaction. The rules are [`DecisionInput::check`]'s.
 pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Result<Decided, ServerError> {
-    let invalid = |m: &str| Err(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_decision", m.to_string()));
-    let restriction = input.restriction.clone().filter(|r| !r.trim().is_empty());
-    let restriction = restriction.unwrap_or_else(|| input.action.default_restriction().to_string());
-    let redress = input.redress.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| DEFAULT_REDRESS.into());
-    for (field, value) in [
-        ("facts", &input.facts),
-        ("ground_reference", &input.ground_reference),
-        ("restriction", &restriction),
-        ("redress", &redress),
-    ] {
-        check_text(field, value)?;
-    }
-    if input.action.restricts() && (input.facts.trim().is_empty() || input.ground_reference.trim().is_empty()) {
-        return invalid(
-            "a restricting decision needs the facts and circumstances and the legal or terms ground it relies on",
-        );
-    }
-    if input.action == Action::ReportAuthority && user.role != Role::ChildSafety {
-        return Err(forbidden());
-    }
+    input.check_statement()?;
     let now = crate::now_ms();
     let mut tx = db.writer().begin().await?;
-    let r =
-        sqlx::query("SELECT queue, stage, status, claimed_by, lease_until_ms, received_ms FROM reports WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(not_found)?;
-    let queue: String = r.try_get("queue")?;
-    if !user.role.can_see(&queue) {
-        return Err(forbidden());
-    }
-    let status: String = r.try_get("status")?;
-    let holder: Option<i64> = r.try_get("claimed_by")?;
-    let lease: Option<i64> = r.try_get("lease_until_ms")?;
-    if status != "claimed" || holder != Some(user.id) || lease.is_none_or(|l| l < now) {
-        return Err(ServerError::refused(
-            StatusCode::CONFLICT,
-            "not_claimed",
-            "you do not hold this report (never claimed, or the lease expired): claim it again",
-        ));
-    }
-    let stage: String = r.try_get("stage")?;
-    let on_appeal = stage == Stage::Appeal.as_str();
-    if on_appeal != matches!(input.action, Action::Uphold | Action::Reverse) {
-        return invalid(if on_appeal {
-            "an appeal is decided with uphold or reverse"
-        } else {
-            "uphold and reverse decide appeals only"
-        });
-    }
-    let appeal: Option<i64> = if on_appeal {
+    let r = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM reports WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ReviewError::NotFound("report"))?;
+    let report = row(&r)?;
+    let decision: Decision = input.check(user.role, user.id, &report.state(), now)?;
+    let appeal: Option<i64> = if report.stage == Stage::Appeal {
         sqlx::query("SELECT id FROM appeals WHERE report = $1 ORDER BY id DESC LIMIT 1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -563,100 +370,81 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
     } else {
         None
     };
-    let decision: i64 = sqlx::query(
+    let decision_id: i64 = sqlx::query(
         "INSERT INTO decisions (report, appeal, moderator, action, restriction, facts, automated, ground, \
          ground_reference, redress, decided_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(id)
     .bind(appeal)
     .bind(user.id)
-    .bind(input.action.as_str())
-    .bind(&restriction)
-    .bind(&input.facts)
-    .bind(i64::from(input.automated_detection))
-    .bind(match input.ground {
-        Ground::Legal => "legal",
-        Ground::Terms => "terms",
-    })
-    .bind(&input.ground_reference)
-    .bind(&redress)
+    .bind(decision.action.name())
+    .bind(&decision.restriction)
+    .bind(&decision.facts)
+    .bind(i64::from(decision.automated_detection))
+    .bind(decision.ground.name())
+    .bind(&decision.ground_reference)
+    .bind(&decision.redress)
     .bind(now)
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
-    let mut new_queue = queue.clone();
-    if input.action == Action::Escalate {
-        // Restricted reports stay in their restricted queue; others go to admins.
-        if queue != CHILD_SAFETY_QUEUE {
-            new_queue = ESCALATED_QUEUE.to_string();
-        }
-        sqlx::query(
-            "UPDATE reports SET status = 'queued', queue = $1, stage = $2, priority = priority + 1000, \
-             claimed_by = NULL, claimed_ms = NULL, lease_until_ms = NULL WHERE id = $3",
-        )
-        .bind(&new_queue)
-        .bind(Stage::Escalated.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        sqlx::query("UPDATE reports SET status = 'decided', claimed_by = NULL, lease_until_ms = NULL WHERE id = $1")
+    let queue = match decision.next {
+        Next::Escalated { queue } => {
+            sqlx::query(
+                "UPDATE reports SET status = 'queued', queue = $1, stage = $2, priority = priority + $3, \
+                 claimed_by = NULL, claimed_ms = NULL, lease_until_ms = NULL WHERE id = $4",
+            )
+            .bind(queue.name())
+            .bind(Stage::Escalated.name())
+            .bind(ESCALATION_PRIORITY)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-    }
+            queue
+        }
+        Next::Decided => {
+            sqlx::query(
+                "UPDATE reports SET status = 'decided', claimed_by = NULL, lease_until_ms = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            report.queue
+        }
+    };
     let detail = serde_json::json!({
-        "decision": decision,
-        "action": input.action.as_str(),
-        "restriction": restriction,
-        "automated_detection": input.automated_detection,
-        "ground": input.ground,
-        "ground_reference": input.ground_reference,
+        "decision": decision_id,
+        "action": decision.action,
+        "restriction": decision.restriction,
+        "automated_detection": decision.automated_detection,
+        "ground": decision.ground,
+        "ground_reference": decision.ground_reference,
     })
     .to_string();
     audit::append(&mut tx, db.backend(), &user.username, "decide", &format!("report:{id}"), &detail).await?;
     tx.commit().await?;
-    let received: i64 = r.try_get("received_ms")?;
-    Ok(Decided { decision, latency_ms: now - received, queue: new_queue })
-}
-
-/// An appeal as the platform submits it.
-#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppealInput {
-    /// The device's report id.
-    pub report_id: String,
-    /// Who appeals (the reported user or the reporter).
-    pub appellant: String,
-    /// Their statement.
-    pub statement: String,
+    Ok(Decided { decision: decision_id, latency_ms: now - report.received_ms, queue })
 }
 
 /// Files an appeal against the latest decision on a report: the report
 /// returns to review, in the appeals queue (or stays in the child-safety
-/// queue), and the moderators who decided it cannot claim it.
+/// queue), and the moderators who decided it cannot claim it. The rules
+/// are `frankly_review::check_appeal`'s.
 pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
-    check_text("statement", &input.statement)?;
-    if input.appellant.is_empty() || input.appellant.len() > frankly_franking::MAX_ID_BYTES {
-        return Err(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_appeal", "appellant must be a user id"));
-    }
     let mut tx = db.writer().begin().await?;
-    let r = sqlx::query("SELECT id, queue, status FROM reports WHERE report_id = $1")
+    let r = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM reports WHERE report_id = $1"))
         .bind(&input.report_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(not_found)?;
-    let id: i64 = r.try_get("id")?;
-    let queue: String = r.try_get("queue")?;
-    let status: String = r.try_get("status")?;
-    if status != "decided" {
-        return Err(ServerError::refused(StatusCode::CONFLICT, "not_decided", "only a decided report can be appealed"));
-    }
+        .ok_or(ReviewError::NotFound("report"))?;
+    let report = row(&r)?;
+    let new_queue = frankly_review::check_appeal(&input.appellant, &input.statement, &report.state())?;
+    let id = report.id;
     let decision: i64 = sqlx::query("SELECT id FROM decisions WHERE report = $1 ORDER BY id DESC LIMIT 1")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(not_found)?
+        .ok_or(ReviewError::NotFound("decision"))?
         .try_get("id")?;
     let appeal: i64 = sqlx::query(
         "INSERT INTO appeals (report, decision, appellant, statement, filed_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -669,10 +457,9 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
-    let new_queue = if queue == CHILD_SAFETY_QUEUE { CHILD_SAFETY_QUEUE } else { APPEALS_QUEUE };
     sqlx::query("UPDATE reports SET status = 'queued', queue = $1, stage = $2 WHERE id = $3")
-        .bind(new_queue)
-        .bind(Stage::Appeal.as_str())
+        .bind(new_queue.name())
+        .bind(Stage::Appeal.name())
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -684,13 +471,13 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
 
 /// Reports a user may see, newest first, for the history list.
 pub async fn recent(db: &Db, user: &User, limit: i64) -> Result<Vec<ReportRow>, ServerError> {
-    let visible: Vec<&str> = QUEUES.iter().copied().filter(|q| user.role.can_see(q)).collect();
+    let visible: Vec<Queue> = Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect();
     let params: Vec<String> = (0..visible.len()).map(|i| format!("${}", i + 2)).collect();
     let sql =
         format!("SELECT {ROW_COLUMNS} FROM reports WHERE queue IN ({}) ORDER BY id DESC LIMIT $1", params.join(", "));
     let mut query = sqlx::query(&sql).bind(limit);
     for q in visible {
-        query = query.bind(q);
+        query = query.bind(q.name());
     }
     query.fetch_all(db.reader()).await?.iter().map(row).collect()
 }
@@ -706,14 +493,21 @@ pub async fn held(db: &Db, user: &User) -> Result<Vec<ReportRow>, ServerError> {
     rows.iter().map(row).collect()
 }
 
-/// An attachment's plaintext, for a user whose role sees the report's
-/// queue; the fetch is audited.
-pub async fn media(db: &Db, user: &User, id: i64, message: usize, attachment: usize) -> Result<Vec<u8>, ServerError> {
-    Ok(media_of_report(db, user, id, message, attachment, "").await?.0)
+/// An attachment's plaintext and its sniffed inline media type, for a user
+/// whose role sees the report's queue; the fetch is audited.
+pub async fn media(
+    db: &Db,
+    user: &User,
+    id: i64,
+    message: usize,
+    attachment: usize,
+) -> Result<(Vec<u8>, Option<String>), ServerError> {
+    let (bytes, meta, _) = media_of_report(db, user, id, message, attachment, "").await?;
+    Ok((bytes, meta.media_type))
 }
 
-/// [`media`] with the stored report it belongs to; `what` is appended to the
-/// audit entry's detail (for example `strip`).
+/// [`media`] with the attachment's row and the stored report it belongs to;
+/// `what` is appended to the audit entry's detail (for example `strip`).
 pub async fn media_of_report(
     db: &Db,
     user: &User,
@@ -721,40 +515,31 @@ pub async fn media_of_report(
     message: usize,
     attachment: usize,
     what: &str,
-) -> Result<(Vec<u8>, StoredReport), ServerError> {
+) -> Result<(Vec<u8>, crate::AttachmentMeta, StoredReport), ServerError> {
     let r = sqlx::query("SELECT queue, content FROM reports WHERE id = $1")
         .bind(id)
         .fetch_optional(db.reader())
         .await?
-        .ok_or_else(not_found)?;
-    let queue: String = r.try_get("queue")?;
-    if !user.role.can_see(&queue) {
-        audit::record(db, &user.username, "media-denied", &format!("report:{id}"), &queue).await?;
-        return Err(forbidden());
+        .ok_or(ReviewError::NotFound("report"))?;
+    let queue: Queue = column(&r, "queue")?;
+    if !user.role.may(Operation::See(queue)) {
+        audit::record(db, &user.username, "media-denied", &format!("report:{id}"), queue.name()).await?;
+        return Err(ReviewError::Forbidden.into());
     }
     let stored = stored_report(id, &r.try_get::<Vec<u8>, _>("content")?)?;
-    let bytes = stored
-        .report
-        .messages
-        .get(message)
-        .and_then(|m| m.opening.as_ref())
-        .and_then(|o| o.attachments.get(attachment))
-        .map(|a| a.plaintext.clone())
-        .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no such attachment"))?;
+    let (meta, bytes) =
+        crate::attachments::fetch(db, id, message, attachment).await?.ok_or(ReviewError::NotFound("attachment"))?;
+    let bytes = bytes.ok_or(ReviewError::Purged)?;
     let detail =
         if what.is_empty() { format!("{message}/{attachment}") } else { format!("{message}/{attachment} {what}") };
     audit::record(db, &user.username, "view-media", &format!("report:{id}"), &detail).await?;
-    Ok((bytes, stored))
+    Ok((bytes, meta, stored))
 }
 
 /// Parses a stored report. Reports stored by franking v1 (schema 1) stay
 /// in the database and the audit log, but this build does not show them.
 fn stored_report(id: i64, content: &[u8]) -> Result<StoredReport, ServerError> {
     serde_json::from_slice(content).map_err(|e| {
-        ServerError::refused(
-            StatusCode::GONE,
-            "unreadable",
-            format!("report {id} cannot be shown by this build (stored by franking v1, or damaged: {e})"),
-        )
+        ReviewError::Unreadable { report: id, why: format!("stored by franking v1, or damaged: {e}") }.into()
     })
 }

@@ -3,8 +3,8 @@
 //!
 //! Every page and form goes through [`Authed`], which loads the session from
 //! the cookie (or redirects to the sign-in page); every POST checks the
-//! session's CSRF token; report pages and media check [`Role::can_see`]
-//! through the queue functions; admin pages check [`Role::is_admin`].
+//! session's CSRF token; report pages and media ask [`Role::may`] through
+//! the queue functions; admin pages ask it for `Operation::Administer`.
 
 use askama::Template;
 use axum::Form;
@@ -17,8 +17,10 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use zeroize::Zeroizing;
 
-use crate::auth::{self, LOGIN_CSRF_COOKIE, Role, SESSION_COOKIE, Session, User};
-use crate::queue::{self, Action, DecisionInput, Ground};
+use frankly_review::{DecisionInput, Operation, Queue, Role};
+
+use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, User};
+use crate::queue;
 use crate::{AppState, ServerError, StoredVerdict, audit};
 
 /// The content security policy of every page: no inline script or style,
@@ -149,7 +151,7 @@ impl Authed {
     }
 
     fn require_admin(&self) -> Result<(), WebError> {
-        if self.user().role.is_admin() {
+        if self.user().role.may(Operation::Administer) {
             Ok(())
         } else {
             Err(WebError(ServerError::refused(StatusCode::FORBIDDEN, "forbidden", "this page is for admins")))
@@ -303,7 +305,8 @@ async fn dashboard(
     axum::extract::Query(q): axum::extract::Query<Notice>,
 ) -> Result<Html<String>, WebError> {
     let user = authed.user();
-    let depths = queue::depths(state.db()).await?.into_iter().filter(|d| user.role.can_see(&d.queue)).collect();
+    let depths =
+        queue::depths(state.db()).await?.into_iter().filter(|d| user.role.may(Operation::See(d.queue))).collect();
     let notice = match q.notice.as_deref() {
         Some("empty") => Some("That queue is empty.".to_string()),
         Some("decided") => Some("Decision recorded.".to_string()),
@@ -345,7 +348,8 @@ async fn claim(
 ) -> Result<Redirect, WebError> {
     authed.session.check_csrf(&form.csrf)?;
     let lease = i64::try_from(state.config().lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match queue::claim(state.db(), authed.user(), &name, lease).await? {
+    let queue: Queue = name.parse().map_err(ServerError::from)?;
+    match queue::claim(state.db(), authed.user(), queue, lease).await? {
         Some(id) => Ok(Redirect::to(&format!("/reports/{id}"))),
         None => Ok(Redirect::to("/?notice=empty")),
     }
@@ -370,7 +374,7 @@ struct AttachmentView {
     media_type: String,
     image: bool,
     video: Option<VideoView>,
-    size: usize,
+    size: i64,
 }
 
 /// A video attachment: played blurred and muted, with a strip of frames
@@ -472,23 +476,6 @@ pub(crate) fn utc(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// The media type of an image a browser may show inline: JPEG, PNG, GIF or
-/// WebP, sniffed by `frankly_hash::sniff` (never SVG or anything else that
-/// can carry script).
-fn image_type(bytes: &[u8]) -> Option<&'static str> {
-    use frankly_hash::ImageFormat as F;
-    match frankly_hash::sniff(bytes) {
-        frankly_hash::Sniffed::Image(f @ (F::Jpeg | F::Png | F::Gif | F::WebP)) => Some(f.to_mime_type()),
-        _ => None,
-    }
-}
-
-/// The media type of a video container, sniffed the same way.
-fn video_type(bytes: &[u8]) -> Option<&'static str> {
-    let sniffed = frankly_hash::sniff(bytes);
-    sniffed.is_video().then(|| sniffed.media_type()).flatten()
-}
-
 /// A video attachment the server hashed: its stored frames, the frames that
 /// matched a banked video, and the frames its strip shows (the report page
 /// and the strip image agree because both come from here).
@@ -555,15 +542,18 @@ async fn report(
                     .iter()
                     .flat_map(|o| o.attachments.iter())
                     .enumerate()
-                    .map(|(j, a)| AttachmentView {
-                        index: j,
-                        media_type: types
-                            .iter()
-                            .find(|(_, r)| *r == a.reference)
-                            .map_or_else(|| "unknown type".to_string(), |(t, _)| t.clone()),
-                        image: image_type(&a.plaintext).is_some(),
-                        video: video_view(&view.stored, i, j),
-                        size: a.plaintext.len(),
+                    .map(|(j, a)| {
+                        let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j);
+                        AttachmentView {
+                            index: j,
+                            media_type: types
+                                .iter()
+                                .find(|(_, r)| *r == a.reference)
+                                .map_or_else(|| "unknown type".to_string(), |(t, _)| t.clone()),
+                            image: meta.and_then(|s| s.media_type.as_deref()).is_some_and(|t| t.starts_with("image/")),
+                            video: video_view(&view.stored, i, j),
+                            size: meta.map_or(0, |s| s.size),
+                        }
                     })
                     .collect(),
             }
@@ -614,14 +604,8 @@ async fn report(
         .collect();
     history
         .extend(view.appeals.iter().map(|a| format!("{}: {} appealed: {}", utc(a.filed_ms), a.appellant, a.statement)));
-    let mine = view.row.status == "claimed" && view.row.claimed_by == Some(user.id);
-    let on_appeal = view.row.stage == queue::Stage::Appeal.as_str();
-    let actions = Action::ALL
-        .iter()
-        .filter(|a| on_appeal == matches!(a, Action::Uphold | Action::Reverse))
-        .filter(|a| **a != Action::ReportAuthority || user.role == Role::ChildSafety)
-        .map(|a| a.as_str())
-        .collect();
+    let mine = view.row.state().held_by(user.id, crate::now_ms());
+    let actions = user.role.actions(view.row.queue, view.row.stage).iter().map(|a| a.name()).collect();
     render(&ReportPage {
         user,
         csrf: &authed.session.csrf,
@@ -683,7 +667,7 @@ async fn add_to_bank(
     }
     let user = authed.user();
     let view = queue::view(state.db(), user, id).await?;
-    if !(view.row.status == "claimed" && view.row.claimed_by == Some(user.id)) {
+    if !view.row.state().held_by(user.id, crate::now_ms()) {
         return Err(WebError(ServerError::refused(
             StatusCode::FORBIDDEN,
             "not_claimed",
@@ -696,13 +680,11 @@ async fn add_to_bank(
     let labels: Vec<String> =
         form.labels.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let labels = frankly_match::check_labels(&labels).map_err(bad)?;
-    let bytes = queue::media(state.db(), user, id, message, attachment).await?;
-    let content = if image_type(&bytes).is_some() {
-        frankly_match::ContentType::Photo
-    } else if video_type(&bytes).is_some() {
-        frankly_match::ContentType::Video
-    } else {
-        return Err(bad("only photos and videos can be banked".into()));
+    let (bytes, media_type) = queue::media(state.db(), user, id, message, attachment).await?;
+    let content = match media_type.as_deref() {
+        Some(t) if t.starts_with("image/") => frankly_match::ContentType::Photo,
+        Some(t) if t.starts_with("video/") => frankly_match::ContentType::Video,
+        _ => return Err(bad("only photos and videos can be banked".into())),
     };
     let slot = crate::guard::slot(&state.inner.hash_slots, "too many uploads are being hashed").await?;
     let hashed = crate::hma::hash_bytes(&state, slot, content, bytes.into(), None).await?;
@@ -743,12 +725,8 @@ async fn decide(
 ) -> Result<Redirect, WebError> {
     authed.session.check_csrf(&form.csrf)?;
     let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_decision", m));
-    let action = Action::parse(&form.action).ok_or_else(|| bad(format!("unknown action {:?}", form.action)))?;
-    let ground = match form.ground.as_str() {
-        "legal" => Ground::Legal,
-        "terms" => Ground::Terms,
-        other => return Err(bad(format!("unknown ground {other:?}"))),
-    };
+    let action = form.action.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
+    let ground = form.ground.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
     let input = DecisionInput {
         action,
         restriction: Some(form.restriction),
@@ -759,7 +737,7 @@ async fn decide(
         redress: Some(form.redress),
     };
     let decided = queue::decide(state.db(), authed.user(), id, &input).await?;
-    state.metrics().decided(action.as_str(), decided.latency_ms);
+    state.metrics().decided(input.action.name(), decided.latency_ms);
     Ok(Redirect::to("/?notice=decided"))
 }
 
@@ -784,9 +762,9 @@ async fn media(
     Path((id, message, attachment)): Path<(i64, usize, usize)>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let bytes = queue::media(state.db(), authed.user(), id, message, attachment).await?;
-    let typed = match image_type(&bytes).or_else(|| video_type(&bytes)) {
-        Some(t) => vec![(header::CONTENT_TYPE, HeaderValue::from_static(t))],
+    let (bytes, media_type) = queue::media(state.db(), authed.user(), id, message, attachment).await?;
+    let typed = match media_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        Some(t) => vec![(header::CONTENT_TYPE, t)],
         None => vec![
             (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment")),
@@ -832,7 +810,8 @@ async fn strip(
     authed: Authed,
     Path((id, message, attachment)): Path<(i64, usize, usize)>,
 ) -> Result<Response, WebError> {
-    let (bytes, stored) = queue::media_of_report(state.db(), authed.user(), id, message, attachment, "strip").await?;
+    let (bytes, _, stored) =
+        queue::media_of_report(state.db(), authed.user(), id, message, attachment, "strip").await?;
     let frames = video_strip(&stored, message, attachment)
         .ok_or_else(|| ServerError::refused(StatusCode::NOT_FOUND, "not_found", "no frame strip for this attachment"))?
         .strip;
@@ -888,12 +867,12 @@ async fn create_user(
 ) -> Result<Html<String>, WebError> {
     authed.require_admin()?;
     authed.session.check_csrf(&form.csrf)?;
-    let role = Role::parse(&form.role).ok_or_else(|| {
-        WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_user", format!("unknown role {:?}", form.role)))
+    let role: Role = form.role.parse().map_err(|e: frankly_review::ReviewError| {
+        WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_user", e.to_string()))
     })?;
     let notice =
         match auth::create_user(state.db(), &authed.user().username, &form.username, &form.password, role).await {
-            Ok(_) => format!("Created {} ({}).", form.username, role.as_str()),
+            Ok(_) => format!("Created {} ({}).", form.username, role.name()),
             Err(ServerError::Refused { message, .. }) => message,
             Err(e) => return Err(WebError(e)),
         };
@@ -1088,17 +1067,5 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_795_000_000_123), "2026-11-18 11:06:40 UTC");
-    }
-
-    #[test]
-    fn sniffs_images_only() {
-        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
-        assert_eq!(image_type(b"GIF89a"), Some("image/gif"));
-        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n"), Some("image/png"));
-        assert_eq!(image_type(b"BM\0\0"), None, "shown inline only as the four web formats");
-        assert_eq!(video_type(b"\0\0\0\x18ftypisom"), Some("video/mp4"));
-        assert_eq!(video_type(b"%PDF-1.7"), None);
-        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
-        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
     }
 }

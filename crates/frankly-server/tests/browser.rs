@@ -17,7 +17,7 @@ use common::{Engine, Harness};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use frankly_report::Reason;
-use frankly_server::Role;
+use frankly_review::Role;
 
 struct Driver(Child);
 

@@ -22,7 +22,8 @@ use common::random::pdqs;
 use common::{Engine, location};
 use frankly_bank::{Bank, SignalType, VerifiedBank, VerifyingKey, apply_delta_bundle, unix_now, verify_bundle};
 use frankly_report::Reason;
-use frankly_server::{Role, Scope};
+use frankly_review::Role;
+use frankly_server::Scope;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

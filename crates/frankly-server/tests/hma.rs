@@ -646,9 +646,9 @@ on_both!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_manage_keys_in_the_web_ui() {
     let s = Hma::start(Engine::Sqlite).await.unwrap();
-    let moderator = s.h.sign_in("mod", frankly_server::Role::Moderator).await;
+    let moderator = s.h.sign_in("mod", frankly_review::Role::Moderator).await;
     assert_eq!(s.h.get("/admin/keys", Some(&moderator.cookie)).await.0, StatusCode::FORBIDDEN);
-    let admin = s.h.sign_in("boss", frankly_server::Role::Admin).await;
+    let admin = s.h.sign_in("boss", frankly_review::Role::Admin).await;
     let (status, _, page) = s.h.get("/admin/keys", Some(&admin.cookie)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("tests") && page.contains("curate,hash,match"), "the harness's key is listed");

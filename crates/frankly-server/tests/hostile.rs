@@ -138,7 +138,7 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
     let token = h.token(&common::franked::device("bob")).await;
     for (path, length, auth) in [
         ("/v1/reports", frankly_report::MAX_ENVELOPE_BYTES + 1, Some(token.as_str())),
-        ("/v1/messages", frankly_server::MAX_SEND_REQUEST_BYTES + 1, Some(token.as_str())),
+        ("/v1/messages", frankly_api::MAX_SEND_REQUEST_BYTES + 1, Some(token.as_str())),
         ("/v1/devices", frankly_server::guard::MAX_SMALL_BODY_BYTES + 1, None),
         ("/login", frankly_server::guard::MAX_SMALL_BODY_BYTES + 1, None),
     ] {
@@ -324,12 +324,12 @@ async fn audit_rows(h: &Harness, action: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_defences() {
     let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
-    frankly_server::create_user(h.state.db(), "test", "MOD1", "a long test password", frankly_server::Role::Moderator)
+    frankly_server::create_user(h.state.db(), "test", "MOD1", "a long test password", frankly_review::Role::Moderator)
         .await
         .unwrap();
     // Usernames are case-insensitive: MOD1 is mod1, and a second "Mod1" is refused.
     assert!(
-        frankly_server::create_user(h.state.db(), "test", "Mod1", "another long password", frankly_server::Role::Admin)
+        frankly_server::create_user(h.state.db(), "test", "Mod1", "another long password", frankly_review::Role::Admin)
             .await
             .is_err()
     );
@@ -374,7 +374,7 @@ async fn removing_the_newest_audit_entries_is_found_by_checkpoints(h: Harness) {
             "test",
             name,
             "a long test password",
-            frankly_server::Role::Moderator,
+            frankly_review::Role::Moderator,
         )
         .await
         .unwrap();

@@ -15,7 +15,8 @@ use common::franked::{conversation, seal, with_attachments};
 use common::{Engine, Harness};
 use frankly_bank::{Bank, Matcher, SignalType, TextFormat, VideoBank, VideoEntry, VideoMatcher};
 use frankly_report::Reason;
-use frankly_server::{MatchSignal, Role, STRIP_TILE_HEIGHT, ServerBanks};
+use frankly_review::Role;
+use frankly_server::{MatchSignal, STRIP_TILE_HEIGHT, ServerBanks};
 use image::codecs::gif::GifEncoder;
 use image::{Delay, Frame, RgbImage};
 
@@ -187,4 +188,75 @@ async fn reported_video_and_animation_are_matched_and_shown_blurred_with_their_m
 
 fn get(path: &str, cookie: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(path).header(header::COOKIE, cookie).body(axum::body::Body::empty()).unwrap()
+}
+
+/// Reports stored before schema 6 held their attachments inside their JSON
+/// content (hex); the migration to schema 6 moves them, once, into
+/// `report_attachments`, and the review page and media serve them as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_inside_reports_of_an_older_schema_are_moved_out_by_the_migration() {
+    use sqlx::Row;
+    let photo = common::photo();
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    let mut msgs = conversation(&h.keyring(), "conv", "mallory", "bob", 2, now);
+    let pdf: &[u8] = b"%PDF-1.7 not a picture";
+    with_attachments(&h.keyring(), &mut msgs, &[("image/jpeg", &photo), ("image/png", pdf)], now + 10);
+    let (_, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
+    let (id, _, _, stored) = h.stored().await.remove(0);
+    let opening = |s: &frankly_server::StoredReport| s.report.messages[1].opening.clone().unwrap();
+    assert!(opening(&stored).attachments.iter().all(|a| a.plaintext.is_empty()), "not in the content");
+
+    // Make the database what schema 5 left: the plaintexts inside the content, no table.
+    let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+    let mut old = stored.clone();
+    for r in sqlx::query("SELECT message, attachment, bytes FROM report_attachments").fetch_all(&pool).await.unwrap() {
+        let (m, a): (i64, i64) = (r.try_get("message").unwrap(), r.try_get("attachment").unwrap());
+        old.report.messages[m as usize].opening.as_mut().unwrap().attachments[a as usize].plaintext =
+            r.try_get("bytes").unwrap();
+    }
+    assert_eq!(opening(&old).attachments[0].plaintext, photo);
+    sqlx::query("UPDATE reports SET content = $1 WHERE id = $2")
+        .bind(serde_json::to_vec(&old).unwrap())
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql("DROP TABLE report_attachments; DELETE FROM frankly_migrations WHERE version = 6")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // A restarted server migrates: the bytes are rows again, the content as before.
+    drop(h.another_instance().await);
+    let (_, _, _, moved) = h.stored().await.remove(0);
+    assert_eq!(serde_json::to_value(&moved).unwrap(), serde_json::to_value(&stored).unwrap());
+    let rows = sqlx::query("SELECT media_type, size FROM report_attachments ORDER BY attachment")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.try_get::<Option<String>, _>("media_type").unwrap(), r.try_get::<i64, _>("size").unwrap()))
+        .collect::<Vec<_>>();
+    assert_eq!(rows, [(Some("image/jpeg".to_string()), photo.len() as i64), (None, pdf.len() as i64)]);
+    // A third start moves nothing again.
+    drop(h.another_instance().await);
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM report_attachments").fetch_one(&pool).await.unwrap().get("n");
+    assert_eq!(n, 2);
+    pool.close().await;
+
+    // Served by what was sniffed at the move, not by what the sender declared.
+    let m = h.sign_in("mo", Role::Moderator).await;
+    let (status, headers, bytes) = h.request(get(&format!("/reports/{id}/media/1/0"), &m.cookie)).await;
+    assert_eq!(
+        (status, &headers[header::CONTENT_TYPE], bytes),
+        (StatusCode::OK, &"image/jpeg".parse().unwrap(), photo)
+    );
+    let (status, headers, bytes) = h.request(get(&format!("/reports/{id}/media/1/1"), &m.cookie)).await;
+    assert_eq!((status, bytes.as_slice()), (StatusCode::OK, pdf));
+    assert_eq!(headers[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(headers[header::CONTENT_DISPOSITION], "attachment");
+    let (status, _, _) = h.request(get(&format!("/reports/{id}/media/1/2"), &m.cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

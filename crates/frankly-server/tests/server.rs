@@ -13,7 +13,7 @@ use common::franked::{conversation, device, seal, with_image};
 use common::{Engine, Harness, location};
 use frankly_franking::{Commitment, DeviceKey, Party, verify_delivery, verify_tag};
 use frankly_report::Reason;
-use frankly_server::Role;
+use frankly_review::{Queue, Role};
 
 const T0: u64 = 0;
 
@@ -702,11 +702,12 @@ async fn concurrent_claims_on_postgres_never_double_assign() {
                 // Each claim, then decide, as a moderator working through the queue.
                 let user =
                     frankly_server::User { id, username: name.clone(), role: Role::Moderator, reveal_media: false };
-                let Some(report) = frankly_server::queue::claim(state.db(), &user, "harassment", 60_000).await.unwrap()
+                let Some(report) =
+                    frankly_server::queue::claim(state.db(), &user, Queue::Harassment, 60_000).await.unwrap()
                 else {
                     break got;
                 };
-                let input = frankly_server::DecisionInput::dismiss();
+                let input = frankly_review::DecisionInput::dismiss();
                 frankly_server::queue::decide(state.db(), &user, report, &input).await.unwrap();
                 got.push(report);
             }

@@ -200,7 +200,7 @@ impl Harness {
     }
 
     /// Creates a user and signs in; returns the cookie header and CSRF token.
-    pub async fn sign_in(&self, username: &str, role: frankly_server::Role) -> Moderator {
+    pub async fn sign_in(&self, username: &str, role: frankly_review::Role) -> Moderator {
         frankly_server::create_user(self.state.db(), "test", username, "a long test password", role).await.unwrap();
         self.sign_in_existing(username).await
     }
