@@ -10,6 +10,9 @@
 //!   every report it could open (the server is no verification oracle).
 //! - Appeals (`/v1/appeals`): [`AppealInput`].
 //! - Every refusal is an [`ErrorBody`] with a stable code.
+//! - The moderation API (`/api/v1/`): [`moderation`].
+
+pub mod moderation;
 
 use frankly_franking::{Commitment, DeliveryContext, Party, PlatformTag};
 

@@ -74,15 +74,18 @@ enum AdminCommand {
         #[command(flatten)]
         options: ServerOptions,
     },
-    /// Create an API key for the HMA-compatible match API (docs/server.md);
-    /// prints the key once.
+    /// Create an API key for the HMA-compatible match API or the moderation
+    /// API (docs/server.md); prints the key once.
     CreateApiKey {
         /// Who or what uses it (shown in the admin page and the audit log).
         #[arg(long)]
         name: String,
-        /// Comma-separated: hash, match, curate, bundle.
+        /// Comma-separated: hash, match, curate, bundle, review.
         #[arg(long, default_value = "match", value_delimiter = ',')]
         scopes: Vec<String>,
+        /// The moderator account a review key acts for (its role decides what the key may do).
+        #[arg(long)]
+        account: Option<String>,
         #[command(flatten)]
         options: ServerOptions,
     },
@@ -193,16 +196,16 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             out(&format!("report key {id} is current"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(ServeCommand::Admin(AdminCommand::CreateApiKey { name, scopes, options })) => {
+        Some(ServeCommand::Admin(AdminCommand::CreateApiKey { name, scopes, account, options })) => {
             let scopes = scopes
                 .iter()
                 .map(|s| {
                     Scope::parse(s.trim())
-                        .with_context(|| format!("unknown scope {s:?}: hash, match, curate or bundle"))
+                        .with_context(|| format!("unknown scope {s:?}: hash, match, curate, bundle or review"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             with_db(options, |db| async move {
-                let (id, key) = frankly_server::create_api_key(&db, "cli", name, &scopes).await?;
+                let (id, key) = frankly_server::create_api_key(&db, "cli", name, &scopes, account.as_deref()).await?;
                 out(&format!("created API key {id} ({name}); it is not shown again:\n{}", key.as_str()))?;
                 Ok(())
             })

@@ -78,7 +78,7 @@ async fn main() {
         ..Config::default()
     };
     let a = AppState::open(config.clone(), Default::default()).await.unwrap();
-    let (_, key) = frankly_server::create_api_key(a.db(), "bench", "bench", &Scope::ALL).await.unwrap();
+    let (_, key) = frankly_server::create_api_key(a.db(), "bench", "bench", &Scope::MATCH_API, None).await.unwrap();
     let key = key.to_string();
     let hashes = random::pdqs(7, args.base + args.changes);
     let base_list = hashes[..args.base].to_vec();

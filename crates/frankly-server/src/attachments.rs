@@ -184,6 +184,18 @@ pub(crate) async fn fetch(
     row.map(|r| Ok((meta(&r)?, r.try_get("bytes")?))).transpose()
 }
 
+/// One attachment with its bytes (`None` once purged), by its id.
+pub(crate) async fn fetch_by_id(
+    db: &crate::Db,
+    id: i64,
+) -> Result<Option<(AttachmentMeta, Option<Vec<u8>>)>, ServerError> {
+    let row = sqlx::query(&format!("SELECT {META_COLUMNS}, bytes FROM report_attachments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    row.map(|r| Ok((meta(&r)?, r.try_get("bytes")?))).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::inline_type;

@@ -289,6 +289,25 @@ pub(crate) struct UserRow {
 }
 
 /// All users.
+/// The enabled account `id` (what a review key acts for), or `None` when it
+/// is gone or disabled.
+pub(crate) async fn account(db: &Db, id: i64) -> Result<Option<User>, ServerError> {
+    let row = sqlx::query("SELECT id, username, role, reveal_media FROM users WHERE id = $1 AND disabled = 0")
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    row.map(|r| {
+        let role: String = r.try_get("role")?;
+        Ok(User {
+            id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            role: role.parse().map_err(|e| ServerError::Internal(format!("stored {e}")))?,
+            reveal_media: r.try_get::<i64, _>("reveal_media")? != 0,
+        })
+    })
+    .transpose()
+}
+
 pub(crate) async fn users(db: &Db) -> Result<Vec<UserRow>, ServerError> {
     let rows =
         sqlx::query("SELECT id, username, role, disabled FROM users ORDER BY username").fetch_all(db.reader()).await?;

@@ -74,10 +74,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_report_attachments.sql"),
         postgres: include_str!("../migrations/postgres/0006_report_attachments.sql"),
     },
+    Migration {
+        version: 7,
+        name: "review keys",
+        sqlite: include_str!("../migrations/sqlite/0007_review_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0007_review_keys.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

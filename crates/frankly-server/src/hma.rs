@@ -151,7 +151,7 @@ pub(crate) async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scop
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "Authentication required"))?;
-    match match_store::api_key_scopes(state.db(), key.trim()).await? {
+    match match_store::presented_key(state.db(), key.trim()).await?.map(|k| k.scopes) {
         None => Err(fail(StatusCode::UNAUTHORIZED, "Authentication required")),
         Some(scopes) if scopes.contains(&scope) => Ok(()),
         Some(_) => Err(fail(StatusCode::FORBIDDEN, format!("this API key lacks the '{}' scope", scope.name()))),

@@ -63,6 +63,7 @@ mod metrics;
 mod platform_keys;
 pub mod queue;
 mod report_keys;
+mod review_api;
 mod secrets;
 mod web;
 
@@ -223,7 +224,7 @@ impl AppState {
 /// route's body goes through [`guard::guard_body`]; axum's own body limit
 /// is off, so the guard's table is the only one.
 pub fn app(state: AppState) -> axum::Router {
-    let mut routes = api::routes().merge(web::routes());
+    let mut routes = api::routes().merge(review_api::routes()).merge(web::routes());
     if state.config().match_api {
         routes = routes.merge(hma::routes()).merge(bank_feed::routes());
     }

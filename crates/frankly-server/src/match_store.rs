@@ -723,11 +723,16 @@ pub enum Scope {
     Curate,
     /// `/v1/banks`: fetch signed bank bundles and deltas (what devices do).
     Bundle,
+    /// `/api/v1/`: the moderation API, acting for the key's moderator
+    /// account with that account's role.
+    Review,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::Hash, Scope::Match, Scope::Curate, Scope::Bundle];
+    pub const ALL: [Scope; 5] = [Scope::Hash, Scope::Match, Scope::Curate, Scope::Bundle, Scope::Review];
+    /// The scopes of the match API and bank bundles (no account needed).
+    pub const MATCH_API: [Scope; 4] = [Scope::Hash, Scope::Match, Scope::Curate, Scope::Bundle];
 
     /// Its name in `--scopes` and in the table.
     pub fn name(self) -> &'static str {
@@ -736,6 +741,7 @@ impl Scope {
             Scope::Match => "match",
             Scope::Curate => "curate",
             Scope::Bundle => "bundle",
+            Scope::Review => "review",
         }
     }
 
@@ -755,12 +761,16 @@ pub const MAX_API_KEY_NAME_CHARS: usize = 100;
 /// Creates an API key named `name` (who or what uses it) with `scopes`,
 /// audited as `actor`; returns its id and the key, shown once (only the
 /// SHA-256 of its 32 random secret bytes is stored: a key is high-entropy,
-/// so a slow password hash would add nothing).
+/// so a slow password hash would add nothing). A key with the `review`
+/// scope acts for the moderator account `account` (required, and only for
+/// that scope): it may do what the account's role may, while the account
+/// is enabled.
 pub async fn create_api_key(
     db: &Db,
     actor: &str,
     name: &str,
     scopes: &[Scope],
+    account: Option<&str>,
 ) -> Result<(i64, zeroize::Zeroizing<String>), ServerError> {
     use base64::Engine;
     let name = name.trim();
@@ -778,6 +788,21 @@ pub async fn create_api_key(
             "an API key needs at least one scope (hash, match, curate, bundle)",
         ));
     }
+    let invalid = |m: &str| ServerError::refused(axum::http::StatusCode::BAD_REQUEST, "invalid_key", m.to_string());
+    let user_id: Option<i64> = match (scopes.contains(&Scope::Review), account) {
+        (true, Some(account)) => Some(
+            sqlx::query("SELECT id FROM users WHERE username IN ($1, $2) ORDER BY username = $1 DESC LIMIT 1")
+                .bind(account)
+                .bind(crate::auth::fold_username(account))
+                .fetch_optional(db.reader())
+                .await?
+                .ok_or_else(|| invalid(&format!("no moderator account named {account:?}")))?
+                .try_get("id")?,
+        ),
+        (true, None) => return Err(invalid("a review key acts for a moderator account: name it")),
+        (false, Some(_)) => return Err(invalid("only a review key acts for a moderator account")),
+        (false, None) => None,
+    };
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(secret.as_mut()).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
     let mut names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
@@ -786,12 +811,14 @@ pub async fn create_api_key(
     let scopes = names.join(",");
     let mut tx = db.writer().begin().await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO api_keys (name, secret_sha256, scopes, created_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_keys (name, secret_sha256, scopes, created_ms, user_id) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id",
     )
     .bind(name)
     .bind(Sha256::digest(secret.as_ref()).to_vec())
     .bind(&scopes)
     .bind(now_ms())
+    .bind(user_id)
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
@@ -843,9 +870,20 @@ pub async fn api_keys(db: &Db) -> Result<Vec<ApiKeyRow>, ServerError> {
         .collect()
 }
 
-/// The scopes of a presented key, or `None` when it is malformed, unknown,
-/// revoked or wrong (compared in constant time).
-pub(crate) async fn api_key_scopes(db: &Db, key: &str) -> Result<Option<Vec<Scope>>, ServerError> {
+/// A presented key that verified.
+#[derive(Clone, Debug)]
+pub(crate) struct PresentedKey {
+    /// Its id.
+    pub(crate) id: i64,
+    /// Its scopes.
+    pub(crate) scopes: Vec<Scope>,
+    /// The moderator account a review key acts for.
+    pub(crate) user_id: Option<i64>,
+}
+
+/// A presented key, or `None` when it is malformed, unknown, revoked or
+/// wrong (compared in constant time).
+pub(crate) async fn presented_key(db: &Db, key: &str) -> Result<Option<PresentedKey>, ServerError> {
     use base64::Engine;
     let Some((id, secret)) = key.strip_prefix(KEY_PREFIX).and_then(|rest| rest.split_once('_')) else {
         return Ok(None);
@@ -855,7 +893,7 @@ pub(crate) async fn api_key_scopes(db: &Db, key: &str) -> Result<Option<Vec<Scop
         return Ok(None);
     };
     let secret = zeroize::Zeroizing::new(secret);
-    let row = sqlx::query("SELECT secret_sha256, scopes FROM api_keys WHERE id = $1 AND revoked_ms IS NULL")
+    let row = sqlx::query("SELECT secret_sha256, scopes, user_id FROM api_keys WHERE id = $1 AND revoked_ms IS NULL")
         .bind(id)
         .fetch_optional(db.reader())
         .await?;
@@ -865,7 +903,11 @@ pub(crate) async fn api_key_scopes(db: &Db, key: &str) -> Result<Option<Vec<Scop
         return Ok(None);
     }
     let scopes: String = row.try_get("scopes")?;
-    Ok(Some(scopes.split(',').filter_map(Scope::parse).collect()))
+    Ok(Some(PresentedKey {
+        id,
+        scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        user_id: row.try_get("user_id")?,
+    }))
 }
 
 /// Revokes an API key, audited as `actor`; returns whether it existed and

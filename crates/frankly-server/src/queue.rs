@@ -482,6 +482,86 @@ pub async fn recent(db: &Db, user: &User, limit: i64) -> Result<Vec<ReportRow>, 
     query.fetch_all(db.reader()).await?.iter().map(row).collect()
 }
 
+/// What a report list is filtered by (every field optional).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this queue (it must be one the role may see).
+    pub queue: Option<Queue>,
+    /// Only reports of this sender.
+    pub sender: Option<String>,
+    /// Received at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Received before (Unix ms).
+    pub until: Option<i64>,
+    /// Only reports whose verified attachments matched (true) or did not
+    /// match (false) a server bank.
+    pub bank_match: Option<bool>,
+    /// Only ids below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Most reports returned (at most `frankly_api::moderation::MAX_LIST`).
+    pub limit: Option<i64>,
+}
+
+/// Reports `user` may see that pass `filter`, newest first; a queue the
+/// role may not see is refused, not silently emptied.
+pub async fn list(db: &Db, user: &User, filter: &ListFilter) -> Result<Vec<ReportRow>, ServerError> {
+    if let Some(q) = filter.queue
+        && !user.role.may(Operation::See(q))
+    {
+        return Err(ReviewError::Forbidden.into());
+    }
+    let visible: Vec<Queue> = match filter.queue {
+        Some(q) => vec![q],
+        None => Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect(),
+    };
+    let limit = filter.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_LIST);
+    let mut sql = format!("SELECT {ROW_COLUMNS} FROM reports WHERE queue IN (");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let queue_params: Vec<String> = visible.iter().map(|_| next()).collect();
+    sql.push_str(&queue_params.join(", "));
+    sql.push(')');
+    let mut texts: Vec<String> = visible.iter().map(|q| q.name().to_string()).collect();
+    let mut numbers: Vec<i64> = Vec::new();
+    if let Some(status) = filter.status {
+        sql.push_str(&format!(" AND status = {}", next()));
+        texts.push(status.name().to_string());
+    }
+    if let Some(sender) = &filter.sender {
+        sql.push_str(&format!(" AND sender_id = {}", next()));
+        texts.push(sender.clone());
+    }
+    // Text parameters come first in the statement, numbers after them.
+    for (column, value) in [("received_ms >=", filter.since), ("received_ms <", filter.until), ("id <", filter.before)]
+    {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} {}", next()));
+            numbers.push(v);
+        }
+    }
+    match filter.bank_match {
+        Some(true) => sql.push_str(" AND server_matches > 0"),
+        Some(false) => sql.push_str(" AND server_matches = 0"),
+        None => {}
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", next()));
+    numbers.push(limit);
+    let mut query = sqlx::query(&sql);
+    for t in texts {
+        query = query.bind(t);
+    }
+    for v in numbers {
+        query = query.bind(v);
+    }
+    query.fetch_all(db.reader()).await?.iter().map(row).collect()
+}
+
 /// The reports `user` holds now.
 pub async fn held(db: &Db, user: &User) -> Result<Vec<ReportRow>, ServerError> {
     let rows = sqlx::query(&format!(
@@ -534,6 +614,39 @@ pub async fn media_of_report(
         if what.is_empty() { format!("{message}/{attachment}") } else { format!("{message}/{attachment} {what}") };
     audit::record(db, &user.username, "view-media", &format!("report:{id}"), &detail).await?;
     Ok((bytes, meta, stored))
+}
+
+/// An attachment's plaintext and its row, by the attachment's id, for a
+/// user whose role sees its report's queue; the fetch is audited.
+pub async fn media_by_id(
+    db: &Db,
+    user: &User,
+    attachment: i64,
+) -> Result<(Vec<u8>, crate::AttachmentMeta), ServerError> {
+    let r =
+        sqlx::query("SELECT r.id, r.queue FROM report_attachments a JOIN reports r ON r.id = a.report WHERE a.id = $1")
+            .bind(attachment)
+            .fetch_optional(db.reader())
+            .await?
+            .ok_or(ReviewError::NotFound("attachment"))?;
+    let id: i64 = r.try_get("id")?;
+    let queue: Queue = column(&r, "queue")?;
+    if !user.role.may(Operation::See(queue)) {
+        audit::record(db, &user.username, "media-denied", &format!("report:{id}"), queue.name()).await?;
+        return Err(ReviewError::Forbidden.into());
+    }
+    let (meta, bytes) =
+        crate::attachments::fetch_by_id(db, attachment).await?.ok_or(ReviewError::NotFound("attachment"))?;
+    let bytes = bytes.ok_or(ReviewError::Purged)?;
+    audit::record(
+        db,
+        &user.username,
+        "view-media",
+        &format!("report:{id}"),
+        &format!("{}/{}", meta.message, meta.attachment),
+    )
+    .await?;
+    Ok((bytes, meta))
 }
 
 /// Parses a stored report. Reports stored by franking v1 (schema 1) stay

@@ -975,6 +975,10 @@ struct NewKeyForm {
     curate: Option<String>,
     #[serde(default)]
     bundle: Option<String>,
+    #[serde(default)]
+    review: Option<String>,
+    #[serde(default)]
+    account: String,
 }
 
 async fn create_key(
@@ -989,11 +993,13 @@ async fn create_key(
         (form.matching.is_some(), crate::Scope::Match),
         (form.curate.is_some(), crate::Scope::Curate),
         (form.bundle.is_some(), crate::Scope::Bundle),
+        (form.review.is_some(), crate::Scope::Review),
     ]
     .into_iter()
     .filter_map(|(on, scope)| on.then_some(scope))
     .collect();
-    match crate::match_store::create_api_key(state.db(), &authed.user().username, &form.name, &scopes).await {
+    let account = Some(form.account.trim()).filter(|a| !a.is_empty());
+    match crate::match_store::create_api_key(state.db(), &authed.user().username, &form.name, &scopes, account).await {
         Ok((id, key)) => {
             let notice = format!("Created key {id} ({}). Copy it now: it is not shown again.", form.name.trim());
             keys_page(&state, &authed, Some(notice), Some(key)).await

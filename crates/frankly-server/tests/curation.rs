@@ -159,7 +159,8 @@ async fn bundles_and_deltas_follow_every_change(engine: Engine) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(fetch(&s, "/v1/banks/FALSE_POSITIVES/bundle", &[]).await.0, StatusCode::CONFLICT);
     assert_eq!(fetch(&s, "/v1/banks/NO_SUCH_BANK/bundle", &[]).await.0, StatusCode::NOT_FOUND);
-    let (_, matcher) = frankly_server::create_api_key(s.h.state.db(), "t", "matcher", &[Scope::Match]).await.unwrap();
+    let (_, matcher) =
+        frankly_server::create_api_key(s.h.state.db(), "t", "matcher", &[Scope::Match], None).await.unwrap();
     let req = Request::get("/v1/banks/CSAM_LIST/bundle")
         .header(header::AUTHORIZATION, format!("Bearer {}", matcher.as_str()))
         .body(Body::empty())

@@ -380,7 +380,7 @@ async fn keys_and_scopes(s: Hma) {
     let (status, _) = s.call_with(Method::GET, "/c/banks", Some("frk_1_AAAA"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (id, matcher) =
-        frankly_server::create_api_key(s.h.state.db(), "tests", "matcher", &[Scope::Match]).await.unwrap();
+        frankly_server::create_api_key(s.h.state.db(), "tests", "matcher", &[Scope::Match], None).await.unwrap();
     let lookup = format!("/m/raw_lookup?signal_type=pdq&signal={}", PDQ_EXAMPLES[0]);
     assert_eq!(s.call_with(Method::GET, &lookup, Some(&matcher), None).await.0, StatusCode::OK);
     assert_eq!(

@@ -25,7 +25,8 @@ impl Hma {
             tweak(c);
         })
         .await?;
-        let (_, key) = frankly_server::create_api_key(h.state.db(), "tests", "tests", &Scope::ALL).await.unwrap();
+        let (_, key) =
+            frankly_server::create_api_key(h.state.db(), "tests", "tests", &Scope::MATCH_API, None).await.unwrap();
         Some(Hma { h, key: key.to_string() })
     }
 

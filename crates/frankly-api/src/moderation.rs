@@ -1,0 +1,201 @@
+//! The moderation API (`/api/v1/`): what a trust-and-safety team's tools
+//! read and send. Every call carries an API key with the `review` scope,
+//! which acts for one moderator account and may do what that account's
+//! role may (`frankly_review::Role::may`, the table the web UI uses too).
+
+use frankly_review::{Action, Ground, Queue, Stage, Status};
+
+/// Most reports one `GET /api/v1/reports` returns.
+pub const MAX_LIST: i64 = 500;
+
+/// `GET /api/v1/queues`: one queue the key's role may see.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: Queue,
+    /// Reports waiting.
+    pub queued: i64,
+    /// Reports being reviewed.
+    pub claimed: i64,
+}
+
+/// A report in a list.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportSummary {
+    /// The server's id (what every other call takes).
+    pub id: i64,
+    /// The device's report id, hex.
+    pub report_id: String,
+    /// Its queue.
+    pub queue: Queue,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its status.
+    pub status: Status,
+    /// Its priority (higher first).
+    pub priority: i64,
+    /// When it arrived (Unix ms).
+    pub received_ms: i64,
+    /// The reason the reporter chose.
+    pub reason: String,
+    /// The reporter's user id.
+    pub reporter_id: String,
+    /// The reported sender's user id.
+    pub sender_id: String,
+    /// Messages in the report.
+    pub messages: i64,
+    /// Messages whose franking verified.
+    pub verified: i64,
+    /// Whether the platform's order has no gap between the first and last message.
+    pub order_complete: bool,
+    /// Matches of its verified attachments against the server's banks.
+    pub bank_matches: i64,
+}
+
+/// `GET /api/v1/reports`: one page, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportList {
+    /// The reports.
+    pub reports: Vec<ReportSummary>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// `POST /api/v1/queues/{queue}/claim`: the report now held (the one the
+/// account already held there, if any), or none when the queue is empty.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claimed {
+    /// The report's id.
+    pub report: Option<i64>,
+}
+
+/// A message's franking verdict.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "verdict")]
+pub enum MessageVerdict {
+    /// What the sender sent, delivered to the reporter.
+    Verified,
+    /// Delivered to the reporter, refused or not kept by its device: content unknown.
+    Unopened,
+    /// Failed the check named.
+    Rejected {
+        /// The failed check.
+        reason: String,
+    },
+}
+
+/// An attachment of a reported message.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentDetail {
+    /// Its id.
+    pub id: i64,
+    /// The type the sender declared (never trusted).
+    pub declared_type: String,
+    /// The type sniffed from its bytes, when a browser may show it inline.
+    pub media_type: Option<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Where its bytes are (`/api/v1/media/{id}`); absent once purged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A reported message, in the platform's order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageDetail {
+    /// Its index in the report.
+    pub index: usize,
+    /// The sending user.
+    pub sender_user: String,
+    /// The sending device.
+    pub sender_device: String,
+    /// Whether the reporter sent it.
+    pub by_reporter: bool,
+    /// The platform's sequence number in the conversation.
+    pub sequence: u64,
+    /// The platform's time (Unix ms).
+    pub timestamp_ms: u64,
+    /// Whether this is the message reported.
+    pub reported: bool,
+    /// Its franking verdict.
+    #[serde(flatten)]
+    pub verdict: MessageVerdict,
+    /// Its text, when it was opened and is a frankly message body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Its attachments.
+    pub attachments: Vec<AttachmentDetail>,
+}
+
+/// A recorded decision.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DecisionDetail {
+    /// Its id.
+    pub id: i64,
+    /// The appeal it answers.
+    pub appeal: Option<i64>,
+    /// The moderator's username.
+    pub moderator: String,
+    /// What.
+    pub action: Action,
+    /// The restriction imposed.
+    pub restriction: String,
+    /// Facts and circumstances.
+    pub facts: String,
+    /// Whether automated means were used.
+    pub automated_detection: bool,
+    /// The ground.
+    pub ground: Ground,
+    /// The law or clause.
+    pub ground_reference: String,
+    /// Redress.
+    pub redress: String,
+    /// When (Unix ms).
+    pub decided_ms: i64,
+}
+
+/// An appeal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppealDetail {
+    /// Its id.
+    pub id: i64,
+    /// The decision appealed.
+    pub decision: i64,
+    /// Who appealed.
+    pub appellant: String,
+    /// Their statement.
+    pub statement: String,
+    /// When (Unix ms).
+    pub filed_ms: i64,
+}
+
+/// `GET /api/v1/reports/{id}`: everything the review page shows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportDetail {
+    /// The queue row.
+    pub report: ReportSummary,
+    /// The platform's order of the verified messages, or why they are not in order.
+    pub order: String,
+    /// The messages, oldest first.
+    pub messages: Vec<MessageDetail>,
+    /// The reporter's note.
+    pub note: String,
+    /// What the role may decide now (empty unless the account holds the claim).
+    pub actions: Vec<Action>,
+    /// Decisions, oldest first.
+    pub decisions: Vec<DecisionDetail>,
+    /// Appeals, oldest first.
+    pub appeals: Vec<AppealDetail>,
+}
+
+/// `POST /api/v1/reports/{id}/decision`: the decision recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DecisionRecorded {
+    /// The decision's id.
+    pub decision: i64,
+    /// Where the report is now.
+    pub queue: Queue,
+}

@@ -1,0 +1,285 @@
+//! The moderation API under `/api/v1/`: JSON over the same queue functions
+//! and the same permission table (`frankly_review::Role::may`) as the web
+//! UI, for a trust-and-safety team's own tools.
+//!
+//! Every call carries `Authorization: Bearer <key>` with an API key of the
+//! `review` scope. The key acts for one moderator account: it may do what
+//! that account's role may, claims and decisions are the account's, and the
+//! audit log names the account. A disabled account's keys stop working at
+//! once; a key of another scope is refused (403), a missing or wrong key is
+//! 401, both before any body is read.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use frankly_api::moderation::{
+    AppealDetail, AttachmentDetail, Claimed, DecisionDetail, DecisionRecorded, MessageDetail, MessageVerdict,
+    QueueDepth, ReportDetail, ReportList, ReportSummary,
+};
+use frankly_review::{DecisionInput, Operation, Queue};
+
+use crate::api::ApiJson;
+use crate::auth::User;
+use crate::error::AppError;
+use crate::match_store::Scope;
+use crate::queue::{self, ListFilter, ReportRow, ReportView};
+use crate::{AppState, ServerError, StoredVerdict};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/queues", get(queues))
+        .route("/api/v1/queues/{queue}/claim", post(claim))
+        .route("/api/v1/reports", get(list))
+        .route("/api/v1/reports/{id}", get(report))
+        .route("/api/v1/reports/{id}/decision", post(decide))
+        .route("/api/v1/reports/{id}/release", post(release))
+        .route("/api/v1/media/{id}", get(media))
+}
+
+/// The account a review key acts for, checked from the headers before any
+/// body is read.
+pub(crate) struct Reviewer(pub(crate) User);
+
+fn unauthorized() -> ServerError {
+    ServerError::refused(StatusCode::UNAUTHORIZED, "unauthorized", "review API key missing or wrong")
+}
+
+impl FromRequestParts<AppState> for Reviewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?;
+        let key = crate::match_store::presented_key(state.db(), key.trim()).await?.ok_or_else(unauthorized)?;
+        if !key.scopes.contains(&Scope::Review) {
+            return Err(ServerError::refused(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("API key {} lacks the 'review' scope", key.id),
+            )
+            .into());
+        }
+        let user = match key.user_id {
+            Some(id) => crate::auth::account(state.db(), id).await?,
+            None => None,
+        };
+        Ok(Reviewer(user.ok_or_else(unauthorized)?))
+    }
+}
+
+pub(crate) fn summary(r: &ReportRow) -> ReportSummary {
+    ReportSummary {
+        id: r.id,
+        report_id: r.report_id.clone(),
+        queue: r.queue,
+        stage: r.stage,
+        status: r.status,
+        priority: r.priority,
+        received_ms: r.received_ms,
+        reason: r.reason.clone(),
+        reporter_id: r.reporter_id.clone(),
+        sender_id: r.sender_id.clone(),
+        messages: r.messages,
+        verified: r.verified,
+        order_complete: r.chain_ok,
+        bank_matches: r.server_matches,
+    }
+}
+
+async fn queues(State(state): State<AppState>, Reviewer(user): Reviewer) -> Result<Json<Vec<QueueDepth>>, AppError> {
+    let depths = queue::depths(state.db()).await?;
+    Ok(Json(
+        depths
+            .into_iter()
+            .filter(|d| user.role.may(Operation::See(d.queue)))
+            .map(|d| QueueDepth { queue: d.queue, queued: d.queued, claimed: d.claimed })
+            .collect(),
+    ))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(name): Path<String>,
+) -> Result<Json<Claimed>, AppError> {
+    let queue: Queue = name.parse().map_err(ServerError::from)?;
+    let lease = i64::try_from(state.config().lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    Ok(Json(Claimed { report: queue::claim(state.db(), &user, queue, lease).await? }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    filter: Result<Query<ListFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ReportList>, AppError> {
+    let Query(filter) =
+        filter.map_err(|e| ServerError::refused(StatusCode::BAD_REQUEST, "invalid_filter", e.body_text()))?;
+    let rows = queue::list(state.db(), &user, &filter).await?;
+    let limit = filter.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_LIST);
+    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit;
+    Ok(Json(ReportList {
+        next_before: if full { rows.last().map(|r| r.id) } else { None },
+        reports: rows.iter().map(summary).collect(),
+    }))
+}
+
+/// The review page's content as JSON.
+pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
+    let report = &view.stored.report;
+    let messages = report
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let body = m.opening.as_ref().and_then(|o| frankly_franking::Body::decode(&o.body).ok());
+            let declared: Vec<(String, Vec<u8>)> = body
+                .as_ref()
+                .map(|b| b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect())
+                .unwrap_or_default();
+            let attachments = m
+                .opening
+                .iter()
+                .flat_map(|o| o.attachments.iter())
+                .enumerate()
+                .filter_map(|(j, a)| {
+                    let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j)?;
+                    Some(AttachmentDetail {
+                        id: meta.id,
+                        declared_type: declared
+                            .iter()
+                            .find(|(_, r)| *r == a.reference)
+                            .map_or_else(String::new, |(t, _)| t.clone()),
+                        media_type: meta.media_type.clone(),
+                        size: meta.size,
+                        sha256: meta.sha256.clone(),
+                        url: meta.stored.then(|| format!("/api/v1/media/{}", meta.id)),
+                    })
+                })
+                .collect();
+            MessageDetail {
+                index: i,
+                sender_user: m.delivery.sender.user_id.clone(),
+                sender_device: m.delivery.sender.device_id.clone(),
+                by_reporter: m.delivery.sender.user_id == report.reporter.user_id,
+                sequence: m.delivery.sequence,
+                timestamp_ms: m.delivery.timestamp_ms,
+                reported: i == report.reported as usize,
+                verdict: match view.stored.verdicts.get(i) {
+                    Some(StoredVerdict::Verified) => MessageVerdict::Verified,
+                    Some(StoredVerdict::Unopened) => MessageVerdict::Unopened,
+                    Some(StoredVerdict::Rejected(why)) => MessageVerdict::Rejected { reason: why.clone() },
+                    None => MessageVerdict::Rejected { reason: "no verdict stored".into() },
+                },
+                text: body.map(|b| b.text),
+                attachments,
+            }
+        })
+        .collect();
+    let held = view.row.state().held_by(user.id, crate::now_ms());
+    ReportDetail {
+        report: summary(&view.row),
+        order: match &view.stored.order {
+            Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted between", o.first, o.last),
+            Ok(o) => format!(
+                "sequence {} to {}; {} message(s) omitted between, in {} place(s)",
+                o.first,
+                o.last,
+                o.gaps.iter().map(|g| g.missing).sum::<u64>(),
+                o.gaps.len()
+            ),
+            Err(why) => format!("not in the platform's order: {why}"),
+        },
+        messages,
+        note: report.note.clone(),
+        actions: if held { user.role.actions(view.row.queue, view.row.stage) } else { Vec::new() },
+        decisions: view
+            .decisions
+            .iter()
+            .map(|d| DecisionDetail {
+                id: d.id,
+                appeal: d.appeal,
+                moderator: d.moderator.clone(),
+                action: d.action,
+                restriction: d.restriction.clone(),
+                facts: d.facts.clone(),
+                automated_detection: d.automated,
+                ground: d.ground,
+                ground_reference: d.ground_reference.clone(),
+                redress: d.redress.clone(),
+                decided_ms: d.decided_ms,
+            })
+            .collect(),
+        appeals: view
+            .appeals
+            .iter()
+            .map(|a| AppealDetail {
+                id: a.id,
+                decision: a.decision,
+                appellant: a.appellant.clone(),
+                statement: a.statement.clone(),
+                filed_ms: a.filed_ms,
+            })
+            .collect(),
+    }
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<Json<ReportDetail>, AppError> {
+    let view = queue::view(state.db(), &user, id).await?;
+    Ok(Json(detail(&view, &user)))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<DecisionInput>,
+) -> Result<Json<DecisionRecorded>, AppError> {
+    let decided = queue::decide(state.db(), &user, id, &input).await?;
+    state.metrics().decided(input.action.name(), decided.latency_ms);
+    Ok(Json(DecisionRecorded { decision: decided.decision, queue: decided.queue }))
+}
+
+async fn release(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    queue::release(state.db(), &user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An attachment's bytes by id: an inline image or video type as sniffed at
+/// intake, otherwise a download.
+async fn media(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let (bytes, meta) = queue::media_by_id(state.db(), &user, id).await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    match meta.media_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        Some(t) => {
+            headers.insert(header::CONTENT_TYPE, t);
+        }
+        None => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+        }
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}

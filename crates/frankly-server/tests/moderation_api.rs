@@ -1,0 +1,282 @@
+//! The moderation API (`/api/v1/`): review keys that act for an account,
+//! the permission table run against the API and the web UI alike, list
+//! filters and pages, claims, views with per-message verdicts and media by
+//! id, decisions with their statement of reasons, release.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::franked::{conversation, seal, with_attachments};
+use common::{Engine, Harness, Moderator};
+use frankly_api::moderation::{Claimed, ReportDetail, ReportList};
+use frankly_report::Reason;
+use frankly_review::{Operation, Queue, Role};
+use frankly_server::Scope;
+use serde_json::{Value, json};
+
+async fn api(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {key}"));
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap();
+    let (status, _, bytes) = h.request(req).await;
+    (status, bytes)
+}
+
+async fn api_json<T: serde::de::DeserializeOwned>(
+    h: &Harness,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> T {
+    let (status, bytes) = api(h, key, method, path, body).await;
+    assert!(status.is_success(), "{method} {path}: {status} {}", String::from_utf8_lossy(&bytes));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Files a report of `reason` in conversation `conv` (reporter bob, sender `sender`).
+async fn file(h: &Harness, conv: &str, sender: &str, reason: Reason, attachment: Option<&[u8]>) -> String {
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    let mut msgs = conversation(&h.keyring(), conv, sender, "bob", 3, now);
+    if let Some(bytes) = attachment {
+        with_attachments(&h.keyring(), &mut msgs, &[("application/pdf", bytes)], now + 10);
+    }
+    let (id, envelope) = seal(msgs, reason, &h.server_key());
+    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
+    id
+}
+
+struct Account {
+    role: Role,
+    key: String,
+    web: Moderator,
+}
+
+async fn account(h: &Harness, name: &str, role: Role) -> Account {
+    let web = h.sign_in(name, role).await;
+    let (_, key) =
+        frankly_server::create_api_key(h.state.db(), "test", name, &[Scope::Review], Some(name)).await.unwrap();
+    Account { role, key: key.to_string(), web }
+}
+
+fn web_get(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()
+}
+
+fn web_post(path: &str, m: &Moderator, form: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::COOKIE, &m.cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={}&{form}", m.csrf)))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let accounts = [
+        account(&h, "ada", Role::Admin).await,
+        account(&h, "mo", Role::Moderator).await,
+        account(&h, "cora", Role::ChildSafety).await,
+    ];
+    let (admin, moderator, cora) = (&accounts[0], &accounts[1], &accounts[2]);
+    file(&h, "c1", "mallory", Reason::ChildSafety, None).await;
+    file(&h, "c2", "mallory", Reason::Harassment, None).await;
+    file(&h, "c3", "mallory", Reason::Harassment, None).await;
+    let spam = file(&h, "c4", "spammer", Reason::Spam, None).await;
+    // One harassment report escalated (to the admins), one spam report decided and appealed.
+    let held: Claimed = api_json(&h, &moderator.key, "POST", "/api/v1/queues/harassment/claim", None).await;
+    let escalate = json!({"action": "escalate", "ground": "terms"});
+    let path = format!("/api/v1/reports/{}/decision", held.report.unwrap());
+    let _: Value = api_json(&h, &moderator.key, "POST", &path, Some(escalate)).await;
+    let held: Claimed = api_json(&h, &moderator.key, "POST", "/api/v1/queues/spam/claim", None).await;
+    let path = format!("/api/v1/reports/{}/decision", held.report.unwrap());
+    let _: Value =
+        api_json(&h, &moderator.key, "POST", &path, Some(json!({"action": "dismiss", "ground": "terms"}))).await;
+    let appeal = json!({"report_id": spam, "appellant": "spammer", "statement": "not spam"});
+    let req = Request::post("/v1/appeals")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.platform_token()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(appeal.to_string()))
+        .unwrap();
+    assert_eq!(h.request(req).await.0, StatusCode::CREATED);
+
+    // One report in each kind of queue: restricted, admins', general, appeals.
+    let mut in_queue = Vec::new();
+    for (queue, who) in
+        [(Queue::ChildSafety, cora), (Queue::Escalated, admin), (Queue::Harassment, cora), (Queue::Appeals, cora)]
+    {
+        let list: ReportList = api_json(&h, &who.key, "GET", &format!("/api/v1/reports?queue={queue}"), None).await;
+        assert_eq!(list.reports.len(), 1, "{queue}: {list:?}");
+        in_queue.push((queue, list.reports[0].id));
+    }
+
+    for a in &accounts {
+        for (queue, id) in &in_queue {
+            let may = a.role.may(Operation::See(*queue));
+            let expect = if may { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            let (api_view, _) = api(&h, &a.key, "GET", &format!("/api/v1/reports/{id}"), None).await;
+            let (web_view, _, _) = h.request(web_get(&format!("/reports/{id}"), &a.web.cookie)).await;
+            assert_eq!((api_view, web_view), (expect, expect), "{:?} viewing {queue}", a.role);
+            let (api_list, _) = api(&h, &a.key, "GET", &format!("/api/v1/reports?queue={queue}"), None).await;
+            assert_eq!(api_list, expect, "{:?} listing {queue}", a.role);
+            // Claims: the API answers the report; the UI redirects to it.
+            let (api_claim, body) = api(&h, &a.key, "POST", &format!("/api/v1/queues/{queue}/claim"), None).await;
+            let (web_claim, headers, _) = h.request(web_post(&format!("/queues/{queue}/claim"), &a.web, "")).await;
+            if may {
+                assert_eq!(api_claim, StatusCode::OK, "{:?} claiming {queue}", a.role);
+                let claimed: Claimed = serde_json::from_slice(&body).unwrap();
+                if let Some(report) = claimed.report {
+                    assert_eq!(web_claim, StatusCode::SEE_OTHER);
+                    assert_eq!(common::location(&headers), format!("/reports/{report}"), "the same claim on both");
+                    // Referral to an authority: offered and accepted for child-safety only.
+                    let detail: ReportDetail =
+                        api_json(&h, &a.key, "GET", &format!("/api/v1/reports/{report}"), None).await;
+                    let refer = a.role.may(Operation::Decide(*queue, frankly_review::Action::ReportAuthority));
+                    let offered = detail.actions.contains(&frankly_review::Action::ReportAuthority);
+                    assert_eq!(offered, refer && *queue != Queue::Appeals, "{:?} on {queue}", a.role);
+                    let (_, _, page) = h.get(&format!("/reports/{report}"), Some(&a.web.cookie)).await;
+                    assert_eq!(
+                        page.contains("<option value=\"report-authority\">"),
+                        offered,
+                        "{:?} on {queue}",
+                        a.role
+                    );
+                    let (released, _) =
+                        api(&h, &a.key, "POST", &format!("/api/v1/reports/{report}/release"), None).await;
+                    assert_eq!(released, StatusCode::NO_CONTENT);
+                }
+            } else {
+                assert_eq!(
+                    (api_claim, web_claim),
+                    (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
+                    "{:?} claiming {queue}",
+                    a.role
+                );
+            }
+        }
+        // Administration: the UI's admin pages (the API has none yet).
+        let expect = if a.role.may(Operation::Administer) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(h.request(web_get("/admin/users", &a.web.cookie)).await.0, expect, "{:?}", a.role);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_keys_filters_views_media_and_decisions() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let mo = account(&h, "mo", Role::Moderator).await;
+    let pdf: &[u8] = b"%PDF-1.7 a document";
+    file(&h, "c1", "mallory", Reason::Harassment, Some(pdf)).await;
+    file(&h, "c2", "mallory", Reason::Harassment, None).await;
+    file(&h, "c3", "eve", Reason::Violence, None).await;
+
+    // Keys: none, wrong, another scope, a disabled account.
+    assert_eq!(api(&h, "", "GET", "/api/v1/queues", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api(&h, "frk_1_AAAA", "GET", "/api/v1/queues", None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, matcher) =
+        frankly_server::create_api_key(h.state.db(), "t", "matcher", &[Scope::Match], None).await.unwrap();
+    assert_eq!(api(&h, &matcher, "GET", "/api/v1/queues", None).await.0, StatusCode::FORBIDDEN);
+    let refused = frankly_server::create_api_key(h.state.db(), "t", "r", &[Scope::Review], None).await.unwrap_err();
+    assert!(refused.to_string().contains("acts for a moderator account"), "{refused}");
+    let refused =
+        frankly_server::create_api_key(h.state.db(), "t", "r", &[Scope::Review], Some("nobody")).await.unwrap_err();
+    assert!(refused.to_string().contains("no moderator account named \"nobody\""), "{refused}");
+
+    // Queues and filters.
+    let queues: Vec<Value> = api_json(&h, &mo.key, "GET", "/api/v1/queues", None).await;
+    let names: Vec<&str> = queues.iter().map(|q| q["queue"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"child-safety") && !names.contains(&"escalated") && names.contains(&"harassment"));
+    let harassment = queues.iter().find(|q| q["queue"] == "harassment").unwrap();
+    assert_eq!(harassment["queued"], 2);
+    let by = |q: &str| format!("/api/v1/reports?{q}");
+    let all: ReportList = api_json(&h, &mo.key, "GET", &by(""), None).await;
+    assert_eq!(all.reports.len(), 3);
+    assert!(all.reports.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let eve: ReportList = api_json(&h, &mo.key, "GET", &by("sender=eve"), None).await;
+    assert_eq!(eve.reports.iter().map(|r| r.queue).collect::<Vec<_>>(), [Queue::Violence]);
+    let page1: ReportList = api_json(&h, &mo.key, "GET", &by("limit=2"), None).await;
+    let before = page1.next_before.unwrap();
+    let page2: ReportList = api_json(&h, &mo.key, "GET", &by(&format!("limit=2&before={before}")), None).await;
+    assert_eq!((page1.reports.len(), page2.reports.len(), page2.next_before), (2, 1, None));
+    let none: ReportList = api_json(&h, &mo.key, "GET", &by("bank_match=true"), None).await;
+    assert!(none.reports.is_empty());
+    let later: ReportList =
+        api_json(&h, &mo.key, "GET", &by(&format!("since={}", frankly_server::now_ms() + 60_000)), None).await;
+    assert!(later.reports.is_empty());
+    let (status, body) = api(&h, &mo.key, "GET", &by("status=lost"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = api(&h, &mo.key, "GET", &by("queue=child-safety"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api(&h, &mo.key, "POST", "/api/v1/queues/nope/claim", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Claim, view with verdicts and the attachment by id, decide.
+    let claimed: Claimed = api_json(&h, &mo.key, "POST", "/api/v1/queues/harassment/claim", None).await;
+    let id = claimed.report.unwrap();
+    let detail: ReportDetail = api_json(&h, &mo.key, "GET", &format!("/api/v1/reports/{id}"), None).await;
+    assert_eq!(detail.messages.len(), 3);
+    assert!(detail.messages.iter().all(|m| m.verdict == frankly_api::moderation::MessageVerdict::Verified));
+    assert!(detail.messages[2].reported && !detail.messages[1].reported);
+    assert_eq!((detail.messages[2].sender_user.as_str(), detail.messages[1].by_reporter), ("mallory", true));
+    assert_eq!(detail.messages[0].text.as_deref(), Some("message 0 from mallory"));
+    assert!(detail.order.starts_with("sequence"), "{}", detail.order);
+    assert!(detail.actions.contains(&frankly_review::Action::Remove));
+    let attachment = detail.messages.iter().flat_map(|m| &m.attachments).next().unwrap();
+    assert_eq!((attachment.declared_type.as_str(), attachment.media_type.as_deref()), ("application/pdf", None));
+    let (status, _, bytes) = h
+        .request(
+            Request::get(attachment.url.as_deref().unwrap())
+                .header(header::AUTHORIZATION, format!("Bearer {}", mo.key))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((status, bytes.as_slice()), (StatusCode::OK, pdf));
+    let decision = format!("/api/v1/reports/{id}/decision");
+    let (status, body) =
+        api(&h, &mo.key, "POST", &decision, Some(json!({"action": "remove", "ground": "terms"}))).await;
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, error["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_decision")), "{error}");
+    let (status, _) = api(&h, &mo.key, "POST", &decision, Some(json!({"action": "remove", "ground": "nope"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let remove = json!({"action": "remove", "ground": "terms", "facts": "threats in message 1", "ground_reference": "Terms 4.2"});
+    let recorded: Value = api_json(&h, &mo.key, "POST", &decision, Some(remove.clone())).await;
+    assert_eq!(recorded["queue"], "harassment");
+    let (status, _) = api(&h, &mo.key, "POST", &decision, Some(remove)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "decided: no longer held");
+    let detail: ReportDetail = api_json(&h, &mo.key, "GET", &format!("/api/v1/reports/{id}"), None).await;
+    assert_eq!(detail.decisions.len(), 1);
+    assert_eq!(
+        (detail.decisions[0].moderator.as_str(), detail.decisions[0].restriction.as_str()),
+        ("mo", "removal of content")
+    );
+    assert!(detail.actions.is_empty());
+
+    // The audit log names the account the key acts for.
+    let audit = frankly_server::audit::verify(h.state.db()).await.unwrap();
+    assert!(audit.entries >= 4);
+    use sqlx::Row;
+    let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+    let actions: Vec<String> = sqlx::query("SELECT action FROM audit WHERE actor = 'mo' ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("action"))
+        .collect();
+    for a in ["claim", "view", "view-media", "decide"] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited as mo: {actions:?}");
+    }
+
+    // Disabling the account stops its keys at once.
+    let users = sqlx::query("SELECT id FROM users WHERE username = 'mo'").fetch_one(&pool).await.unwrap();
+    let mo_id: i64 = users.get("id");
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1").bind(mo_id).execute(&pool).await.unwrap();
+    pool.close().await;
+    assert_eq!(api(&h, &mo.key, "GET", "/api/v1/queues", None).await.0, StatusCode::UNAUTHORIZED);
+}
