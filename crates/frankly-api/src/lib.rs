@@ -186,6 +186,7 @@ pub struct AppealInput {
 }
 
 /// The JSON body of an API error.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {
     /// A stable code.

@@ -9,6 +9,7 @@ use frankly_review::{Action, Ground, Queue, Stage, Status};
 pub const MAX_LIST: i64 = 500;
 
 /// `GET /api/v1/queues`: one queue the key's role may see.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueDepth {
     /// The queue.
@@ -20,6 +21,7 @@ pub struct QueueDepth {
 }
 
 /// A report in a list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportSummary {
     /// The server's id (what every other call takes).
@@ -53,6 +55,7 @@ pub struct ReportSummary {
 }
 
 /// `GET /api/v1/reports`: one page, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportList {
     /// The reports.
@@ -64,6 +67,7 @@ pub struct ReportList {
 
 /// `POST /api/v1/queues/{queue}/claim`: the report now held (the one the
 /// account already held there, if any), or none when the queue is empty.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Claimed {
     /// The report's id.
@@ -71,6 +75,7 @@ pub struct Claimed {
 }
 
 /// A message's franking verdict.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "verdict")]
 pub enum MessageVerdict {
@@ -86,6 +91,7 @@ pub enum MessageVerdict {
 }
 
 /// An attachment of a reported message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttachmentDetail {
     /// Its id.
@@ -104,6 +110,7 @@ pub struct AttachmentDetail {
 }
 
 /// A reported message, in the platform's order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageDetail {
     /// Its index in the report.
@@ -131,6 +138,7 @@ pub struct MessageDetail {
 }
 
 /// A recorded decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DecisionDetail {
     /// Its id.
@@ -158,6 +166,7 @@ pub struct DecisionDetail {
 }
 
 /// An appeal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppealDetail {
     /// Its id.
@@ -173,6 +182,7 @@ pub struct AppealDetail {
 }
 
 /// `GET /api/v1/reports/{id}`: everything the review page shows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportDetail {
     /// The queue row.
@@ -192,6 +202,7 @@ pub struct ReportDetail {
 }
 
 /// `POST /api/v1/reports/{id}/decision`: the decision recorded.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DecisionRecorded {
     /// The decision's id.

@@ -405,3 +405,121 @@ fn banks_are_imported_signed_offline_published_and_fetched() {
     let verify = frankly().args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }
+
+/// (event id, report id) of every webhook request received.
+type Deliveries = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on a thread: records (event id, report id) of every
+/// request and answers 204 after `delay`.
+fn webhook_receiver(delay: Duration) -> (SocketAddr, Deliveries) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let record = Arc::clone(&record);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut id, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        match name.to_ascii_lowercase().as_str() {
+                            "frankly-webhook-id" => id = value.trim().to_owned(),
+                            "content-length" => length = value.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0u8; length.min(1 << 20)];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                std::thread::sleep(delay);
+                record.lock().unwrap().push((id, v["data"]["report_id"].as_str().unwrap_or_default().to_owned()));
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            });
+        }
+    });
+    (address, got)
+}
+
+/// `kill -9` while webhooks are being delivered: after a restart every
+/// stored report's `report.created` event reaches the receiver, and a
+/// repeated delivery always carries the same event id (the idempotency key).
+#[test]
+fn webhooks_survive_kill_9_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (hook, got) = webhook_receiver(Duration::from_millis(300));
+    let config = dir.path().join("frankly.toml");
+    std::fs::write(
+        &config,
+        format!("webhook_poll_ms = 10\nwebhook_backoff_ms = 10\nreports_per_reporter_per_minute = 1000\nwebhook_timeout_seconds = 2\n\n[[webhooks]]\nurl = \"http://{hook}/hook\"\nevents = [\"report.created\"]\n"),
+    )
+    .unwrap();
+    let args = [std::ffi::OsStr::new("--config"), config.as_os_str()];
+    let (mut child, address) = start_with(&data, &args);
+    let token = std::fs::read_to_string(data.join("platform-token.secret")).unwrap();
+    let key = server_key(address);
+    const REPORTS: usize = 300;
+    let reporter = Party::new("reporter", "phone");
+    let device_token = register(address, &token, &reporter);
+    let context: Vec<ReportedMessage> = (1..=2).map(|i| franked(address, &token, "mallory", &reporter, i)).collect();
+    for j in 0..REPORTS {
+        let mut messages = context.clone();
+        messages.push(franked(address, &token, "mallory", &reporter, 3 + j as u64));
+        let report = Report::new(&reporter, Reason::Spam, "", messages, 2).unwrap();
+        let envelope = seal_report(&report, key.0, &key.1).unwrap();
+        let (status, body) = http(address, "POST", "/v1/reports", Some(&device_token), &envelope).unwrap();
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    }
+    // Deliveries take 300 ms each, 64 at a time: kill with a batch in flight.
+    let started = Instant::now();
+    while got.lock().unwrap().len() < 60 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = got.lock().unwrap().len();
+    assert!(before < REPORTS, "killed mid-delivery after {before} deliveries");
+
+    let (mut child, _) = start_with(&data, &args);
+    let stored = stored_ids(&data);
+    assert_eq!(stored.len(), REPORTS);
+    let started = Instant::now();
+    let delivered = loop {
+        let received: std::collections::HashSet<String> = got.lock().unwrap().iter().map(|(_, r)| r.clone()).collect();
+        if received.len() >= REPORTS || started.elapsed() > Duration::from_secs(120) {
+            break received;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The batch in flight at the kill was leased for twice the timeout: wait
+    // for its repeats, which must carry the same event ids.
+    std::thread::sleep(Duration::from_secs(5));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(delivered, stored, "every stored report's event was delivered");
+    let requests = got.lock().unwrap().clone();
+    let mut by_id: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (id, report) in &requests {
+        assert_eq!(*by_id.entry(id.as_str()).or_insert(report.as_str()), report.as_str(), "one event id, one event");
+    }
+    assert_eq!(by_id.len(), REPORTS, "one event per report");
+    eprintln!(
+        "kill -9 after {before} webhook deliveries: {} requests in all for {REPORTS} events ({} repeated under their event id)",
+        requests.len(),
+        requests.len() - REPORTS
+    );
+}

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use frankly_report::Reason;
 
 /// A review queue.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Queue {
@@ -152,6 +153,7 @@ pub fn sender_priority(priority: i64, distinct_reporters: i64) -> i64 {
 pub const ESCALATION_PRIORITY: i64 = 1000;
 
 /// Where a report is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
@@ -178,6 +180,7 @@ impl Stage {
 }
 
 /// Whether a report waits, is being reviewed, or is decided.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
@@ -204,6 +207,7 @@ impl Status {
 }
 
 /// What a moderator account may do.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -296,6 +300,7 @@ pub fn permission_table() -> Vec<(Role, Operation, bool)> {
 }
 
 /// What a moderator decides.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -367,6 +372,7 @@ impl Action {
 }
 
 /// The grounds of a decision (DSA Article 17(3)(d) and (e)).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ground {
@@ -420,6 +426,7 @@ pub const DEFAULT_REDRESS: &str = "You can appeal this decision through the in-a
 pub const MAX_DECISION_TEXT: usize = 8192;
 
 /// A decision as submitted (through the web form or the API).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct DecisionInput {
     /// What.

@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/keys", get(keys))
+        .route("/v1/webhook-keys", get(webhook_keys))
         .route("/v1/frank", post(frank))
         .route("/v1/devices", post(register_device))
         .route("/v1/conversations", post(create_conversation))
@@ -134,6 +135,16 @@ async fn keys(State(state): State<AppState>) -> Result<Json<PublicKeys>, AppErro
     let keyring = state.report_keys().keyring();
     let (id, key) = keyring.current().ok_or_else(|| ServerError::Internal("no report key".into()))?;
     Ok(Json(PublicKeys { report_key_id: id, report_public_key: hex::encode(key.public().to_bytes()) }))
+}
+
+/// `GET /v1/webhook-keys`: the keys webhooks are signed with, by key id.
+async fn webhook_keys(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let public = state.secrets().webhook_key().verifying_key();
+    Json(serde_json::json!({"keys": [{
+        "key_id": crate::webhooks::key_id(&public),
+        "algorithm": "ed25519",
+        "public_key": hex::encode(public.as_bytes()),
+    }]}))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

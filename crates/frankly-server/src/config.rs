@@ -109,6 +109,31 @@ pub struct Config {
     pub banks: Vec<PathBuf>,
     /// The Ed25519 public key (file) that signs those banks.
     pub bank_public_key: Option<PathBuf>,
+    /// Where signed webhooks go (docs/server.md, "Webhooks"). None by default.
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Attempts per delivery before it becomes a dead letter.
+    pub webhook_max_attempts: u32,
+    /// The first retry's delay, in milliseconds; each later one doubles it,
+    /// up to `webhook_max_backoff_ms`.
+    pub webhook_backoff_ms: u64,
+    /// The longest delay between two attempts, in milliseconds.
+    pub webhook_max_backoff_ms: u64,
+    /// Seconds an endpoint has to answer one delivery.
+    pub webhook_timeout_seconds: u64,
+    /// How often (milliseconds) the deliverer looks for new events and due retries.
+    pub webhook_poll_ms: u64,
+}
+
+/// A webhook endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// `https://...` (or `http://` for a receiver on this machine or network).
+    pub url: String,
+    /// The events it gets (`report.created`, `report.decided`,
+    /// `appeal.filed`, `appeal.decided`); empty: all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 impl Default for Config {
@@ -151,6 +176,12 @@ impl Default for Config {
             url_fetch_allow_private: false,
             banks: Vec::new(),
             bank_public_key: None,
+            webhooks: Vec::new(),
+            webhook_max_attempts: 8,
+            webhook_backoff_ms: 1000,
+            webhook_max_backoff_ms: 3_600_000,
+            webhook_timeout_seconds: 10,
+            webhook_poll_ms: 500,
         }
     }
 }
@@ -262,6 +293,33 @@ impl Config {
         }
         if self.reports_per_reporter_per_minute == 0 {
             return bad("reports_per_reporter_per_minute must be positive");
+        }
+        for w in &self.webhooks {
+            if !(w.url.starts_with("https://") || w.url.starts_with("http://"))
+                || w.url.parse::<reqwest::Url>().is_err()
+            {
+                return bad(&format!("webhooks: {:?} is not an http(s) URL", w.url));
+            }
+            if let Some(e) = w.events.iter().find(|e| e.parse::<crate::webhooks::Event>().is_err()) {
+                return bad(&format!(
+                    "webhooks: unknown event {e:?} (report.created, report.decided, appeal.filed, appeal.decided)"
+                ));
+            }
+        }
+        if self.webhook_max_attempts == 0
+            || self.webhook_backoff_ms == 0
+            || self.webhook_max_backoff_ms < self.webhook_backoff_ms
+        {
+            return bad(
+                "webhook_max_attempts and webhook_backoff_ms must be positive, and webhook_max_backoff_ms at least webhook_backoff_ms",
+            );
+        }
+        if self.webhook_timeout_seconds == 0
+            || self.webhook_timeout_seconds > 300
+            || self.webhook_poll_ms == 0
+            || self.webhook_poll_ms > 60_000
+        {
+            return bad("webhook_timeout_seconds must be 1 to 300 and webhook_poll_ms 1 to 60000");
         }
         if !self.banks.is_empty() && self.bank_public_key.is_none() {
             return bad("banks need bank_public_key: the server only matches against signed banks");

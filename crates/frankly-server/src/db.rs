@@ -80,10 +80,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_review_keys.sql"),
         postgres: include_str!("../migrations/postgres/0007_review_keys.sql"),
     },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sqlite: include_str!("../migrations/sqlite/0008_webhooks.sql"),
+        postgres: include_str!("../migrations/postgres/0008_webhooks.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

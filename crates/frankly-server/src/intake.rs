@@ -292,6 +292,20 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Result<Vec<Result<Received,
         };
         let id: i64 = row.try_get("id")?;
         crate::attachments::insert(&mut tx, id, &r.attachments).await?;
+        let created = serde_json::json!({
+            "report": id,
+            "report_id": r.report_id,
+            "queue": r.queue,
+            "reason": r.reason.name(),
+            "sender_id": r.sender_id,
+            "reporter_id": r.reporter.user_id,
+            "messages": r.messages,
+            "verified": r.verified,
+            "order_complete": r.order_complete,
+            "bank_matches": r.server_matches,
+        });
+        crate::webhooks::record(&mut tx, crate::webhooks::Event::ReportCreated, &format!("report:{id}"), created)
+            .await?;
         let new_reporter =
             sqlx::query("INSERT INTO sender_reporters (sender_id, reporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&r.sender_id)

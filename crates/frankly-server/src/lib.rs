@@ -66,13 +66,14 @@ mod report_keys;
 mod review_api;
 mod secrets;
 mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 pub use attachments::AttachmentMeta;
 pub use auth::{MIN_PASSWORD_CHARS, User, create_user, fold_username};
 pub use bank_feed::{MAX_DELTA_CHANGES, export_bank, publish_bundle};
-pub use config::Config;
+pub use config::{Config, WebhookEndpoint};
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ServerError};
 pub use fetch::{HostRule, MAX_REDIRECTS, is_public};
@@ -91,7 +92,10 @@ pub use matching::{
 pub use metrics::Metrics;
 pub use platform_keys::{PlatformKeys, TAG_BACKDATE_MS, TAG_CHAIN_FILE};
 pub use report_keys::{LEGACY_REPORT_KEY_FILE, REPORT_CHAIN_FILE, ReportKeys};
-pub use secrets::{AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, Secrets};
+pub use secrets::{
+    AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, DEVICE_MASTER_FILE, PLATFORM_TOKEN_FILE, Secrets, WEBHOOK_KEY_FILE,
+    WEBHOOK_PUBLIC_KEY_FILE,
+};
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -127,6 +131,7 @@ struct Inner {
     matching: match_sync::MatchLock,
     feed: bank_feed::Feed,
     fetcher: fetch::Fetcher,
+    webhook_client: reqwest::Client,
     checkpointed: std::sync::atomic::AtomicI64,
 }
 
@@ -163,6 +168,14 @@ impl AppState {
         let matching = match_sync::MatchLock::load(&db, config.match_api).await?;
         let feed = bank_feed::Feed::load(&config)?;
         let fetcher = fetch::Fetcher::new(&config)?;
+        // Endpoints are the operator's configuration, so no address filter;
+        // no redirects (a delivery goes where it is configured to), a timeout.
+        let webhook_client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(config.webhook_timeout_seconds))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| ServerError::Config(format!("webhook client: {e}")))?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
@@ -184,6 +197,7 @@ impl AppState {
                 matching,
                 feed,
                 fetcher,
+                webhook_client,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),
             }),
         })
@@ -279,10 +293,33 @@ pub async fn serve(
         let poll = std::time::Duration::from_millis(state.config().match_poll_ms);
         tokio::spawn(match_sync::follow(state.clone(), poll))
     });
+    let deliverer = (!state.config().webhooks.is_empty()).then(|| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(state.config().webhook_poll_ms));
+            loop {
+                tick.tick().await;
+                // A full round may leave more due: go on at once.
+                loop {
+                    match state.deliver_webhooks().await {
+                        Ok(r) if r.delivered + r.retried + r.dead == webhooks::DELIVERY_BATCH as u64 => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "webhook delivery round failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    });
     let metrics = Arc::clone(&state.inner.metrics);
     let config = state.config().clone();
     let result = guard::serve_connections(listener, app(state), &config, metrics, shutdown).await;
     chores.abort();
+    if let Some(deliverer) = deliverer {
+        deliverer.abort();
+    }
     if let Some(follower) = follower {
         follower.abort();
     }

@@ -22,6 +22,7 @@ use crate::audit;
 use crate::auth::User;
 use crate::db::{Backend, Db};
 use crate::intake::StoredReport;
+use crate::webhooks::{self, Event};
 
 /// A report's queue row.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -422,6 +423,22 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
     })
     .to_string();
     audit::append(&mut tx, db.backend(), &user.username, "decide", &format!("report:{id}"), &detail).await?;
+    let event = if appeal.is_some() { Event::AppealDecided } else { Event::ReportDecided };
+    let decided = serde_json::json!({
+        "report": id,
+        "report_id": report.report_id,
+        "decision": decision_id,
+        "appeal": appeal,
+        "action": decision.action,
+        "restriction": decision.restriction,
+        "automated_detection": decision.automated_detection,
+        "ground": decision.ground,
+        "ground_reference": decision.ground_reference,
+        "moderator": user.username,
+        "queue": queue,
+        "sender_id": report.sender_id,
+    });
+    webhooks::record(&mut tx, event, &format!("report:{id}"), decided).await?;
     tx.commit().await?;
     Ok(Decided { decision: decision_id, latency_ms: now - report.received_ms, queue })
 }
@@ -465,6 +482,15 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
         .await?;
     audit::append(&mut tx, db.backend(), "platform", "appeal", &format!("report:{id}"), &format!("appeal:{appeal}"))
         .await?;
+    let filed = serde_json::json!({
+        "report": id,
+        "report_id": report.report_id,
+        "appeal": appeal,
+        "decision": decision,
+        "appellant": input.appellant,
+        "queue": new_queue,
+    });
+    webhooks::record(&mut tx, Event::AppealFiled, &format!("report:{id}"), filed).await?;
     tx.commit().await?;
     Ok(appeal)
 }
@@ -483,8 +509,9 @@ pub async fn recent(db: &Db, user: &User, limit: i64) -> Result<Vec<ReportRow>, 
 }
 
 /// What a report list is filtered by (every field optional).
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListFilter {
     /// Only this status.
     pub status: Option<Status>,

@@ -9,18 +9,25 @@
 //! once; a key of another scope is refused (403), a missing or wrong key is
 //! 401, both before any body is read.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
+use frankly_api::ErrorBody;
 use frankly_api::moderation::{
     AppealDetail, AttachmentDetail, Claimed, DecisionDetail, DecisionRecorded, MessageDetail, MessageVerdict,
     QueueDepth, ReportDetail, ReportList, ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::ApiJson;
 use crate::auth::User;
@@ -29,15 +36,68 @@ use crate::match_store::Scope;
 use crate::queue::{self, ListFilter, ReportRow, ReportView};
 use crate::{AppState, ServerError, StoredVerdict};
 
+/// The OpenAPI document's frame; the paths and schemas come from the
+/// handlers' `#[utoipa::path]` annotations as they are routed, so the
+/// document cannot list a route the server does not serve or miss one.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "frankly moderation API", version = "1", description = "Review of verified reports: docs/server.md, \"Moderation API\"."),
+    modifiers(&ReviewKey),
+    tags((name = "review", description = "Queues, reports, claims, decisions and media, as a review key's account may"))
+)]
+struct ApiDoc;
+
+/// The `review_key` bearer scheme every operation requires.
+struct ReviewKey;
+
+impl utoipa::Modify for ReviewKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "review_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (frk_...) with the review scope, acting for one moderator account"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document they make, at
+/// `/api/v1/openapi.json` (served without a key: it describes the API,
+/// nothing in it).
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/queues", get(queues))
-        .route("/api/v1/queues/{queue}/claim", post(claim))
-        .route("/api/v1/reports", get(list))
-        .route("/api/v1/reports/{id}", get(report))
-        .route("/api/v1/reports/{id}/decision", post(decide))
-        .route("/api/v1/reports/{id}/release", post(release))
-        .route("/api/v1/media/{id}", get(media))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(queues))
+        .routes(routes!(claim))
+        .routes(routes!(list))
+        .routes(routes!(report))
+        .routes(routes!(decide))
+        .routes(routes!(release))
+        .routes(routes!(media))
+        .split_for_parts();
+    let json: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
+    router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let json = Arc::clone(&json);
+            async move { ([(header::CONTENT_TYPE, "application/json")], json.to_string()) }
+        }),
+    )
+}
+
+/// The answers every operation may give besides its own.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its OpenAPI description is used.
+enum Refusals {
+    /// No key, a wrong or revoked one, or a disabled account.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The key lacks the review scope, or the account's role does not allow it.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
 }
 
 /// The account a review key acts for, checked from the headers before any
@@ -94,6 +154,9 @@ pub(crate) fn summary(r: &ReportRow) -> ReportSummary {
     }
 }
 
+/// The queues the account's role may see, with their depths.
+#[utoipa::path(get, path = "/api/v1/queues", tag = "review", security(("review_key" = [])),
+    responses((status = 200, body = Vec<QueueDepth>), Refusals))]
 async fn queues(State(state): State<AppState>, Reviewer(user): Reviewer) -> Result<Json<Vec<QueueDepth>>, AppError> {
     let depths = queue::depths(state.db()).await?;
     Ok(Json(
@@ -105,6 +168,10 @@ async fn queues(State(state): State<AppState>, Reviewer(user): Reviewer) -> Resu
     ))
 }
 
+/// Leases the best report of a queue to the account (or returns the one it holds there).
+#[utoipa::path(post, path = "/api/v1/queues/{queue}/claim", tag = "review", security(("review_key" = [])),
+    params(("queue" = Queue, Path, description = "The queue")),
+    responses((status = 200, body = Claimed), (status = 404, body = ErrorBody, description = "No such queue"), Refusals))]
 async fn claim(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -115,6 +182,9 @@ async fn claim(
     Ok(Json(Claimed { report: queue::claim(state.db(), &user, queue, lease).await? }))
 }
 
+/// Reports the account's role may see, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "review", security(("review_key" = [])), params(ListFilter),
+    responses((status = 200, body = ReportList), (status = 400, body = ErrorBody, description = "An unknown filter or value"), Refusals))]
 async fn list(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -231,6 +301,10 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
     }
 }
 
+/// The verified conversation of a report, with per-message verdicts, attachments, decisions and appeals (audited).
+#[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")),
+    responses((status = 200, body = ReportDetail), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody, description = "Stored by a build this one cannot show"), Refusals))]
 async fn report(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -240,6 +314,11 @@ async fn report(
     Ok(Json(detail(&view, &user)))
 }
 
+/// Decides a report the account holds, with the DSA statement of reasons.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/decision", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")), request_body = DecisionInput,
+    responses((status = 200, body = DecisionRecorded), (status = 400, body = ErrorBody, description = "The decision breaks a rule (invalid_decision)"),
+        (status = 409, body = ErrorBody, description = "The account does not hold the report (not_claimed)"), Refusals))]
 async fn decide(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -251,6 +330,10 @@ async fn decide(
     Ok(Json(DecisionRecorded { decision: decided.decision, queue: decided.queue }))
 }
 
+/// Gives a held report back to its queue.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/release", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")),
+    responses((status = 204, description = "Released"), (status = 409, body = ErrorBody, description = "Not held by the account"), Refusals))]
 async fn release(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -261,7 +344,11 @@ async fn release(
 }
 
 /// An attachment's bytes by id: an inline image or video type as sniffed at
-/// intake, otherwise a download.
+/// intake, otherwise a download (audited).
+#[utoipa::path(get, path = "/api/v1/media/{id}", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The attachment")),
+    responses((status = 200, description = "The bytes, typed as sniffed", content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody), (status = 410, body = ErrorBody, description = "Purged under the retention policy"), Refusals))]
 async fn media(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,

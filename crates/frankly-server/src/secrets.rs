@@ -22,6 +22,7 @@ pub struct Secrets {
     device_master: Zeroizing<[u8; 32]>,
     platform_token: Zeroizing<String>,
     audit_key: ed25519_dalek::SigningKey,
+    webhook_key: ed25519_dalek::SigningKey,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -38,6 +39,11 @@ pub const AUDIT_KEY_FILE: &str = "audit-signing.secret";
 /// Its public key, 64 hex digits: keep a copy where the server cannot
 /// change it, to check checkpoints with.
 pub const AUDIT_PUBLIC_KEY_FILE: &str = "audit-signing.public";
+/// The webhook signing key file: an Ed25519 seed, 64 hex digits. It signs
+/// every webhook body.
+pub const WEBHOOK_KEY_FILE: &str = "webhook-signing.secret";
+/// Its public key, 64 hex digits (also served at `GET /v1/webhook-keys`).
+pub const WEBHOOK_PUBLIC_KEY_FILE: &str = "webhook-signing.public";
 /// The platform token file: 64 lower-case hex digits, the bearer token of
 /// the platform's API calls (`Authorization: Bearer HEX`).
 pub const PLATFORM_TOKEN_FILE: &str = "platform-token.secret";
@@ -148,12 +154,21 @@ impl Secrets {
         let token = load_or_create(dir, PLATFORM_TOKEN_FILE)?;
         let audit_seed = load_or_create(dir, AUDIT_KEY_FILE)?;
         let audit_key = ed25519_dalek::SigningKey::from_bytes(&audit_seed);
-        let public = dir.join(AUDIT_PUBLIC_KEY_FILE);
-        let text = hex::encode(audit_key.verifying_key().as_bytes());
-        if std::fs::read_to_string(&public).map(|t| t.trim() != text).unwrap_or(true) {
-            write_private(&public, &text)?;
+        let webhook_seed = load_or_create(dir, WEBHOOK_KEY_FILE)?;
+        let webhook_key = ed25519_dalek::SigningKey::from_bytes(&webhook_seed);
+        for (key, file) in [(&audit_key, AUDIT_PUBLIC_KEY_FILE), (&webhook_key, WEBHOOK_PUBLIC_KEY_FILE)] {
+            let public = dir.join(file);
+            let text = hex::encode(key.verifying_key().as_bytes());
+            if std::fs::read_to_string(&public).map(|t| t.trim() != text).unwrap_or(true) {
+                write_private(&public, &text)?;
+            }
         }
-        Ok(Secrets { device_master, platform_token: Zeroizing::new(hex::encode(token.as_ref())), audit_key })
+        Ok(Secrets {
+            device_master,
+            platform_token: Zeroizing::new(hex::encode(token.as_ref())),
+            audit_key,
+            webhook_key,
+        })
     }
 
     /// Whether `given` is the platform token (constant time).
@@ -165,6 +180,11 @@ impl Secrets {
     /// and load generators run it in-process).
     pub fn platform_token(&self) -> &str {
         &self.platform_token
+    }
+
+    /// The key that signs webhooks.
+    pub(crate) fn webhook_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.webhook_key
     }
 
     /// The key that signs audit checkpoints.

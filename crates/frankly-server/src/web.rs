@@ -44,6 +44,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/users", get(users).post(create_user))
         .route("/admin/users/{id}/{change}", post(change_user))
         .route("/admin/keys", get(keys).post(create_key))
+        .route("/admin/webhooks", get(webhooks_page))
+        .route("/admin/webhooks/{id}/retry", post(retry_webhook))
         .route("/admin/keys/{id}/revoke", post(revoke_key))
         .route("/admin/audit", get(audit_page))
         .route(
@@ -1019,6 +1021,44 @@ async fn revoke_key(
     authed.session.check_csrf(&form.csrf)?;
     crate::match_store::revoke_api_key(state.db(), &authed.user().username, id).await?;
     Ok(Redirect::to("/admin/keys"))
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    endpoints: Vec<String>,
+    key_id: String,
+    dead: Vec<(crate::webhooks::DeadLetter, String)>,
+}
+
+/// The webhook endpoints and the dead letters, each with a retry button.
+async fn webhooks_page(State(state): State<AppState>, authed: Authed) -> Result<Html<String>, WebError> {
+    authed.require_admin()?;
+    let dead = crate::webhooks::dead_letters(state.db()).await?.into_iter().map(|d| {
+        let when = utc(d.dead_ms);
+        (d, when)
+    });
+    render(&WebhooksPage {
+        user: authed.user(),
+        csrf: &authed.session.csrf,
+        endpoints: state.config().webhooks.iter().map(|w| w.url.clone()).collect(),
+        key_id: crate::webhooks::key_id(&state.secrets().webhook_key().verifying_key()),
+        dead: dead.collect(),
+    })
+}
+
+async fn retry_webhook(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    authed.require_admin()?;
+    authed.session.check_csrf(&form.csrf)?;
+    crate::webhooks::requeue(state.db(), &authed.user().username, id).await?;
+    Ok(Redirect::to("/admin/webhooks"))
 }
 
 struct AuditRow {
