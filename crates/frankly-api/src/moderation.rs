@@ -199,6 +199,39 @@ pub struct ReportDetail {
     pub decisions: Vec<DecisionDetail>,
     /// Appeals, oldest first.
     pub appeals: Vec<AppealDetail>,
+    /// Moderators' comments, oldest first.
+    pub comments: Vec<CommentDetail>,
+}
+
+/// A moderator's comment on a report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommentDetail {
+    /// Its id.
+    pub id: i64,
+    /// The author's username.
+    pub author: String,
+    /// The text.
+    pub body: String,
+    /// When (Unix ms).
+    pub created_ms: i64,
+}
+
+/// `POST /api/v1/reports/{id}/comments`: a comment (1 to 4000 characters; audited).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// The text.
+    pub body: String,
+}
+
+/// The comment recorded.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommentRecorded {
+    /// Its id.
+    pub id: i64,
 }
 
 /// `POST /api/v1/reports/{id}/decision`: the decision recorded.

@@ -425,6 +425,20 @@ pub const DEFAULT_REDRESS: &str = "You can appeal this decision through the in-a
 /// Longest free-text field of a decision or an appeal, in bytes.
 pub const MAX_DECISION_TEXT: usize = 8192;
 
+/// Longest comment on a report, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4000;
+
+/// Checks a moderator's comment on a report: 1 to [`MAX_COMMENT_CHARS`]
+/// characters, not only white space, returned trimmed.
+pub fn check_comment(body: &str) -> Result<&str, ReviewError> {
+    let body = body.trim();
+    let chars = body.chars().count();
+    if chars == 0 || chars > MAX_COMMENT_CHARS {
+        return Err(ReviewError::BadComment { chars });
+    }
+    Ok(body)
+}
+
 /// A decision as submitted (through the web form or the API).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
@@ -652,6 +666,12 @@ pub enum ReviewError {
     /// The appellant is not a user id.
     #[error("appellant must be a user id (1 to 256 bytes, no control characters)")]
     BadAppellant,
+    /// A comment that is empty or too long.
+    #[error("a comment is 1 to {MAX_COMMENT_CHARS} characters (this one is {chars})")]
+    BadComment {
+        /// Its length, trimmed.
+        chars: usize,
+    },
     /// The media were purged by the retention policy (the decision and the
     /// audit entry stay).
     #[error("this attachment was purged under the retention policy")]
@@ -691,6 +711,7 @@ impl ReviewError {
             ReviewError::BadAppellant => "invalid_appeal",
             ReviewError::Unreadable { .. } => "unreadable",
             ReviewError::Purged => "purged",
+            ReviewError::BadComment { .. } => "invalid_comment",
             ReviewError::TooLong { field: "statement", .. } => "invalid_appeal",
             _ => "invalid_decision",
         }
@@ -814,6 +835,15 @@ mod tests {
         assert_eq!(sender_priority(300, 1), 300);
         assert_eq!(sender_priority(300, 3), 400);
         assert_eq!(sender_priority(300, 1_000_000), 300 + MAX_SENDER_BOOST);
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(check_comment("  see message 2 \n"), Ok("see message 2"));
+        assert_eq!(check_comment(" \n\t"), Err(ReviewError::BadComment { chars: 0 }));
+        let long = "é".repeat(MAX_COMMENT_CHARS + 1);
+        assert_eq!(check_comment(&long).unwrap_err().code(), "invalid_comment");
+        assert!(check_comment(&long[..MAX_COMMENT_CHARS * 2]).is_ok(), "counted in characters, not bytes");
     }
 
     #[test]

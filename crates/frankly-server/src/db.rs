@@ -86,10 +86,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_webhooks.sql"),
         postgres: include_str!("../migrations/postgres/0008_webhooks.sql"),
     },
+    Migration {
+        version: 9,
+        name: "comments",
+        sqlite: include_str!("../migrations/sqlite/0009_comments.sql"),
+        postgres: include_str!("../migrations/postgres/0009_comments.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

@@ -233,6 +233,21 @@ pub struct ReportView {
     pub decisions: Vec<DecisionRow>,
     /// Appeals, oldest first.
     pub appeals: Vec<AppealRow>,
+    /// Moderators' comments, oldest first.
+    pub comments: Vec<CommentRow>,
+}
+
+/// A moderator's comment on a report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CommentRow {
+    /// Id.
+    pub id: i64,
+    /// The author's username.
+    pub author: String,
+    /// The text.
+    pub body: String,
+    /// When.
+    pub created_ms: i64,
 }
 
 /// A recorded decision.
@@ -333,8 +348,25 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
             })
             .collect::<Result<Vec<_>, ServerError>>()?;
     let attachments = crate::attachments::of_report(db, id).await?;
+    let comments = sqlx::query(
+        "SELECT c.id, u.username, c.body, c.created_ms FROM report_comments c JOIN users u ON u.id = c.author \
+         WHERE c.report = $1 ORDER BY c.id",
+    )
+    .bind(id)
+    .fetch_all(db.reader())
+    .await?
+    .iter()
+    .map(|c| {
+        Ok(CommentRow {
+            id: c.try_get("id")?,
+            author: c.try_get("username")?,
+            body: c.try_get("body")?,
+            created_ms: c.try_get("created_ms")?,
+        })
+    })
+    .collect::<Result<Vec<_>, ServerError>>()?;
     audit::record(db, &user.username, "view", &format!("report:{id}"), report_row.queue.name()).await?;
-    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals })
+    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals, comments })
 }
 
 /// The outcome of a decision.
@@ -493,6 +525,43 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
     webhooks::record(&mut tx, Event::AppealFiled, &format!("report:{id}"), filed).await?;
     tx.commit().await?;
     Ok(appeal)
+}
+
+/// Adds `user`'s comment to report `id` (a role that sees its queue), with
+/// its audit entry, in one transaction; returns the comment's id.
+pub async fn comment(db: &Db, user: &User, id: i64, body: &str) -> Result<i64, ServerError> {
+    let body = frankly_review::check_comment(body)?;
+    let mut tx = db.writer().begin().await?;
+    let r = sqlx::query("SELECT queue FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ReviewError::NotFound("report"))?;
+    let queue: Queue = column(&r, "queue")?;
+    if !user.role.may(Operation::See(queue)) {
+        return Err(ReviewError::Forbidden.into());
+    }
+    let comment: i64 = sqlx::query(
+        "INSERT INTO report_comments (report, author, body, created_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(id)
+    .bind(user.id)
+    .bind(body)
+    .bind(crate::now_ms())
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    audit::append(
+        &mut tx,
+        db.backend(),
+        &user.username,
+        "comment",
+        &format!("report:{id}"),
+        &format!("comment:{comment}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(comment)
 }
 
 /// Reports a user may see, newest first, for the history list.

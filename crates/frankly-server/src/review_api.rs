@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use frankly_api::ErrorBody;
 use frankly_api::moderation::{
-    AppealDetail, AttachmentDetail, Claimed, DecisionDetail, DecisionRecorded, MessageDetail, MessageVerdict,
-    QueueDepth, ReportDetail, ReportList, ReportSummary,
+    AppealDetail, AttachmentDetail, Claimed, CommentDetail, CommentRecorded, DecisionDetail, DecisionRecorded,
+    MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList, ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
 use utoipa::OpenApi;
@@ -76,6 +76,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .routes(routes!(report))
         .routes(routes!(decide))
         .routes(routes!(release))
+        .routes(routes!(comment))
         .routes(routes!(media))
         .split_for_parts();
     let json: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
@@ -298,7 +299,31 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
                 filed_ms: a.filed_ms,
             })
             .collect(),
+        comments: view
+            .comments
+            .iter()
+            .map(|c| CommentDetail {
+                id: c.id,
+                author: c.author.clone(),
+                body: c.body.clone(),
+                created_ms: c.created_ms,
+            })
+            .collect(),
     }
+}
+
+/// Comments on a report the account's role may see (audited).
+#[utoipa::path(post, path = "/api/v1/reports/{id}/comments", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")), request_body = NewComment,
+    responses((status = 200, body = CommentRecorded), (status = 400, body = ErrorBody, description = "Empty or too long (invalid_comment)"),
+        (status = 404, body = ErrorBody), Refusals))]
+async fn comment(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<NewComment>,
+) -> Result<Json<CommentRecorded>, AppError> {
+    Ok(Json(CommentRecorded { id: queue::comment(state.db(), &user, id, &input.body).await? }))
 }
 
 /// The verified conversation of a report, with per-message verdicts, attachments, decisions and appeals (audited).

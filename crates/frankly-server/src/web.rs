@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{id}", get(report))
         .route("/reports/{id}/decide", post(decide))
         .route("/reports/{id}/release", post(release))
+        .route("/reports/{id}/comments", post(add_comment))
         .route("/reports/{id}/media/{message}/{attachment}", get(media))
         .route("/reports/{id}/media/{message}/{attachment}/strip", get(strip))
         .route("/reports/{id}/media/{message}/{attachment}/bank", post(add_to_bank))
@@ -451,6 +452,7 @@ struct ReportPage<'a> {
     messages: Vec<MessageView>,
     evidence: Vec<String>,
     history: Vec<String>,
+    comments: Vec<(queue::CommentRow, String)>,
     mine: bool,
     automated: bool,
     actions: Vec<&'static str>,
@@ -630,6 +632,7 @@ async fn report(
         automated: !view.stored.server_matches.is_empty() || !report.evidence.is_empty(),
         evidence,
         history,
+        comments: view.comments.iter().map(|c| (c.clone(), utc(c.created_ms))).collect(),
         banks: if mine && state.config().match_api {
             crate::match_store::banks(state.db()).await?.into_iter().map(|b| (b.name, b.negative)).collect()
         } else {
@@ -741,6 +744,25 @@ async fn decide(
     let decided = queue::decide(state.db(), authed.user(), id, &input).await?;
     state.metrics().decided(input.action.name(), decided.latency_ms);
     Ok(Redirect::to("/?notice=decided"))
+}
+
+#[derive(serde::Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+}
+
+async fn add_comment(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<CommentForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    let comment = queue::comment(state.db(), authed.user(), id, &form.body).await?;
+    Ok(Redirect::to(&format!("/reports/{id}#comment-{comment}")))
 }
 
 async fn release(

@@ -224,12 +224,12 @@ async fn attachments_inside_reports_of_an_older_schema_are_moved_out_by_the_migr
         .await
         .unwrap();
     // Schema 6 undone, and the later ones with it (7: api_keys rebuilt without
-    // its account column; 8: the webhook tables).
+    // its account column; 8: the webhook tables; 9: comments).
     sqlx::raw_sql(
         "DROP TABLE report_attachments; DELETE FROM frankly_migrations WHERE version >= 6; \
          CREATE TABLE api_keys_5 AS SELECT id, name, secret_sha256, scopes, created_ms, revoked_ms FROM api_keys; \
          DROP TABLE api_keys; ALTER TABLE api_keys_5 RENAME TO api_keys; \
-         DROP TABLE webhook_deliveries; DROP TABLE webhook_events",
+         DROP TABLE webhook_deliveries; DROP TABLE webhook_events; DROP TABLE report_comments",
     )
     .execute(&pool)
     .await

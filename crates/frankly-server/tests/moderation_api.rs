@@ -257,6 +257,47 @@ async fn review_keys_filters_views_media_and_decisions() {
     );
     assert!(detail.actions.is_empty());
 
+    // Comments: through the API and the web UI, shown on both, audited; refused
+    // when empty, too long, or on a report the role may not see.
+    let (status, body) = api(
+        &h,
+        &mo.key,
+        "POST",
+        &format!("/api/v1/reports/{id}/comments"),
+        Some(json!({"body": "  see the threat in message 2  "})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (status, body) =
+        api(&h, &mo.key, "POST", &format!("/api/v1/reports/{id}/comments"), Some(json!({"body": " "}))).await;
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, error["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_comment")));
+    let long = json!({"body": "x".repeat(frankly_review::MAX_COMMENT_CHARS + 1)});
+    assert_eq!(
+        api(&h, &mo.key, "POST", &format!("/api/v1/reports/{id}/comments"), Some(long)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, headers, _) =
+        h.request(web_post(&format!("/reports/{id}/comments"), &mo.web, "body=second+look%3A+agreed")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(common::location(&headers).starts_with(&format!("/reports/{id}#comment-")));
+    let detail: ReportDetail = api_json(&h, &mo.key, "GET", &format!("/api/v1/reports/{id}"), None).await;
+    let comments: Vec<(&str, &str)> = detail.comments.iter().map(|c| (c.author.as_str(), c.body.as_str())).collect();
+    assert_eq!(comments, [("mo", "see the threat in message 2"), ("mo", "second look: agreed")]);
+    let (_, _, page) = h.get(&format!("/reports/{id}"), Some(&mo.web.cookie)).await;
+    assert!(page.contains("see the threat in message 2") && page.contains("second look: agreed"), "{page}");
+    let cs = file(&h, "c9", "mallory", Reason::ChildSafety, None).await;
+    let cs_row: i64 = {
+        use sqlx::Row;
+        let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+        let r = sqlx::query("SELECT id FROM reports WHERE report_id = $1").bind(&cs).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        r.get("id")
+    };
+    let (status, _) =
+        api(&h, &mo.key, "POST", &format!("/api/v1/reports/{cs_row}/comments"), Some(json!({"body": "hi"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // The audit log names the account the key acts for.
     let audit = frankly_server::audit::verify(h.state.db()).await.unwrap();
     assert!(audit.entries >= 4);
@@ -269,7 +310,7 @@ async fn review_keys_filters_views_media_and_decisions() {
         .iter()
         .map(|r| r.get("action"))
         .collect();
-    for a in ["claim", "view", "view-media", "decide"] {
+    for a in ["claim", "view", "view-media", "decide", "comment"] {
         assert!(actions.iter().any(|x| x == a), "{a} audited as mo: {actions:?}");
     }
 
@@ -309,6 +350,7 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
             "GET /api/v1/reports",
             "GET /api/v1/reports/{id}",
             "POST /api/v1/queues/{queue}/claim",
+            "POST /api/v1/reports/{id}/comments",
             "POST /api/v1/reports/{id}/decision",
             "POST /api/v1/reports/{id}/release",
         ]

@@ -1,0 +1,10 @@
+-- frankly-server schema, version 9 (PostgreSQL): moderators' comments on
+-- reports, each audited.
+CREATE TABLE report_comments (
+    id BIGSERIAL PRIMARY KEY,
+    report BIGINT NOT NULL REFERENCES reports (id),
+    author BIGINT NOT NULL REFERENCES users (id),
+    body TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX report_comments_report ON report_comments (report, id);
