@@ -201,6 +201,26 @@ pub struct ReportDetail {
     pub appeals: Vec<AppealDetail>,
     /// Moderators' comments, oldest first.
     pub comments: Vec<CommentDetail>,
+    /// The reported sender's other reports the role may see, newest first.
+    pub sender_history: Vec<SenderReport>,
+}
+
+/// Another report of the same sender.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SenderReport {
+    /// Its id.
+    pub id: i64,
+    /// Its queue.
+    pub queue: Queue,
+    /// Its status.
+    pub status: Status,
+    /// Its reason.
+    pub reason: String,
+    /// When it arrived (Unix ms).
+    pub received_ms: i64,
+    /// Its latest decision's action, if decided.
+    pub last_action: Option<Action>,
 }
 
 /// A moderator's comment on a report.

@@ -235,6 +235,29 @@ pub struct ReportView {
     pub appeals: Vec<AppealRow>,
     /// Moderators' comments, oldest first.
     pub comments: Vec<CommentRow>,
+    /// The reported sender's other reports the role may see, newest first
+    /// (at most [`MAX_SENDER_HISTORY`]).
+    pub sender_history: Vec<SenderReport>,
+}
+
+/// Most earlier reports of a sender shown with a report.
+pub const MAX_SENDER_HISTORY: i64 = 50;
+
+/// Another report of the same sender, with its latest decision.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SenderReport {
+    /// Its id.
+    pub id: i64,
+    /// Its queue.
+    pub queue: Queue,
+    /// Its status.
+    pub status: Status,
+    /// Its reason.
+    pub reason: String,
+    /// When it arrived.
+    pub received_ms: i64,
+    /// Its latest decision's action, if decided.
+    pub last_action: Option<frankly_review::Action>,
 }
 
 /// A moderator's comment on a report.
@@ -365,8 +388,9 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
         })
     })
     .collect::<Result<Vec<_>, ServerError>>()?;
+    let sender_history = sender_history(db, user, &report_row.sender_id, id).await?;
     audit::record(db, &user.username, "view", &format!("report:{id}"), report_row.queue.name()).await?;
-    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals, comments })
+    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals, comments, sender_history })
 }
 
 /// The outcome of a decision.
@@ -525,6 +549,41 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
     webhooks::record(&mut tx, Event::AppealFiled, &format!("report:{id}"), filed).await?;
     tx.commit().await?;
     Ok(appeal)
+}
+
+/// The other reports of `sender` in queues `user`'s role may see, newest
+/// first, each with its latest decision's action.
+async fn sender_history(db: &Db, user: &User, sender: &str, except: i64) -> Result<Vec<SenderReport>, ServerError> {
+    let visible: Vec<Queue> = Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect();
+    let params: Vec<String> = (0..visible.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT r.id, r.queue, r.status, r.reason, r.received_ms, \
+         (SELECT d.action FROM decisions d WHERE d.report = r.id ORDER BY d.id DESC LIMIT 1) AS last_action \
+         FROM reports r WHERE r.sender_id = $1 AND r.id <> $2 AND r.queue IN ({}) ORDER BY r.id DESC LIMIT $3",
+        params.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(sender).bind(except).bind(MAX_SENDER_HISTORY);
+    for q in visible {
+        query = query.bind(q.name());
+    }
+    query
+        .fetch_all(db.reader())
+        .await?
+        .iter()
+        .map(|r| {
+            let last: Option<String> = r.try_get("last_action")?;
+            Ok(SenderReport {
+                id: r.try_get("id")?,
+                queue: column(r, "queue")?,
+                status: column(r, "status")?,
+                reason: r.try_get("reason")?,
+                received_ms: r.try_get("received_ms")?,
+                last_action: last
+                    .map(|a| a.parse().map_err(|e: ReviewError| ServerError::Internal(format!("stored {e}"))))
+                    .transpose()?,
+            })
+        })
+        .collect()
 }
 
 /// Adds `user`'s comment to report `id` (a role that sees its queue), with

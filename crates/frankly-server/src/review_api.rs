@@ -309,6 +309,18 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
                 created_ms: c.created_ms,
             })
             .collect(),
+        sender_history: view
+            .sender_history
+            .iter()
+            .map(|r| frankly_api::moderation::SenderReport {
+                id: r.id,
+                queue: r.queue,
+                status: r.status,
+                reason: r.reason.clone(),
+                received_ms: r.received_ms,
+                last_action: r.last_action,
+            })
+            .collect(),
     }
 }
 

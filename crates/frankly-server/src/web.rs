@@ -453,6 +453,7 @@ struct ReportPage<'a> {
     evidence: Vec<String>,
     history: Vec<String>,
     comments: Vec<(queue::CommentRow, String)>,
+    sender_history: Vec<(queue::SenderReport, String)>,
     mine: bool,
     automated: bool,
     actions: Vec<&'static str>,
@@ -633,6 +634,7 @@ async fn report(
         evidence,
         history,
         comments: view.comments.iter().map(|c| (c.clone(), utc(c.created_ms))).collect(),
+        sender_history: view.sender_history.iter().map(|r| (r.clone(), utc(r.received_ms))).collect(),
         banks: if mine && state.config().match_api {
             crate::match_store::banks(state.db()).await?.into_iter().map(|b| (b.name, b.negative)).collect()
         } else {

@@ -257,6 +257,25 @@ async fn review_keys_filters_views_media_and_decisions() {
     );
     assert!(detail.actions.is_empty());
 
+    // The reported user's other reports: mallory's other report, decided, and
+    // not eve's; on the page too.
+    let history: Vec<(i64, Option<frankly_review::Action>)> =
+        detail.sender_history.iter().map(|r| (r.id, r.last_action)).collect();
+    assert_eq!(history.len(), 1, "{history:?}");
+    let other = history[0].0;
+    assert_ne!(other, id);
+    let theirs: ReportDetail = api_json(&h, &mo.key, "GET", &format!("/api/v1/reports/{other}"), None).await;
+    assert_eq!(
+        theirs.sender_history.iter().map(|r| (r.id, r.last_action)).collect::<Vec<_>>(),
+        [(id, Some(frankly_review::Action::Remove))],
+        "the decided report, with its decision"
+    );
+    let (_, _, page) = h.get(&format!("/reports/{other}"), Some(&mo.web.cookie)).await;
+    assert!(
+        page.contains(&format!("<a href=\"/reports/{id}\">Report {id}</a>")) && page.contains("decided: remove"),
+        "{page}"
+    );
+
     // Comments: through the API and the web UI, shown on both, audited; refused
     // when empty, too long, or on a report the role may not see.
     let (status, body) = api(
