@@ -29,6 +29,12 @@ pub(crate) fn inline_type(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The media type the sender declared in a message body for the attachment
+/// `reference` (shown beside the sniffed type, never trusted).
+pub(crate) fn declared_type(body: Option<&frankly_franking::Body>, reference: &[u8]) -> Option<String> {
+    body?.attachments.iter().find(|(_, r)| r.to_bytes()[..] == *reference).map(|(t, _)| t.clone())
+}
+
 /// One attachment taken out of a report, to be written as a row.
 #[derive(Debug)]
 pub(crate) struct NewAttachment {

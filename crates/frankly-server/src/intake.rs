@@ -44,6 +44,24 @@ pub struct StoredReport {
     pub videos: Vec<StoredVideo>,
 }
 
+impl StoredReport {
+    /// The platform's order of the verified messages, for people: the
+    /// sequence range and what is omitted in it, or why they are not in order.
+    pub fn order_summary(&self) -> String {
+        match &self.order {
+            Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted between", o.first, o.last),
+            Ok(o) => format!(
+                "sequence {} to {}; {} message(s) omitted between, in {} place(s)",
+                o.first,
+                o.last,
+                o.gaps.iter().map(|g| g.missing).sum::<u64>(),
+                o.gaps.len()
+            ),
+            Err(why) => format!("not in the platform's order: {why}"),
+        }
+    }
+}
+
 /// One message's verdict, as stored and shown.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -12,6 +12,7 @@
 //! `frankly_review`'s; this module loads and stores what they decide.
 
 use frankly_api::AppealInput;
+use frankly_api::moderation::{CommentDetail, SenderReport};
 use frankly_review::{
     Decision, DecisionInput, ESCALATION_PRIORITY, Next, Operation, Queue, ReportState, ReviewError, Stage, Status,
 };
@@ -234,7 +235,7 @@ pub struct ReportView {
     /// Appeals, oldest first.
     pub appeals: Vec<AppealRow>,
     /// Moderators' comments, oldest first.
-    pub comments: Vec<CommentRow>,
+    pub comments: Vec<CommentDetail>,
     /// The reported sender's other reports the role may see, newest first
     /// (at most [`MAX_SENDER_HISTORY`]).
     pub sender_history: Vec<SenderReport>,
@@ -242,36 +243,6 @@ pub struct ReportView {
 
 /// Most earlier reports of a sender shown with a report.
 pub const MAX_SENDER_HISTORY: i64 = 50;
-
-/// Another report of the same sender, with its latest decision.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SenderReport {
-    /// Its id.
-    pub id: i64,
-    /// Its queue.
-    pub queue: Queue,
-    /// Its status.
-    pub status: Status,
-    /// Its reason.
-    pub reason: String,
-    /// When it arrived.
-    pub received_ms: i64,
-    /// Its latest decision's action, if decided.
-    pub last_action: Option<frankly_review::Action>,
-}
-
-/// A moderator's comment on a report.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct CommentRow {
-    /// Id.
-    pub id: i64,
-    /// The author's username.
-    pub author: String,
-    /// The text.
-    pub body: String,
-    /// When.
-    pub created_ms: i64,
-}
 
 /// A recorded decision.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -380,7 +351,7 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
     .await?
     .iter()
     .map(|c| {
-        Ok(CommentRow {
+        Ok(CommentDetail {
             id: c.try_get("id")?,
             author: c.try_get("username")?,
             body: c.try_get("body")?,
@@ -407,7 +378,6 @@ pub struct Decided {
 /// Records `user`'s decision on a report they hold, with the audit entry, in
 /// one transaction. The rules are [`DecisionInput::check`]'s.
 pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Result<Decided, ServerError> {
-    input.check_statement()?;
     let now = crate::now_ms();
     let mut tx = db.writer().begin().await?;
     let r = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM reports WHERE id = $1"))
@@ -656,8 +626,15 @@ pub struct ListFilter {
     pub bank_match: Option<bool>,
     /// Only ids below this (the previous page's `next_before`).
     pub before: Option<i64>,
-    /// Most reports returned (at most `frankly_api::moderation::MAX_LIST`).
+    /// Most reports returned (default 100, at most `frankly_api::moderation::MAX_LIST`).
     pub limit: Option<i64>,
+}
+
+impl ListFilter {
+    /// The page size in effect.
+    pub fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_LIST)
+    }
 }
 
 /// Reports `user` may see that pass `filter`, newest first; a queue the
@@ -672,7 +649,7 @@ pub async fn list(db: &Db, user: &User, filter: &ListFilter) -> Result<Vec<Repor
         Some(q) => vec![q],
         None => Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect(),
     };
-    let limit = filter.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_LIST);
+    let limit = filter.page_size();
     let mut sql = format!("SELECT {ROW_COLUMNS} FROM reports WHERE queue IN (");
     let mut n = 0;
     let mut next = || {

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use frankly_api::ErrorBody;
 use frankly_api::moderation::{
-    AppealDetail, AttachmentDetail, Claimed, CommentDetail, CommentRecorded, DecisionDetail, DecisionRecorded,
-    MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList, ReportSummary,
+    AppealDetail, AttachmentDetail, Claimed, CommentRecorded, DecisionDetail, DecisionRecorded, MessageDetail,
+    MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList, ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
 use utoipa::OpenApi;
@@ -194,7 +194,7 @@ async fn list(
     let Query(filter) =
         filter.map_err(|e| ServerError::refused(StatusCode::BAD_REQUEST, "invalid_filter", e.body_text()))?;
     let rows = queue::list(state.db(), &user, &filter).await?;
-    let limit = filter.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_LIST);
+    let limit = filter.page_size();
     let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit;
     Ok(Json(ReportList {
         next_before: if full { rows.last().map(|r| r.id) } else { None },
@@ -211,10 +211,6 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
         .enumerate()
         .map(|(i, m)| {
             let body = m.opening.as_ref().and_then(|o| frankly_franking::Body::decode(&o.body).ok());
-            let declared: Vec<(String, Vec<u8>)> = body
-                .as_ref()
-                .map(|b| b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect())
-                .unwrap_or_default();
             let attachments = m
                 .opening
                 .iter()
@@ -224,10 +220,8 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
                     let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j)?;
                     Some(AttachmentDetail {
                         id: meta.id,
-                        declared_type: declared
-                            .iter()
-                            .find(|(_, r)| *r == a.reference)
-                            .map_or_else(String::new, |(t, _)| t.clone()),
+                        declared_type: crate::attachments::declared_type(body.as_ref(), &a.reference)
+                            .unwrap_or_default(),
                         media_type: meta.media_type.clone(),
                         size: meta.size,
                         sha256: meta.sha256.clone(),
@@ -257,17 +251,7 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
     let held = view.row.state().held_by(user.id, crate::now_ms());
     ReportDetail {
         report: summary(&view.row),
-        order: match &view.stored.order {
-            Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted between", o.first, o.last),
-            Ok(o) => format!(
-                "sequence {} to {}; {} message(s) omitted between, in {} place(s)",
-                o.first,
-                o.last,
-                o.gaps.iter().map(|g| g.missing).sum::<u64>(),
-                o.gaps.len()
-            ),
-            Err(why) => format!("not in the platform's order: {why}"),
-        },
+        order: view.stored.order_summary(),
         messages,
         note: report.note.clone(),
         actions: if held { user.role.actions(view.row.queue, view.row.stage) } else { Vec::new() },
@@ -299,28 +283,8 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
                 filed_ms: a.filed_ms,
             })
             .collect(),
-        comments: view
-            .comments
-            .iter()
-            .map(|c| CommentDetail {
-                id: c.id,
-                author: c.author.clone(),
-                body: c.body.clone(),
-                created_ms: c.created_ms,
-            })
-            .collect(),
-        sender_history: view
-            .sender_history
-            .iter()
-            .map(|r| frankly_api::moderation::SenderReport {
-                id: r.id,
-                queue: r.queue,
-                status: r.status,
-                reason: r.reason.clone(),
-                received_ms: r.received_ms,
-                last_action: r.last_action,
-            })
-            .collect(),
+        comments: view.comments.clone(),
+        sender_history: view.sender_history.clone(),
     }
 }
 

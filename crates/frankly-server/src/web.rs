@@ -452,8 +452,8 @@ struct ReportPage<'a> {
     messages: Vec<MessageView>,
     evidence: Vec<String>,
     history: Vec<String>,
-    comments: Vec<(queue::CommentRow, String)>,
-    sender_history: Vec<(queue::SenderReport, String)>,
+    comments: Vec<(frankly_api::moderation::CommentDetail, String)>,
+    sender_history: Vec<(frankly_api::moderation::SenderReport, String)>,
     mine: bool,
     automated: bool,
     actions: Vec<&'static str>,
@@ -519,11 +519,11 @@ async fn report(
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let (text, types): (String, Vec<(String, Vec<u8>)>) = match &m.opening {
-                None => ("[refused on the reporter's device: delivered, content unknown]".to_string(), Vec::new()),
+            let (text, body) = match &m.opening {
+                None => ("[refused on the reporter's device: delivered, content unknown]".to_string(), None),
                 Some(o) => match frankly_franking::Body::decode(&o.body) {
-                    Ok(b) => (b.text, b.attachments.iter().map(|(t, r)| (t.clone(), r.to_bytes().to_vec())).collect()),
-                    Err(e) => (format!("[not a frankly message body ({e}); {} bytes]", o.body.len()), Vec::new()),
+                    Ok(b) => (b.text.clone(), Some(b)),
+                    Err(e) => (format!("[not a frankly message body ({e}); {} bytes]", o.body.len()), None),
                 },
             };
             let verdict = view.stored.verdicts.get(i);
@@ -551,10 +551,8 @@ async fn report(
                         let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j);
                         AttachmentView {
                             index: j,
-                            media_type: types
-                                .iter()
-                                .find(|(_, r)| *r == a.reference)
-                                .map_or_else(|| "unknown type".to_string(), |(t, _)| t.clone()),
+                            media_type: crate::attachments::declared_type(body.as_ref(), &a.reference)
+                                .unwrap_or_else(|| "unknown type".to_string()),
                             image: meta.and_then(|s| s.media_type.as_deref()).is_some_and(|t| t.starts_with("image/")),
                             video: video_view(&view.stored, i, j),
                             size: meta.map_or(0, |s| s.size),
@@ -615,17 +613,7 @@ async fn report(
         user,
         csrf: &authed.session.csrf,
         received: utc(view.row.received_ms),
-        order: match &view.stored.order {
-            Ok(o) if o.is_complete() => format!("sequence {} to {}, nothing omitted between", o.first, o.last),
-            Ok(o) => format!(
-                "sequence {} to {}; {} message(s) omitted between, in {} place(s)",
-                o.first,
-                o.last,
-                o.gaps.iter().map(|g| g.missing).sum::<u64>(),
-                o.gaps.len()
-            ),
-            Err(why) => format!("not in the platform's order: {why}"),
-        },
+        order: view.stored.order_summary(),
         order_ok: view.stored.order.as_ref().is_ok_and(frankly_franking::Ordering::is_complete),
         reporter: reporter.to_string(),
         note: report.note.clone(),

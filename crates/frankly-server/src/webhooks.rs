@@ -13,7 +13,8 @@
 //!   marked delivered on a 2xx; otherwise it is retried after
 //!   `webhook_backoff_ms` doubled per attempt up to
 //!   `webhook_max_backoff_ms`, and after `webhook_max_attempts` it is a dead
-//!   letter (the admin UI lists and requeues them). A crash between sending
+//!   letter (the admin UI lists and requeues them), as is at once a delivery
+//!   to an endpoint no longer configured. A crash between sending
 //!   and recording sends it again: receivers deduplicate by the event id.
 //! - **Signed.** The body is signed with Ed25519 under the server's webhook
 //!   key ([`signed_message`]); the headers carry the event id (the
@@ -195,7 +196,10 @@ impl AppState {
         let key_id = key_id(&key.verifying_key());
         // Sent at once (at most DELIVERY_BATCH), each within the client's timeout.
         let mut sends = tokio::task::JoinSet::new();
-        for (i, d) in due.iter().enumerate() {
+        // A delivery to an endpoint taken out of the configuration is not
+        // sent: it becomes a dead letter at once (put it back to send it).
+        let configured = |d: &Due| config.webhooks.iter().any(|w| w.url == d.endpoint);
+        for (i, d) in due.iter().enumerate().filter(|(_, d)| configured(d)) {
             let timestamp = crate::now_ms();
             let signature = key.sign(&signed_message(&d.event_id, timestamp, &d.body));
             let request = client
@@ -218,7 +222,7 @@ impl AppState {
                 (i, outcome)
             });
         }
-        let mut outcomes: Vec<Result<(), String>> = vec![Err("not sent".into()); due.len()];
+        let mut outcomes: Vec<Result<(), String>> = vec![Err("the endpoint is no longer configured".into()); due.len()];
         while let Some(done) = sends.join_next().await {
             let (i, outcome) = done.map_err(|e| ServerError::Internal(e.to_string()))?;
             outcomes[i] = outcome;
@@ -239,7 +243,7 @@ impl AppState {
                 }
                 Err(why) => {
                     let why: String = why.chars().take(MAX_ERROR_CHARS).collect();
-                    let dead = attempts >= i64::from(config.webhook_max_attempts);
+                    let dead = attempts >= i64::from(config.webhook_max_attempts) || !configured(d);
                     sqlx::query(
                         "UPDATE webhook_deliveries SET attempts = $1, next_attempt_ms = $2, dead_ms = $3, last_error = $4 \
                          WHERE id = $5",

@@ -98,13 +98,7 @@ async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
     let path = format!("/api/v1/reports/{}/decision", held.report.unwrap());
     let _: Value =
         api_json(&h, &moderator.key, "POST", &path, Some(json!({"action": "dismiss", "ground": "terms"}))).await;
-    let appeal = json!({"report_id": spam, "appellant": "spammer", "statement": "not spam"});
-    let req = Request::post("/v1/appeals")
-        .header(header::AUTHORIZATION, format!("Bearer {}", h.platform_token()))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(appeal.to_string()))
-        .unwrap();
-    assert_eq!(h.request(req).await.0, StatusCode::CREATED);
+    assert_eq!(h.appeal(&spam, "spammer", "not spam").await, StatusCode::CREATED);
 
     // One report in each kind of queue: restricted, admins', general, appeals.
     let mut in_queue = Vec::new();

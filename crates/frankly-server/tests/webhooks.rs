@@ -167,13 +167,7 @@ async fn every_event_is_signed_retried_until_accepted_and_deduplicable() {
     let claimed = api(&h, &mo, "/api/v1/queues/spam/claim", json!(null)).await;
     let id = claimed["report"].as_i64().unwrap();
     api(&h, &mo, &format!("/api/v1/reports/{id}/decision"), json!({"action": "dismiss", "ground": "terms"})).await;
-    let appeal = json!({"report_id": report_id, "appellant": "mallory", "statement": "please"});
-    let req = Request::post("/v1/appeals")
-        .header(header::AUTHORIZATION, format!("Bearer {}", h.platform_token()))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(appeal.to_string()))
-        .unwrap();
-    assert_eq!(h.request(req).await.0, StatusCode::CREATED);
+    assert_eq!(h.appeal(&report_id, "mallory", "please").await, StatusCode::CREATED);
     let claimed = api(&h, &ann, "/api/v1/queues/appeals/claim", json!(null)).await;
     assert_eq!(claimed["report"].as_i64(), Some(id));
     api(&h, &ann, &format!("/api/v1/reports/{id}/decision"), json!({"action": "uphold", "ground": "terms"})).await;
@@ -272,6 +266,32 @@ fn python_verifies(public_hex: &str, headers: &[(String, String)], body: &[u8], 
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A delivery still being retried when its endpoint leaves the
+/// configuration is not sent again: it becomes a dead letter at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_to_an_endpoint_no_longer_configured_is_a_dead_letter() {
+    let (url, got) = receiver(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key()).await;
+    got.fail_first.store(usize::MAX, Ordering::SeqCst);
+    let h = Harness::start(Db::Sqlite, |c| {
+        c.webhooks = vec![WebhookEndpoint { url: url.clone(), events: vec![] }];
+        c.webhook_backoff_ms = 1;
+        c.webhook_max_backoff_ms = 1;
+    })
+    .await
+    .unwrap();
+    file(&h, "c1").await;
+    assert_eq!(deliver(&h, 1).await.retried, 1);
+    let without = frankly_server::Config { webhooks: Vec::new(), ..h.state.config().clone() };
+    let other = frankly_server::AppState::open(without, Default::default()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let round = other.deliver_webhooks().await.unwrap();
+    assert_eq!((round.dead, round.retried, round.delivered), (1, 0, 0));
+    assert_eq!(got.requests.lock().unwrap().len(), 1, "not sent again");
+    let admin = h.sign_in("ada", Role::Admin).await;
+    let (_, _, page) = h.get("/admin/webhooks", Some(&admin.cookie)).await;
+    assert!(page.contains("the endpoint is no longer configured"), "{page}");
 }
 
 #[test]

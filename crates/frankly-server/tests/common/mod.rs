@@ -121,6 +121,17 @@ impl Harness {
         token
     }
 
+    /// Files an appeal as the platform (`POST /v1/appeals`); returns the status.
+    pub async fn appeal(&self, report_id: &str, appellant: &str, statement: &str) -> StatusCode {
+        let body = serde_json::json!({"report_id": report_id, "appellant": appellant, "statement": statement});
+        let req = Request::post("/v1/appeals")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.platform_token()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.request(req).await.0
+    }
+
     pub fn platform_token(&self) -> String {
         self.state.secrets().platform_token().to_string()
     }
