@@ -100,7 +100,7 @@ async fn send_scan_receive_report_verify_claim_decide() {
         ground_reference: "Terms §4".into(),
         redress: None,
     };
-    queue::decide(db, &user, id, &decision).await.unwrap();
+    queue::decide(db, &user, id, &decision, frankly_review::DEFAULT_STRIKE_DAYS).await.unwrap();
     let row = queue::view(db, &user, id).await.unwrap();
     assert_eq!(row.row.status, frankly_review::Status::Decided);
     assert_eq!(row.decisions.len(), 1);

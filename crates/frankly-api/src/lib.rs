@@ -187,7 +187,7 @@ pub struct AppealInput {
 
 /// The JSON body of an API error.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {
     /// A stable code.
     pub error: String,

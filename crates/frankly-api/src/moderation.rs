@@ -3,7 +3,7 @@
 //! which acts for one moderator account and may do what that account's
 //! role may (`frankly_review::Role::may`, the table the web UI uses too).
 
-use frankly_review::{Action, Ground, Queue, Stage, Status};
+use frankly_review::{Action, DecisionInput, Ground, Queue, Stage, Status};
 
 /// Most reports one `GET /api/v1/reports` returns.
 pub const MAX_LIST: i64 = 500;
@@ -203,6 +203,105 @@ pub struct ReportDetail {
     pub comments: Vec<CommentDetail>,
     /// The reported sender's other reports the role may see, newest first.
     pub sender_history: Vec<SenderReport>,
+    /// The reported sender's strikes.
+    pub strikes: Strikes,
+    /// When the retention policy purged the messages' bodies and the media
+    /// (Unix ms); the verdicts, decisions, appeals and audit entries stay.
+    pub purged_ms: Option<i64>,
+    /// The legal hold that keeps the report from being purged.
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// A user's strikes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Strikes {
+    /// Strikes counting now, over every queue.
+    pub active: i64,
+    /// The strikes from reports in queues the role may see, newest first
+    /// (active, expired and lifted), at most 50.
+    pub strikes: Vec<StrikeDetail>,
+}
+
+/// One strike.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StrikeDetail {
+    /// Its id.
+    pub id: i64,
+    /// The report decided.
+    pub report: i64,
+    /// The decision that issued it.
+    pub decision: i64,
+    /// That decision's action.
+    pub action: Action,
+    /// When (Unix ms).
+    pub issued_ms: i64,
+    /// When it stops counting.
+    pub expires_ms: i64,
+    /// When a reversal on appeal lifted it.
+    pub lifted_ms: Option<i64>,
+    /// Whether it counts now.
+    pub active: bool,
+}
+
+/// A legal hold on a report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LegalHold {
+    /// Since when (Unix ms).
+    pub since_ms: i64,
+    /// Who placed it.
+    pub by: String,
+    /// Why (a case or request reference).
+    pub reason: String,
+}
+
+/// `PUT /api/v1/reports/{id}/legal-hold`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// Why (1 to 4000 characters): a case or request reference.
+    pub reason: String,
+}
+
+/// `POST /api/v1/decisions`: one statement of reasons for many reports.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkDecision {
+    /// The reports (1 to 1000), each queued or held by the account.
+    pub reports: Vec<i64>,
+    /// The decision for every one of them.
+    pub decision: DecisionInput,
+}
+
+/// The outcome of a bulk decision, per report in the order given.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BulkDecided {
+    /// The audit entry that records the bulk decision (each report's
+    /// decision has its own entry too, naming this one).
+    pub batch: i64,
+    /// Per report.
+    pub results: Vec<BulkItem>,
+}
+
+/// One report of a bulk decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BulkItem {
+    /// The report.
+    pub report: i64,
+    /// The decision recorded, or `None` if this report was refused.
+    pub decision: Option<i64>,
+    /// Where the report is now, when decided.
+    pub queue: Option<Queue>,
+    /// Why it was refused (`already_decided`, `held_by_other`,
+    /// `own_decision`, `forbidden`, `not_found`...); its neighbours are
+    /// decided all the same.
+    pub error: Option<crate::ErrorBody>,
 }
 
 /// Another report of the same sender.

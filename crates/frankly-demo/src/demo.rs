@@ -611,7 +611,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<Running, 
         ground_reference: "Terms of service §4 (abuse and harassment)".into(),
         redress: None,
     };
-    let decided = queue::decide(state.db(), &user, id, &decision).await?;
+    let decided = queue::decide(state.db(), &user, id, &decision, state.config().strike_days).await?;
     summary.decisions += 1;
     n.say(
         "moderator demo",

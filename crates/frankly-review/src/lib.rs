@@ -9,6 +9,9 @@
 //!   Services Act's statement of reasons, who may refer to an authority,
 //!   what decides an appeal, the claim that must be held) and returns the
 //!   [`Decision`] to record and where the report goes next.
+//! - After a decision: [`strike_effect`] on the
+//!   reported user, [`DecisionInput::check_in_bulk`] for bulk decisions, and
+//!   [`Retention`] of decided reports' bodies and media.
 //! - [`ReviewError`] says why, with a stable [`code`](ReviewError::code) and
 //!   a [`kind`](ReviewError::kind) the HTTP layer maps to a status.
 
@@ -16,6 +19,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use frankly_report::Reason;
+
+mod lifecycle;
+
+pub use lifecycle::{
+    AUTHORITY_PRESERVATION_DAYS, DAY_MS, DEFAULT_STRIKE_DAYS, MAX_BULK_DECISION, RetainedReport, Retention,
+    RetentionRule, StrikeEffect, StrikeState, check_bulk_size, check_hold_reason, strike_effect,
+};
 
 /// A review queue.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -676,6 +686,30 @@ pub enum ReviewError {
     /// audit entry stay).
     #[error("this attachment was purged under the retention policy")]
     Purged,
+    /// A report that is decided already (a bulk decision skips it).
+    #[error("the report is decided already")]
+    AlreadyDecided,
+    /// A report another user holds with a live lease.
+    #[error("another moderator holds this report")]
+    HeldByOther,
+    /// The user decided this report before (at an earlier stage).
+    #[error("you decided this report before: another moderator decides it now")]
+    OwnDecision,
+    /// A bulk decision on no reports or on too many.
+    #[error("a bulk decision covers 1 to {MAX_BULK_DECISION} reports (this one {reports})")]
+    BulkSize {
+        /// How many were given.
+        reports: usize,
+    },
+    /// A retention rule that keeps nothing.
+    #[error("retention rule {rule}: days must be at least 1")]
+    BadRetention {
+        /// Its position, from 0.
+        rule: usize,
+    },
+    /// A legal hold without its reason, or with a reason that is too long.
+    #[error("a legal hold needs a reason of 1 to {MAX_COMMENT_CHARS} characters")]
+    BadHold,
     /// A stored report this build cannot read.
     #[error("report {report} cannot be shown by this build ({why})")]
     Unreadable {
@@ -693,7 +727,11 @@ impl ReviewError {
             ReviewError::Forbidden => ErrorKind::Forbidden,
             ReviewError::NotFound(_) => ErrorKind::NotFound,
             ReviewError::Unknown { what: "queue", .. } => ErrorKind::NotFound,
-            ReviewError::NotClaimed | ReviewError::NotDecided => ErrorKind::Conflict,
+            ReviewError::NotClaimed
+            | ReviewError::NotDecided
+            | ReviewError::AlreadyDecided
+            | ReviewError::HeldByOther
+            | ReviewError::OwnDecision => ErrorKind::Conflict,
             ReviewError::Unreadable { .. } | ReviewError::Purged => ErrorKind::Gone,
             _ => ErrorKind::Invalid,
         }
@@ -713,6 +751,12 @@ impl ReviewError {
             ReviewError::Purged => "purged",
             ReviewError::BadComment { .. } => "invalid_comment",
             ReviewError::TooLong { field: "statement", .. } => "invalid_appeal",
+            ReviewError::AlreadyDecided => "already_decided",
+            ReviewError::HeldByOther => "held_by_other",
+            ReviewError::OwnDecision => "own_decision",
+            ReviewError::BulkSize { .. } => "invalid_bulk",
+            ReviewError::BadRetention { .. } => "invalid_retention",
+            ReviewError::BadHold => "invalid_hold",
             _ => "invalid_decision",
         }
     }

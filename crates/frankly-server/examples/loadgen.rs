@@ -220,7 +220,7 @@ async fn claims(state: &AppState, a: &Args, engine: &str) {
         let id = frankly_server::queue::claim(state.db(), user, Queue::Harassment, 600_000).await.unwrap().unwrap();
         latencies.push(at.elapsed());
         let input = frankly_review::DecisionInput::dismiss();
-        frankly_server::queue::decide(state.db(), user, id, &input).await.unwrap();
+        frankly_server::queue::decide(state.db(), user, id, &input, state.config().strike_days).await.unwrap();
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();

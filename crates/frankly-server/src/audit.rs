@@ -57,8 +57,9 @@ fn entry_hash(prev: &[u8], seq: i64, at_ms: i64, actor: &str, action: &str, subj
     h.finalize().into()
 }
 
-/// Appends an entry inside `tx`. On PostgreSQL an advisory lock serialises
-/// appends from every instance; on SQLite the single writer does.
+/// Appends an entry inside `tx` and returns its position. On PostgreSQL an
+/// advisory lock serialises appends from every instance; on SQLite the
+/// single writer does.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -66,7 +67,7 @@ pub(crate) async fn append(
     action: &str,
     subject: &str,
     detail: &str,
-) -> Result<(), ServerError> {
+) -> Result<i64, ServerError> {
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK_AUDIT).execute(&mut **tx).await?;
     }
@@ -91,7 +92,7 @@ pub(crate) async fn append(
     .bind(hash.to_vec())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(seq)
 }
 
 /// Appends one entry in its own transaction.

@@ -122,6 +122,16 @@ pub struct Config {
     pub webhook_timeout_seconds: u64,
     /// How often (milliseconds) the deliverer looks for new events and due retries.
     pub webhook_poll_ms: u64,
+    /// Days a strike from a restricting decision counts against the
+    /// reported user (docs/server.md, "Strikes").
+    pub strike_days: u32,
+    /// Retention rules for decided reports, first match wins: after `days`
+    /// from the latest decision, the bodies and media of the reports of
+    /// `queue` decided with `action` are purged (docs/server.md,
+    /// "Retention"). None by default: everything is kept.
+    pub retention: Vec<frankly_review::RetentionRule>,
+    /// How often (seconds) the retention purge runs.
+    pub retention_interval_seconds: u64,
 }
 
 /// A webhook endpoint.
@@ -182,6 +192,9 @@ impl Default for Config {
             webhook_max_backoff_ms: 3_600_000,
             webhook_timeout_seconds: 10,
             webhook_poll_ms: 500,
+            strike_days: frankly_review::DEFAULT_STRIKE_DAYS,
+            retention: Vec::new(),
+            retention_interval_seconds: 3600,
         }
     }
 }
@@ -247,6 +260,11 @@ impl Config {
     /// The directory of the key chain files in effect.
     pub fn key_dir(&self) -> PathBuf {
         self.key_dir.clone().unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// The retention rules in effect (checked by [`validate`](Self::validate)).
+    pub fn retention(&self) -> frankly_review::Retention {
+        frankly_review::Retention::new(self.retention.clone()).unwrap_or_default()
     }
 
     /// Refuses values that cannot work.
@@ -320,6 +338,15 @@ impl Config {
             || self.webhook_poll_ms > 60_000
         {
             return bad("webhook_timeout_seconds must be 1 to 300 and webhook_poll_ms 1 to 60000");
+        }
+        if self.strike_days == 0 {
+            return bad("strike_days must be positive");
+        }
+        if let Err(e) = frankly_review::Retention::new(self.retention.clone()) {
+            return bad(&format!("retention: {e}"));
+        }
+        if self.retention_interval_seconds == 0 {
+            return bad("retention_interval_seconds must be positive");
         }
         if !self.banks.is_empty() && self.bank_public_key.is_none() {
             return bad("banks need bank_public_key: the server only matches against signed banks");

@@ -92,10 +92,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_comments.sql"),
         postgres: include_str!("../migrations/postgres/0009_comments.sql"),
     },
+    Migration {
+        version: 10,
+        name: "strikes and retention",
+        sqlite: include_str!("../migrations/sqlite/0010_strikes_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0010_strikes_retention.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

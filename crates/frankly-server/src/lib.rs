@@ -55,6 +55,7 @@ pub mod guard;
 mod hma;
 mod intake;
 mod keychain;
+pub mod lifecycle;
 mod login;
 mod match_store;
 mod match_sync;
@@ -313,12 +314,29 @@ pub async fn serve(
             }
         })
     });
+    let retention = state.config().retention();
+    let purger = (!retention.is_empty()).then(|| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(state.config().retention_interval_seconds);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = lifecycle::purge(state.db(), &retention, now_ms()).await {
+                    tracing::warn!(error = %e, "retention purge failed");
+                }
+            }
+        })
+    });
     let metrics = Arc::clone(&state.inner.metrics);
     let config = state.config().clone();
     let result = guard::serve_connections(listener, app(state), &config, metrics, shutdown).await;
     chores.abort();
     if let Some(deliverer) = deliverer {
         deliverer.abort();
+    }
+    if let Some(purger) = purger {
+        purger.abort();
     }
     if let Some(follower) = follower {
         follower.abort();

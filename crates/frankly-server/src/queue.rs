@@ -16,7 +16,7 @@ use frankly_api::moderation::{CommentDetail, SenderReport};
 use frankly_review::{
     Decision, DecisionInput, ESCALATION_PRIORITY, Next, Operation, Queue, ReportState, ReviewError, Stage, Status,
 };
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::ServerError;
 use crate::audit;
@@ -60,6 +60,10 @@ pub struct ReportRow {
     pub chain_ok: bool,
     /// Server bank matches.
     pub server_matches: i64,
+    /// When retention purged its bodies and media.
+    pub purged_ms: Option<i64>,
+    /// The legal hold keeping it, if any.
+    pub legal_hold: Option<frankly_api::moderation::LegalHold>,
 }
 
 impl ReportRow {
@@ -76,7 +80,8 @@ impl ReportRow {
 }
 
 const ROW_COLUMNS: &str = "id, report_id, queue, stage, priority, status, claimed_by, lease_until_ms, received_ms, \
-     reason, reporter_id, sender_id, messages, verified, chain_ok, server_matches";
+     reason, reporter_id, sender_id, messages, verified, chain_ok, server_matches, purged_ms, legal_hold_ms, \
+     legal_hold_by, legal_hold_reason";
 
 /// A stored name parsed back (queue, stage, status, action, ground); a name
 /// this build does not know is a damaged database, not a client's error.
@@ -106,6 +111,15 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ReportRow, ServerError> {
         verified: r.try_get("verified")?,
         chain_ok: r.try_get::<i64, _>("chain_ok")? != 0,
         server_matches: r.try_get("server_matches")?,
+        purged_ms: r.try_get("purged_ms")?,
+        legal_hold: match r.try_get::<Option<i64>, _>("legal_hold_ms")? {
+            Some(since_ms) => Some(frankly_api::moderation::LegalHold {
+                since_ms,
+                by: r.try_get::<Option<String>, _>("legal_hold_by")?.unwrap_or_default(),
+                reason: r.try_get::<Option<String>, _>("legal_hold_reason")?.unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -239,6 +253,8 @@ pub struct ReportView {
     /// The reported sender's other reports the role may see, newest first
     /// (at most [`MAX_SENDER_HISTORY`]).
     pub sender_history: Vec<SenderReport>,
+    /// The reported sender's strikes.
+    pub strikes: frankly_api::moderation::Strikes,
 }
 
 /// Most earlier reports of a sender shown with a report.
@@ -360,8 +376,9 @@ pub async fn view(db: &Db, user: &User, id: i64) -> Result<ReportView, ServerErr
     })
     .collect::<Result<Vec<_>, ServerError>>()?;
     let sender_history = sender_history(db, user, &report_row.sender_id, id).await?;
+    let strikes = crate::lifecycle::strikes_of(db, user, &report_row.sender_id, crate::now_ms()).await?;
     audit::record(db, &user.username, "view", &format!("report:{id}"), report_row.queue.name()).await?;
-    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals, comments, sender_history })
+    Ok(ReportView { row: report_row, stored, attachments, decisions, appeals, comments, sender_history, strikes })
 }
 
 /// The outcome of a decision.
@@ -376,21 +393,62 @@ pub struct Decided {
 }
 
 /// Records `user`'s decision on a report they hold, with the audit entry, in
-/// one transaction. The rules are [`DecisionInput::check`]'s.
-pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Result<Decided, ServerError> {
+/// one transaction. The rules are [`DecisionInput::check`]'s; a restricting
+/// decision counts a strike against the reported user for `strike_days`.
+pub async fn decide(
+    db: &Db,
+    user: &User,
+    id: i64,
+    input: &DecisionInput,
+    strike_days: u32,
+) -> Result<Decided, ServerError> {
     let now = crate::now_ms();
     let mut tx = db.writer().begin().await?;
-    let r = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM reports WHERE id = $1"))
+    let report = locked_row(&mut tx, db.backend(), id).await?.ok_or(ReviewError::NotFound("report"))?;
+    let decision = input.check(user.role, user.id, &report.state(), now)?;
+    let decided = record_decision(&mut tx, db.backend(), user, &report, &decision, now, strike_days, None).await?;
+    tx.commit().await?;
+    Ok(decided)
+}
+
+/// The queue row of report `id`, locked for the transaction on PostgreSQL.
+async fn locked_row(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    id: i64,
+) -> Result<Option<ReportRow>, ServerError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM reports WHERE id = $1{lock}"))
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
-        .ok_or(ReviewError::NotFound("report"))?;
-    let report = row(&r)?;
-    let decision: Decision = input.check(user.role, user.id, &report.state(), now)?;
+        .as_ref()
+        .map(row)
+        .transpose()
+}
+
+/// Stores a checked decision on `report` inside `tx`: the decision row,
+/// where the report goes, the strike it issues or lifts, the audit entry
+/// (naming the bulk decision's entry, if any) and the webhook event.
+#[allow(clippy::too_many_arguments)] // One transaction's worth of context, each distinct.
+async fn record_decision(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    user: &User,
+    report: &ReportRow,
+    decision: &Decision,
+    now: i64,
+    strike_days: u32,
+    bulk: Option<i64>,
+) -> Result<Decided, ServerError> {
+    let id = report.id;
     let appeal: Option<i64> = if report.stage == Stage::Appeal {
         sqlx::query("SELECT id FROM appeals WHERE report = $1 ORDER BY id DESC LIMIT 1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .map(|a| a.try_get("id"))
             .transpose()?
@@ -412,7 +470,7 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
     .bind(&decision.ground_reference)
     .bind(&decision.redress)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
     let queue = match decision.next {
@@ -425,7 +483,7 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
             .bind(Stage::Escalated.name())
             .bind(ESCALATION_PRIORITY)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             queue
         }
@@ -434,11 +492,13 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
                 "UPDATE reports SET status = 'decided', claimed_by = NULL, lease_until_ms = NULL WHERE id = $1",
             )
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             report.queue
         }
     };
+    let strike = crate::lifecycle::apply_strike(tx, report, decision.action, decision_id, now, strike_days).await?;
+    let active_strikes = crate::lifecycle::active_strikes(&mut **tx, &report.sender_id, now).await?;
     let detail = serde_json::json!({
         "decision": decision_id,
         "action": decision.action,
@@ -446,9 +506,11 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
         "automated_detection": decision.automated_detection,
         "ground": decision.ground,
         "ground_reference": decision.ground_reference,
+        "strike": strike,
+        "bulk": bulk,
     })
     .to_string();
-    audit::append(&mut tx, db.backend(), &user.username, "decide", &format!("report:{id}"), &detail).await?;
+    audit::append(tx, backend, &user.username, "decide", &format!("report:{id}"), &detail).await?;
     let event = if appeal.is_some() { Event::AppealDecided } else { Event::ReportDecided };
     let decided = serde_json::json!({
         "report": id,
@@ -463,10 +525,96 @@ pub async fn decide(db: &Db, user: &User, id: i64, input: &DecisionInput) -> Res
         "moderator": user.username,
         "queue": queue,
         "sender_id": report.sender_id,
+        "strike": strike,
+        "active_strikes": active_strikes,
     });
-    webhooks::record(&mut tx, event, &format!("report:{id}"), decided).await?;
-    tx.commit().await?;
+    webhooks::record(tx, event, &format!("report:{id}"), decided).await?;
     Ok(Decided { decision: decision_id, latency_ms: now - report.received_ms, queue })
+}
+
+/// Decides up to [`frankly_review::MAX_BULK_DECISION`] reports with one
+/// statement of reasons, in one transaction: each report is checked and
+/// recorded on its own (a savepoint), so one refused report leaves its
+/// neighbours decided. The bulk decision has an audit entry, and each
+/// report's decision its own, naming it. Returns that entry's position and
+/// each report's outcome, in the order given.
+pub async fn decide_bulk(
+    db: &Db,
+    user: &User,
+    reports: &[i64],
+    input: &DecisionInput,
+    strike_days: u32,
+) -> Result<(i64, Vec<(i64, Result<Decided, ReviewError>)>), ServerError> {
+    frankly_review::check_bulk_size(reports.len())?;
+    input.check_statement()?;
+    let now = crate::now_ms();
+    let mut tx = db.writer().begin().await?;
+    let summary = serde_json::json!({
+        "reports": reports.len(),
+        "action": input.action,
+        "ground": input.ground,
+        "ground_reference": input.ground_reference,
+    })
+    .to_string();
+    let batch = audit::append(
+        &mut tx,
+        db.backend(),
+        &user.username,
+        "bulk-decide",
+        &format!("user:{}", user.username),
+        &summary,
+    )
+    .await?;
+    let mut results = Vec::with_capacity(reports.len());
+    for &id in reports {
+        let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+        let outcome = bulk_one(&mut savepoint, db.backend(), user, id, input, now, strike_days, batch).await;
+        match outcome {
+            Ok(Ok(decided)) => {
+                savepoint.commit().await?;
+                results.push((id, Ok(decided)));
+            }
+            Ok(Err(refused)) => {
+                savepoint.rollback().await?;
+                results.push((id, Err(refused)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    Ok((batch, results))
+}
+
+/// One report of a bulk decision: a refusal by the rules is the inner
+/// error, a database failure the outer one.
+#[allow(clippy::too_many_arguments)] // As record_decision's.
+async fn bulk_one(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    user: &User,
+    id: i64,
+    input: &DecisionInput,
+    now: i64,
+    strike_days: u32,
+    batch: i64,
+) -> Result<Result<Decided, ReviewError>, ServerError> {
+    let Some(report) = locked_row(tx, backend, id).await? else {
+        return Ok(Err(ReviewError::NotFound("report")));
+    };
+    if !user.role.may(Operation::See(report.queue)) {
+        return Ok(Err(ReviewError::Forbidden));
+    }
+    let decided_before = sqlx::query("SELECT 1 AS x FROM decisions WHERE report = $1 AND moderator = $2 LIMIT 1")
+        .bind(id)
+        .bind(user.id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    let decision = match input.check_in_bulk(user.role, user.id, &report.state(), decided_before, now) {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(record_decision(tx, backend, user, &report, &decision, now, strike_days, Some(batch)).await?))
 }
 
 /// Files an appeal against the latest decision on a report: the report

@@ -20,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use frankly_api::ErrorBody;
 use frankly_api::moderation::{
-    AppealDetail, AttachmentDetail, Claimed, CommentRecorded, DecisionDetail, DecisionRecorded, MessageDetail,
-    MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList, ReportSummary,
+    AppealDetail, AttachmentDetail, BulkDecided, BulkDecision, BulkItem, Claimed, CommentRecorded, DecisionDetail,
+    DecisionRecorded, HoldRequest, MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList,
+    ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
 use utoipa::OpenApi;
@@ -76,6 +77,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .routes(routes!(report))
         .routes(routes!(decide))
         .routes(routes!(release))
+        .routes(routes!(decide_bulk))
+        .routes(routes!(place_hold, lift_hold))
         .routes(routes!(comment))
         .routes(routes!(media))
         .split_for_parts();
@@ -211,22 +214,23 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
         .enumerate()
         .map(|(i, m)| {
             let body = m.opening.as_ref().and_then(|o| frankly_franking::Body::decode(&o.body).ok());
-            let attachments = m
-                .opening
+            // From the stored rows, which outlive a purge of the openings;
+            // the declared type comes from the opening while it is kept.
+            let references: Vec<_> = m.opening.iter().flat_map(|o| o.attachments.iter()).collect();
+            let attachments = view
+                .attachments
                 .iter()
-                .flat_map(|o| o.attachments.iter())
-                .enumerate()
-                .filter_map(|(j, a)| {
-                    let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j)?;
-                    Some(AttachmentDetail {
-                        id: meta.id,
-                        declared_type: crate::attachments::declared_type(body.as_ref(), &a.reference)
-                            .unwrap_or_default(),
-                        media_type: meta.media_type.clone(),
-                        size: meta.size,
-                        sha256: meta.sha256.clone(),
-                        url: meta.stored.then(|| format!("/api/v1/media/{}", meta.id)),
-                    })
+                .filter(|meta| meta.message == i)
+                .map(|meta| AttachmentDetail {
+                    id: meta.id,
+                    declared_type: references
+                        .get(meta.attachment)
+                        .and_then(|a| crate::attachments::declared_type(body.as_ref(), &a.reference))
+                        .unwrap_or_default(),
+                    media_type: meta.media_type.clone(),
+                    size: meta.size,
+                    sha256: meta.sha256.clone(),
+                    url: meta.stored.then(|| format!("/api/v1/media/{}", meta.id)),
                 })
                 .collect();
             MessageDetail {
@@ -285,6 +289,9 @@ pub(crate) fn detail(view: &ReportView, user: &User) -> ReportDetail {
             .collect(),
         comments: view.comments.clone(),
         sender_history: view.sender_history.clone(),
+        strikes: view.strikes.clone(),
+        purged_ms: view.row.purged_ms,
+        legal_hold: view.row.legal_hold.clone(),
     }
 }
 
@@ -326,7 +333,7 @@ async fn decide(
     Path(id): Path<i64>,
     ApiJson(input): ApiJson<DecisionInput>,
 ) -> Result<Json<DecisionRecorded>, AppError> {
-    let decided = queue::decide(state.db(), &user, id, &input).await?;
+    let decided = queue::decide(state.db(), &user, id, &input, state.config().strike_days).await?;
     state.metrics().decided(input.action.name(), decided.latency_ms);
     Ok(Json(DecisionRecorded { decision: decided.decision, queue: decided.queue }))
 }
@@ -370,4 +377,68 @@ async fn media(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
+}
+
+/// Decides up to 1000 reports with one statement of reasons: each report
+/// queued or held by the account is claimed and decided as a single
+/// decision would be; a refused report (decided already, held by another
+/// moderator, decided by this account before, a queue the role cannot see)
+/// is answered with its error and its neighbours are decided all the same.
+/// One audit entry records the bulk decision and one each report's.
+#[utoipa::path(post, path = "/api/v1/decisions", tag = "review", security(("review_key" = [])),
+    request_body = BulkDecision,
+    responses((status = 200, body = BulkDecided), (status = 400, body = ErrorBody,
+        description = "No reports or more than 1000 (invalid_bulk), or the statement breaks a rule (invalid_decision)"), Refusals))]
+async fn decide_bulk(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    ApiJson(input): ApiJson<BulkDecision>,
+) -> Result<Json<BulkDecided>, AppError> {
+    let (batch, outcomes) =
+        queue::decide_bulk(state.db(), &user, &input.reports, &input.decision, state.config().strike_days).await?;
+    let results = outcomes
+        .into_iter()
+        .map(|(report, outcome)| match outcome {
+            Ok(decided) => {
+                state.metrics().decided(input.decision.action.name(), decided.latency_ms);
+                BulkItem { report, decision: Some(decided.decision), queue: Some(decided.queue), error: None }
+            }
+            Err(e) => BulkItem {
+                report,
+                decision: None,
+                queue: None,
+                error: Some(ErrorBody { error: e.code().into(), message: e.to_string(), message_index: None }),
+            },
+        })
+        .collect();
+    Ok(Json(BulkDecided { batch, results }))
+}
+
+/// Places a legal hold on a report (administrators): it is never purged
+/// while held. Placing it again replaces the reason and keeps the date.
+#[utoipa::path(put, path = "/api/v1/reports/{id}/legal-hold", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")), request_body = HoldRequest,
+    responses((status = 204, description = "Held"), (status = 400, body = ErrorBody, description = "No reason, or too long (invalid_hold)"),
+        (status = 404, body = ErrorBody), Refusals))]
+async fn place_hold(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<HoldRequest>,
+) -> Result<StatusCode, AppError> {
+    crate::lifecycle::set_legal_hold(state.db(), &user, id, Some(&input.reason)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a report's legal hold (administrators); retention applies again.
+#[utoipa::path(delete, path = "/api/v1/reports/{id}/legal-hold", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")),
+    responses((status = 204, description = "Lifted"), (status = 404, body = ErrorBody), Refusals))]
+async fn lift_hold(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    crate::lifecycle::set_legal_hold(state.db(), &user, id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

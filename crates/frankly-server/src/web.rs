@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{id}/decide", post(decide))
         .route("/reports/{id}/release", post(release))
         .route("/reports/{id}/comments", post(add_comment))
+        .route("/reports/{id}/legal-hold", post(legal_hold))
         .route("/reports/{id}/media/{message}/{attachment}", get(media))
         .route("/reports/{id}/media/{message}/{attachment}/strip", get(strip))
         .route("/reports/{id}/media/{message}/{attachment}/bank", post(add_to_bank))
@@ -378,6 +379,9 @@ struct AttachmentView {
     image: bool,
     video: Option<VideoView>,
     size: i64,
+    /// SHA-256 of the bytes, hex, and whether they are still stored.
+    sha256: String,
+    stored: bool,
 }
 
 /// A video attachment: played blurred and muted, with a strip of frames
@@ -454,6 +458,12 @@ struct ReportPage<'a> {
     history: Vec<String>,
     comments: Vec<(frankly_api::moderation::CommentDetail, String)>,
     sender_history: Vec<(frankly_api::moderation::SenderReport, String)>,
+    strikes: frankly_api::moderation::Strikes,
+    /// Each listed strike with its issue and expiry times.
+    strike_list: Vec<(frankly_api::moderation::StrikeDetail, String, String)>,
+    strike_days: u32,
+    hold_since: String,
+    purged: Option<String>,
     mine: bool,
     automated: bool,
     actions: Vec<&'static str>,
@@ -520,6 +530,7 @@ async fn report(
         .enumerate()
         .map(|(i, m)| {
             let (text, body) = match &m.opening {
+                None if view.row.purged_ms.is_some() => ("[purged under the retention policy]".to_string(), None),
                 None => ("[refused on the reporter's device: delivered, content unknown]".to_string(), None),
                 Some(o) => match frankly_franking::Body::decode(&o.body) {
                     Ok(b) => (b.text.clone(), Some(b)),
@@ -542,20 +553,25 @@ async fn report(
                 omitted_before,
                 reported: i == report.reported as usize,
                 text,
-                attachments: m
-                    .opening
+                // From the stored rows, which outlive a purge of the
+                // openings; the declared type comes from the opening.
+                attachments: view
+                    .attachments
                     .iter()
-                    .flat_map(|o| o.attachments.iter())
-                    .enumerate()
-                    .map(|(j, a)| {
-                        let meta = view.attachments.iter().find(|s| s.message == i && s.attachment == j);
+                    .filter(|meta| meta.message == i)
+                    .map(|meta| {
+                        let j = meta.attachment;
+                        let reference = m.opening.as_ref().and_then(|o| o.attachments.get(j));
                         AttachmentView {
                             index: j,
-                            media_type: crate::attachments::declared_type(body.as_ref(), &a.reference)
+                            media_type: reference
+                                .and_then(|a| crate::attachments::declared_type(body.as_ref(), &a.reference))
                                 .unwrap_or_else(|| "unknown type".to_string()),
-                            image: meta.and_then(|s| s.media_type.as_deref()).is_some_and(|t| t.starts_with("image/")),
-                            video: video_view(&view.stored, i, j),
-                            size: meta.map_or(0, |s| s.size),
+                            image: meta.stored && meta.media_type.as_deref().is_some_and(|t| t.starts_with("image/")),
+                            video: if meta.stored { video_view(&view.stored, i, j) } else { None },
+                            size: meta.size,
+                            sha256: meta.sha256.clone(),
+                            stored: meta.stored,
                         }
                     })
                     .collect(),
@@ -623,6 +639,16 @@ async fn report(
         history,
         comments: view.comments.iter().map(|c| (c.clone(), utc(c.created_ms))).collect(),
         sender_history: view.sender_history.iter().map(|r| (r.clone(), utc(r.received_ms))).collect(),
+        strike_list: view
+            .strikes
+            .strikes
+            .iter()
+            .map(|st| (st.clone(), utc(st.issued_ms), utc(st.expires_ms)))
+            .collect(),
+        strikes: view.strikes.clone(),
+        strike_days: state.config().strike_days,
+        hold_since: view.row.legal_hold.as_ref().map(|h| utc(h.since_ms)).unwrap_or_default(),
+        purged: view.row.purged_ms.map(utc),
         banks: if mine && state.config().match_api {
             crate::match_store::banks(state.db()).await?.into_iter().map(|b| (b.name, b.negative)).collect()
         } else {
@@ -731,7 +757,7 @@ async fn decide(
         ground_reference: form.ground_reference,
         redress: Some(form.redress),
     };
-    let decided = queue::decide(state.db(), authed.user(), id, &input).await?;
+    let decided = queue::decide(state.db(), authed.user(), id, &input, state.config().strike_days).await?;
     state.metrics().decided(input.action.name(), decided.latency_ms);
     Ok(Redirect::to("/?notice=decided"))
 }
@@ -753,6 +779,28 @@ async fn add_comment(
     authed.session.check_csrf(&form.csrf)?;
     let comment = queue::comment(state.db(), authed.user(), id, &form.body).await?;
     Ok(Redirect::to(&format!("/reports/{id}#comment-{comment}")))
+}
+
+#[derive(serde::Deserialize)]
+struct HoldForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    lift: Option<String>,
+}
+
+async fn legal_hold(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    Form(form): Form<HoldForm>,
+) -> Result<Redirect, WebError> {
+    authed.session.check_csrf(&form.csrf)?;
+    let reason = if form.lift.is_some() { None } else { Some(form.reason.as_str()) };
+    crate::lifecycle::set_legal_hold(state.db(), authed.user(), id, reason).await?;
+    Ok(Redirect::to(&format!("/reports/{id}")))
 }
 
 async fn release(

@@ -224,12 +224,16 @@ async fn attachments_inside_reports_of_an_older_schema_are_moved_out_by_the_migr
         .await
         .unwrap();
     // Schema 6 undone, and the later ones with it (7: api_keys rebuilt without
-    // its account column; 8: the webhook tables; 9: comments).
+    // its account column; 8: the webhook tables; 9: comments; 10: strikes,
+    // legal holds and purges).
     sqlx::raw_sql(
         "DROP TABLE report_attachments; DELETE FROM frankly_migrations WHERE version >= 6; \
          CREATE TABLE api_keys_5 AS SELECT id, name, secret_sha256, scopes, created_ms, revoked_ms FROM api_keys; \
          DROP TABLE api_keys; ALTER TABLE api_keys_5 RENAME TO api_keys; \
-         DROP TABLE webhook_deliveries; DROP TABLE webhook_events; DROP TABLE report_comments",
+         DROP TABLE webhook_deliveries; DROP TABLE webhook_events; DROP TABLE report_comments; \
+         DROP TABLE strikes; DROP INDEX reports_retention; ALTER TABLE reports DROP COLUMN legal_hold_ms; \
+         ALTER TABLE reports DROP COLUMN legal_hold_by; ALTER TABLE reports DROP COLUMN legal_hold_reason; \
+         ALTER TABLE reports DROP COLUMN purged_ms",
     )
     .execute(&pool)
     .await

@@ -9,72 +9,13 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::franked::{conversation, seal, with_attachments};
-use common::{Engine, Harness, Moderator};
+use common::review::{account, api, api_json, file, web_get, web_post};
+use common::{Engine, Harness};
 use frankly_api::moderation::{Claimed, ReportDetail, ReportList};
 use frankly_report::Reason;
 use frankly_review::{Operation, Queue, Role};
 use frankly_server::Scope;
 use serde_json::{Value, json};
-
-async fn api(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {key}"));
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap();
-    let (status, _, bytes) = h.request(req).await;
-    (status, bytes)
-}
-
-async fn api_json<T: serde::de::DeserializeOwned>(
-    h: &Harness,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> T {
-    let (status, bytes) = api(h, key, method, path, body).await;
-    assert!(status.is_success(), "{method} {path}: {status} {}", String::from_utf8_lossy(&bytes));
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-/// Files a report of `reason` in conversation `conv` (reporter bob, sender `sender`).
-async fn file(h: &Harness, conv: &str, sender: &str, reason: Reason, attachment: Option<&[u8]>) -> String {
-    let now = u64::try_from(frankly_server::now_ms()).unwrap();
-    let mut msgs = conversation(&h.keyring(), conv, sender, "bob", 3, now);
-    if let Some(bytes) = attachment {
-        with_attachments(&h.keyring(), &mut msgs, &[("application/pdf", bytes)], now + 10);
-    }
-    let (id, envelope) = seal(msgs, reason, &h.server_key());
-    assert_eq!(h.post_report(envelope).await.0, StatusCode::ACCEPTED);
-    id
-}
-
-struct Account {
-    role: Role,
-    key: String,
-    web: Moderator,
-}
-
-async fn account(h: &Harness, name: &str, role: Role) -> Account {
-    let web = h.sign_in(name, role).await;
-    let (_, key) =
-        frankly_server::create_api_key(h.state.db(), "test", name, &[Scope::Review], Some(name)).await.unwrap();
-    Account { role, key: key.to_string(), web }
-}
-
-fn web_get(path: &str, cookie: &str) -> Request<Body> {
-    Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()
-}
-
-fn web_post(path: &str, m: &Moderator, form: &str) -> Request<Body> {
-    Request::post(path)
-        .header(header::COOKIE, &m.cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("csrf={}&{form}", m.csrf)))
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
@@ -154,9 +95,23 @@ async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
                 );
             }
         }
-        // Administration: the UI's admin pages (the API has none yet).
-        let expect = if a.role.may(Operation::Administer) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        // Administration: the UI's admin pages, and legal holds on both.
+        let admin = a.role.may(Operation::Administer);
+        let expect = if admin { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(h.request(web_get("/admin/users", &a.web.cookie)).await.0, expect, "{:?}", a.role);
+        let (_, appealed) = in_queue[3];
+        let hold = format!("/api/v1/reports/{appealed}/legal-hold");
+        let (api_hold, _) = api(&h, &a.key, "PUT", &hold, Some(json!({"reason": "case 7"}))).await;
+        let (api_lift, _) = api(&h, &a.key, "DELETE", &hold, None).await;
+        let web_hold = format!("/reports/{appealed}/legal-hold");
+        let (web_place, _, _) = h.request(web_post(&web_hold, &a.web, "reason=case+8")).await;
+        let (web_lift, _, _) = h.request(web_post(&web_hold, &a.web, "lift=1")).await;
+        let expect = if admin {
+            (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT, StatusCode::SEE_OTHER, StatusCode::SEE_OTHER)
+        } else {
+            (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::FORBIDDEN)
+        };
+        assert_eq!((api_hold, api_lift, web_place, web_lift), expect, "{:?} placing a legal hold", a.role);
     }
 }
 
@@ -358,14 +313,17 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
     assert_eq!(
         operations,
         [
+            "DELETE /api/v1/reports/{id}/legal-hold",
             "GET /api/v1/media/{id}",
             "GET /api/v1/queues",
             "GET /api/v1/reports",
             "GET /api/v1/reports/{id}",
+            "POST /api/v1/decisions",
             "POST /api/v1/queues/{queue}/claim",
             "POST /api/v1/reports/{id}/comments",
             "POST /api/v1/reports/{id}/decision",
             "POST /api/v1/reports/{id}/release",
+            "PUT /api/v1/reports/{id}/legal-hold",
         ]
     );
     for op in &operations {
@@ -375,7 +333,19 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
         assert_eq!(h.request(req).await.0, StatusCode::UNAUTHORIZED, "{op}");
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["ReportDetail", "MessageDetail", "DecisionInput", "Action", "Queue", "ErrorBody", "ReportList"] {
+    for name in [
+        "ReportDetail",
+        "MessageDetail",
+        "DecisionInput",
+        "Action",
+        "Queue",
+        "ErrorBody",
+        "ReportList",
+        "BulkDecision",
+        "BulkDecided",
+        "Strikes",
+        "LegalHold",
+    ] {
         assert!(schemas.contains_key(name), "{name} missing from {:?}", schemas.keys().collect::<Vec<_>>());
     }
     assert_eq!(doc["components"]["securitySchemes"]["review_key"]["scheme"], "bearer");

@@ -708,7 +708,9 @@ async fn concurrent_claims_on_postgres_never_double_assign() {
                     break got;
                 };
                 let input = frankly_review::DecisionInput::dismiss();
-                frankly_server::queue::decide(state.db(), &user, report, &input).await.unwrap();
+                frankly_server::queue::decide(state.db(), &user, report, &input, state.config().strike_days)
+                    .await
+                    .unwrap();
                 got.push(report);
             }
         }));

@@ -6,6 +6,7 @@
 pub mod franked;
 pub mod hma;
 pub mod random;
+pub mod review;
 
 /// Runs each named `async fn(Harness)` as two tests, `sqlite::NAME` and
 /// `postgres::NAME`, each on a fresh server. The test file imports
