@@ -362,3 +362,62 @@ pub struct DecisionRecorded {
     /// Where the report is now.
     pub queue: Queue,
 }
+
+/// `GET /api/v1/reports/{id}/cybertipline`: a report referred to an
+/// authority, as NCMEC's CyberTipline reporting web service takes it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CybertipExport {
+    /// The `<report>` document for `/submit`.
+    pub report_xml: String,
+    /// The verified attachments to `/upload`, each then described by its
+    /// `<fileDetails>` (`file_details_url`, with NCMEC's ids).
+    pub files: Vec<CybertipFile>,
+}
+
+/// One file of a CyberTipline export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CybertipFile {
+    /// The attachment's id.
+    pub attachment: i64,
+    /// The message it belongs to (index in the report).
+    pub message: usize,
+    /// Its bytes (`GET`, audited).
+    pub media_url: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// MD5, hex (compare with `/upload`'s `hash`).
+    pub md5: String,
+    /// SHA-1, hex.
+    pub sha1: String,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// PDQ of an image's first frame, hex.
+    pub pdq: Option<String>,
+    /// Whether a moderator fetched the file (the audit log's `view-media`).
+    pub viewed_by_esp: bool,
+    /// `GET` with `?report_id=&file_id=` (NCMEC's): the `<fileDetails>` document.
+    pub file_details_url: String,
+}
+
+/// `POST /api/v1/reports/{id}/cybertipline/submit`: NCMEC's receipt.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CybertipSubmitted {
+    /// NCMEC's report id (its `/finish` receipt is the notification of
+    /// 18 U.S.C. 2258A(h)(1)).
+    pub ncmec_report_id: i64,
+    /// Each file uploaded, with NCMEC's file id.
+    pub files: Vec<CybertipSent>,
+}
+
+/// One file NCMEC received.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CybertipSent {
+    /// The attachment.
+    pub attachment: i64,
+    /// NCMEC's file id.
+    pub file_id: String,
+}

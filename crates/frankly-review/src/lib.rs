@@ -707,6 +707,9 @@ pub enum ReviewError {
         /// Its position, from 0.
         rule: usize,
     },
+    /// A CyberTipline export of a report no one referred to an authority.
+    #[error("only a report decided report-authority is exported to the CyberTipline")]
+    NotReferred,
     /// A legal hold without its reason, or with a reason that is too long.
     #[error("a legal hold needs a reason of 1 to {MAX_COMMENT_CHARS} characters")]
     BadHold,
@@ -731,7 +734,8 @@ impl ReviewError {
             | ReviewError::NotDecided
             | ReviewError::AlreadyDecided
             | ReviewError::HeldByOther
-            | ReviewError::OwnDecision => ErrorKind::Conflict,
+            | ReviewError::OwnDecision
+            | ReviewError::NotReferred => ErrorKind::Conflict,
             ReviewError::Unreadable { .. } | ReviewError::Purged => ErrorKind::Gone,
             _ => ErrorKind::Invalid,
         }
@@ -757,6 +761,7 @@ impl ReviewError {
             ReviewError::BulkSize { .. } => "invalid_bulk",
             ReviewError::BadRetention { .. } => "invalid_retention",
             ReviewError::BadHold => "invalid_hold",
+            ReviewError::NotReferred => "not_referred",
             _ => "invalid_decision",
         }
     }

@@ -132,6 +132,9 @@ pub struct Config {
     pub retention: Vec<frankly_review::RetentionRule>,
     /// How often (seconds) the retention purge runs.
     pub retention_interval_seconds: u64,
+    /// Who files CyberTipline reports, and as which service
+    /// (docs/server.md, "CyberTipline export"); none: no export.
+    pub cybertipline: Option<crate::cybertip::CybertipConfig>,
 }
 
 /// A webhook endpoint.
@@ -195,6 +198,7 @@ impl Default for Config {
             strike_days: frankly_review::DEFAULT_STRIKE_DAYS,
             retention: Vec::new(),
             retention_interval_seconds: 3600,
+            cybertipline: None,
         }
     }
 }

@@ -98,10 +98,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_strikes_retention.sql"),
         postgres: include_str!("../migrations/postgres/0010_strikes_retention.sql"),
     },
+    Migration {
+        version: 11,
+        name: "cybertipline submissions",
+        sqlite: include_str!("../migrations/sqlite/0011_cybertip_submissions.sql"),
+        postgres: include_str!("../migrations/postgres/0011_cybertip_submissions.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

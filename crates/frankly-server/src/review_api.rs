@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use frankly_api::ErrorBody;
 use frankly_api::moderation::{
-    AppealDetail, AttachmentDetail, BulkDecided, BulkDecision, BulkItem, Claimed, CommentRecorded, DecisionDetail,
-    DecisionRecorded, HoldRequest, MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList,
-    ReportSummary,
+    AppealDetail, AttachmentDetail, BulkDecided, BulkDecision, BulkItem, Claimed, CommentRecorded, CybertipExport,
+    DecisionDetail, DecisionRecorded, HoldRequest, MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail,
+    ReportList, ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
 use utoipa::OpenApi;
@@ -79,6 +79,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .routes(routes!(release))
         .routes(routes!(decide_bulk))
         .routes(routes!(place_hold, lift_hold))
+        .routes(routes!(cybertipline))
+        .routes(routes!(cybertipline_file))
+        .routes(routes!(cybertipline_submit))
         .routes(routes!(comment))
         .routes(routes!(media))
         .split_for_parts();
@@ -441,4 +444,91 @@ async fn lift_hold(
 ) -> Result<StatusCode, AppError> {
     crate::lifecycle::set_legal_hold(state.db(), &user, id, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn cybertip_config(state: &AppState) -> Result<&crate::CybertipConfig, ServerError> {
+    state.config().cybertipline.as_ref().ok_or_else(|| {
+        ServerError::refused(
+            StatusCode::CONFLICT,
+            "cybertipline_not_configured",
+            "the CyberTipline export needs [cybertipline] in the configuration (docs/server.md)",
+        )
+    })
+}
+
+/// The CyberTipline export of a report referred to an authority (a role
+/// that may refer it): NCMEC's `<report>` document and each verified
+/// attachment's hashes (audited).
+#[utoipa::path(get, path = "/api/v1/reports/{id}/cybertipline", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")),
+    responses((status = 200, body = CybertipExport), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not referred to an authority (not_referred), or no [cybertipline] configuration"),
+        (status = 410, body = ErrorBody, description = "Purged"), Refusals))]
+async fn cybertipline(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<Json<CybertipExport>, AppError> {
+    let config = cybertip_config(&state)?;
+    let max = state.config().max_decode_pixels;
+    Ok(Json(crate::cybertip::export(state.db(), &user, id, config, max, crate::now_ms()).await?))
+}
+
+/// NCMEC's ids for a file's details.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct NcmecIds {
+    /// The report id `/submit` answered.
+    report_id: i64,
+    /// The file id `/upload` answered.
+    file_id: String,
+}
+
+/// The `<fileDetails>` document of a verified attachment of a referred
+/// report, with the ids NCMEC assigned (audited).
+#[utoipa::path(get, path = "/api/v1/reports/{id}/cybertipline/files/{attachment}", tag = "review",
+    security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report"), ("attachment" = i64, Path, description = "The attachment"), NcmecIds),
+    responses((status = 200, description = "The fileDetails XML", content_type = "application/xml"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), Refusals))]
+async fn cybertipline_file(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path((id, attachment)): Path<(i64, i64)>,
+    ids: Result<Query<NcmecIds>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(ids) = ids.map_err(|e| ServerError::refused(StatusCode::BAD_REQUEST, "invalid_ids", e.body_text()))?;
+    cybertip_config(&state)?;
+    let max = state.config().max_decode_pixels;
+    let xml = crate::cybertip::file_details(
+        state.db(),
+        &user,
+        id,
+        attachment,
+        (ids.report_id, &ids.file_id),
+        max,
+        crate::now_ms(),
+    )
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response())
+}
+
+/// Submits a referred report to NCMEC's CyberTipline (`[cybertipline]
+/// endpoint` and `credentials_file` configured; off by default): the
+/// report, each verified attachment and its details, then finish; a
+/// failure after NCMEC opened the report retracts it. Audited.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/cybertipline/submit", tag = "review", security(("review_key" = [])),
+    params(("id" = i64, Path, description = "The report")),
+    responses((status = 200, body = frankly_api::moderation::CybertipSubmitted),
+        (status = 409, body = ErrorBody, description = "Not referred, submission off, or submitted already (already_submitted)"),
+        (status = 502, body = ErrorBody, description = "NCMEC refused or could not be reached (ncmec_failed)"), Refusals))]
+async fn cybertipline_submit(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(id): Path<i64>,
+) -> Result<Json<frankly_api::moderation::CybertipSubmitted>, AppError> {
+    let config = cybertip_config(&state)?;
+    let max = state.config().max_decode_pixels;
+    Ok(Json(crate::cybertip::submit(state.db(), &user, id, config, max).await?))
 }

@@ -211,3 +211,75 @@ async fn moderator_reviews_a_report_in_chromium() {
     assert!(log.contains("\"action\":\"remove\""), "{log}");
     c.close().await.unwrap();
 }
+
+/// Saves a screenshot where `FRANKLY_SCREENSHOTS` says (docs/screenshots
+/// is made this way), after checking that it is a real picture of the page:
+/// a PNG of the window's size that is not one flat colour.
+fn check_screenshot(png: &[u8], name: &str) {
+    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png).unwrap().to_rgb8();
+    assert!(image.width() >= 800 && image.height() >= 600, "{}x{}", image.width(), image.height());
+    let first = *image.get_pixel(0, 0);
+    let differing = image.pixels().filter(|p| **p != first).count();
+    assert!(differing > image.pixels().len() / 50, "the screenshot is nearly blank: {differing} pixels differ");
+    if let Some(dir) = std::env::var_os("FRANKLY_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_page_shows_strikes_history_and_comments_in_chromium() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let Some((_driver, c)) = browser().await else { return };
+    let now = u64::try_from(frankly_server::now_ms()).unwrap();
+    for conv in ["earlier", "now"] {
+        let msgs = conversation(&h.keyring(), conv, "mallory", "bob", 3, now);
+        let (_, envelope) = seal(msgs, Reason::Harassment, &h.server_key());
+        assert_eq!(h.post_report(envelope).await.0, axum::http::StatusCode::ACCEPTED);
+    }
+    // Another moderator removed the earlier report: a strike against mallory.
+    let mo = common::review::account(&h, "mo", Role::Moderator).await;
+    let removal = serde_json::json!({"action": "remove", "facts": "threats in message 3", "ground": "terms",
+        "ground_reference": "terms 4.2"});
+    let earlier = common::review::claim_and_decide(&h, &mo.key, "harassment", removal).await;
+    frankly_server::create_user(h.state.db(), "test", "mia", "a long test password", Role::Moderator).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(frankly_server::serve(h.state.clone(), listener, std::future::pending()));
+    c.set_window_size(1280, 1600).await.unwrap();
+
+    sign_in(&c, &base, "mia").await;
+    press(&c, 'c').await;
+    c.wait().for_element(Locator::Css("ol.messages")).await.unwrap();
+    let strikes = c.find(Locator::Css("dd.strike-count")).await.unwrap().text().await.unwrap();
+    assert_eq!(strikes, "1 active against mallory");
+    let listed = c.find(Locator::Css("ul.strikes")).await.unwrap().text().await.unwrap();
+    assert!(
+        listed.contains(&format!("Report {earlier}")) && listed.contains("remove") && listed.contains("active until"),
+        "{listed}"
+    );
+    let history = c.find(Locator::Css("ul.sender-history")).await.unwrap().text().await.unwrap();
+    assert!(history.contains(&format!("Report {earlier}")) && history.contains("decided: remove"), "{history}");
+    // A comment through the form, shown with its author.
+    let form = c.form(Locator::Css("form.comment")).await.unwrap();
+    form.set_by_name("body", "Same pattern as the earlier report: see message 3.").await.unwrap();
+    c.find(Locator::XPath("//button[text()='Add comment']")).await.unwrap().click().await.unwrap();
+    let comment = c.wait().for_element(Locator::Css("ul.comments li")).await.unwrap().text().await.unwrap();
+    assert!(
+        comment.starts_with("mia · ") && comment.ends_with("Same pattern as the earlier report: see message 3."),
+        "{comment}"
+    );
+    // The sections are on screen, and the screenshot shows them.
+    for css in ["dd.strike-count", "ul.strikes", "ul.sender-history", "ul.comments"] {
+        assert!(c.find(Locator::Css(css)).await.unwrap().is_displayed().await.unwrap(), "{css} hidden");
+    }
+    c.execute(
+        "window.scrollTo(0, document.querySelector('ul.strikes').getBoundingClientRect().top + window.scrollY - 200)",
+        vec![],
+    )
+    .await
+    .unwrap();
+    check_screenshot(&c.screenshot().await.unwrap(), "review-strikes-history-comments.png");
+    c.close().await.unwrap();
+}

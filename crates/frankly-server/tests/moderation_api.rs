@@ -318,9 +318,12 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
             "GET /api/v1/queues",
             "GET /api/v1/reports",
             "GET /api/v1/reports/{id}",
+            "GET /api/v1/reports/{id}/cybertipline",
+            "GET /api/v1/reports/{id}/cybertipline/files/{attachment}",
             "POST /api/v1/decisions",
             "POST /api/v1/queues/{queue}/claim",
             "POST /api/v1/reports/{id}/comments",
+            "POST /api/v1/reports/{id}/cybertipline/submit",
             "POST /api/v1/reports/{id}/decision",
             "POST /api/v1/reports/{id}/release",
             "PUT /api/v1/reports/{id}/legal-hold",
@@ -328,7 +331,7 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
     );
     for op in &operations {
         let (method, path) = op.split_once(' ').unwrap();
-        let path = path.replace("{id}", "1").replace("{queue}", "spam");
+        let path = path.replace("{id}", "1").replace("{queue}", "spam").replace("{attachment}", "1");
         let req = Request::builder().method(method).uri(&path).body(Body::empty()).unwrap();
         assert_eq!(h.request(req).await.0, StatusCode::UNAUTHORIZED, "{op}");
     }
@@ -345,6 +348,7 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
         "BulkDecided",
         "Strikes",
         "LegalHold",
+        "CybertipExport",
     ] {
         assert!(schemas.contains_key(name), "{name} missing from {:?}", schemas.keys().collect::<Vec<_>>());
     }
