@@ -352,7 +352,11 @@ async fn decisions(a: &Args) {
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         database_url: a.database_url.clone(),
-        webhooks: vec![frankly_server::WebhookEndpoint { url: hook, events: vec!["report.decided".into()] }],
+        webhooks: vec![frankly_server::WebhookEndpoint {
+            url: hook,
+            events: vec!["report.decided".into()],
+            format: frankly_server::EndpointFormat::Frankly,
+        }],
         webhook_poll_ms: a.webhook_poll_ms,
         ..Config::default()
     };

@@ -308,6 +308,18 @@ pub(crate) async fn account(db: &Db, id: i64) -> Result<Option<User>, ServerErro
     .transpose()
 }
 
+/// The enabled account named `username` (folded as at sign-in).
+pub(crate) async fn account_by_name(db: &Db, username: &str) -> Result<Option<User>, ServerError> {
+    let row = sqlx::query("SELECT id FROM users WHERE username = $1 AND disabled = 0")
+        .bind(fold_username(username))
+        .fetch_optional(db.reader())
+        .await?;
+    match row {
+        Some(r) => account(db, r.try_get("id")?).await,
+        None => Ok(None),
+    }
+}
+
 pub(crate) async fn users(db: &Db) -> Result<Vec<UserRow>, ServerError> {
     let rows =
         sqlx::query("SELECT id, username, role, disabled FROM users ORDER BY username").fetch_all(db.reader()).await?;

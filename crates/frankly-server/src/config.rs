@@ -135,6 +135,9 @@ pub struct Config {
     /// Who files CyberTipline reports, and as which service
     /// (docs/server.md, "CyberTipline export"); none: no export.
     pub cybertipline: Option<crate::cybertip::CybertipConfig>,
+    /// ROOST's Coop: forwarding verified reports to its intake and taking
+    /// its action webhooks (docs/server.md, "Coop"); none by default.
+    pub coop: Option<crate::coop::CoopConfig>,
 }
 
 /// A webhook endpoint.
@@ -147,6 +150,22 @@ pub struct WebhookEndpoint {
     /// `appeal.filed`, `appeal.decided`); empty: all of them.
     #[serde(default)]
     pub events: Vec<String>,
+    /// What is sent: frankly's signed event (`frankly`, the default), or
+    /// for `report.created` the verified report in Coop's report intake
+    /// format (`coop`: the URL is Coop's `/api/v1/report`, with `[coop]`).
+    #[serde(default)]
+    pub format: EndpointFormat,
+}
+
+/// What a webhook endpoint is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointFormat {
+    /// frankly's event, signed with Ed25519.
+    #[default]
+    Frankly,
+    /// Coop's report intake body, with Coop's `x-api-key`.
+    Coop,
 }
 
 impl Default for Config {
@@ -199,6 +218,7 @@ impl Default for Config {
             retention: Vec::new(),
             retention_interval_seconds: 3600,
             cybertipline: None,
+            coop: None,
         }
     }
 }
@@ -322,6 +342,14 @@ impl Config {
             {
                 return bad(&format!("webhooks: {:?} is not an http(s) URL", w.url));
             }
+            if w.format == EndpointFormat::Coop
+                && (self.coop.is_none() || w.events != [crate::webhooks::Event::ReportCreated.name()])
+            {
+                return bad(&format!(
+                    "webhooks: {:?} has format coop: it needs [coop] and events = [\"report.created\"]",
+                    w.url
+                ));
+            }
             if let Some(e) = w.events.iter().find(|e| e.parse::<crate::webhooks::Event>().is_err()) {
                 return bad(&format!(
                     "webhooks: unknown event {e:?} (report.created, report.decided, appeal.filed, appeal.decided)"
@@ -351,6 +379,14 @@ impl Config {
         }
         if self.retention_interval_seconds == 0 {
             return bad("retention_interval_seconds must be positive");
+        }
+        if let Some(coop) = &self.coop
+            && coop.public_key_file.is_some()
+        {
+            crate::coop::public_key(coop)?;
+            if coop.account.is_none() || coop.actions.is_empty() {
+                return bad("[coop] public_key_file needs account (whose decisions Coop's are) and [coop.actions]");
+            }
         }
         if !self.banks.is_empty() && self.bank_public_key.is_none() {
             return bad("banks need bank_public_key: the server only matches against signed banks");

@@ -104,10 +104,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_cybertip_submissions.sql"),
         postgres: include_str!("../migrations/postgres/0011_cybertip_submissions.sql"),
     },
+    Migration {
+        version: 12,
+        name: "coop actions",
+        sqlite: include_str!("../migrations/sqlite/0012_coop_actions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_coop_actions.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

@@ -48,6 +48,7 @@ pub mod audit;
 mod auth;
 mod bank_feed;
 mod config;
+mod coop;
 mod cybertip;
 mod db;
 mod error;
@@ -75,7 +76,8 @@ use std::sync::Arc;
 pub use attachments::AttachmentMeta;
 pub use auth::{MIN_PASSWORD_CHARS, User, create_user, fold_username};
 pub use bank_feed::{MAX_DELTA_CHANGES, export_bank, publish_bundle};
-pub use config::{Config, WebhookEndpoint};
+pub use config::{Config, EndpointFormat, WebhookEndpoint};
+pub use coop::CoopConfig;
 pub use cybertip::CybertipConfig;
 pub use db::{Backend, Db, SCHEMA_VERSION};
 pub use error::{AppError, ServerError};
@@ -244,6 +246,9 @@ pub fn app(state: AppState) -> axum::Router {
     let mut routes = api::routes().merge(review_api::routes()).merge(web::routes());
     if state.config().match_api {
         routes = routes.merge(hma::routes()).merge(bank_feed::routes());
+    }
+    if state.config().coop.as_ref().is_some_and(|c| c.public_key_file.is_some()) {
+        routes = routes.merge(coop::routes());
     }
     let match_api = state.config().match_api;
     let app = routes

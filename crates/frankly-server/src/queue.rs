@@ -546,9 +546,6 @@ pub async fn decide_bulk(
     strike_days: u32,
 ) -> Result<(i64, Vec<(i64, Result<Decided, ReviewError>)>), ServerError> {
     frankly_review::check_bulk_size(reports.len())?;
-    input.check_statement()?;
-    let now = crate::now_ms();
-    let mut tx = db.writer().begin().await?;
     let summary = serde_json::json!({
         "reports": reports.len(),
         "action": input.action,
@@ -556,15 +553,27 @@ pub async fn decide_bulk(
         "ground_reference": input.ground_reference,
     })
     .to_string();
-    let batch = audit::append(
-        &mut tx,
-        db.backend(),
-        &user.username,
-        "bulk-decide",
-        &format!("user:{}", user.username),
-        &summary,
-    )
-    .await?;
+    decide_batch(db, user, reports, input, strike_days, "bulk-decide", &summary).await
+}
+
+/// [`decide_bulk`]'s work with the batch's own audit entry (`action`,
+/// `detail`): bulk decisions, and the decisions Coop's action webhooks
+/// carry.
+pub(crate) async fn decide_batch(
+    db: &Db,
+    user: &User,
+    reports: &[i64],
+    input: &DecisionInput,
+    strike_days: u32,
+    action: &str,
+    detail: &str,
+) -> Result<(i64, Vec<(i64, Result<Decided, ReviewError>)>), ServerError> {
+    input.check_statement()?;
+    let now = crate::now_ms();
+    let mut tx = db.writer().begin().await?;
+    let batch =
+        audit::append(&mut tx, db.backend(), &user.username, action, &format!("user:{}", user.username), detail)
+            .await?;
     let mut results = Vec::with_capacity(reports.len());
     for &id in reports {
         let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;

@@ -199,11 +199,31 @@ impl AppState {
         // A delivery to an endpoint taken out of the configuration is not
         // sent: it becomes a dead letter at once (put it back to send it).
         let configured = |d: &Due| config.webhooks.iter().any(|w| w.url == d.endpoint);
+        let mut outcomes: Vec<Result<(), String>> = vec![Err("the endpoint is no longer configured".into()); due.len()];
         for (i, d) in due.iter().enumerate().filter(|(_, d)| configured(d)) {
             let timestamp = crate::now_ms();
-            let signature = key.sign(&signed_message(&d.event_id, timestamp, &d.body));
-            let request = client
-                .post(&d.endpoint)
+            let coop = config.webhooks.iter().any(|w| w.url == d.endpoint && w.format == crate::EndpointFormat::Coop);
+            // Coop's intake takes its own body (the verified report) and key.
+            let (body, api_key) = if coop {
+                let Some(coop_config) = config.coop.as_ref() else { continue };
+                let built = crate::coop::intake_body(self.db(), &d.body, coop_config).await;
+                let key = crate::coop::api_key(coop_config).map_err(|e| e.to_string());
+                match (built, key) {
+                    (Ok(body), Ok(key)) => (body, Some(key)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        outcomes[i] = Err(format!("not sent to Coop: {e}"));
+                        continue;
+                    }
+                }
+            } else {
+                (d.body.clone(), None)
+            };
+            let signature = key.sign(&signed_message(&d.event_id, timestamp, &body));
+            let mut request = client.post(&d.endpoint);
+            if let Some(api_key) = &api_key {
+                request = request.header("x-api-key", api_key.as_str());
+            }
+            let request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(ID_HEADER, &d.event_id)
                 .header(TIMESTAMP_HEADER, timestamp.to_string())
@@ -212,7 +232,7 @@ impl AppState {
                     SIGNATURE_HEADER,
                     format!("ed25519={}", base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())),
                 )
-                .body(d.body.clone());
+                .body(body);
             sends.spawn(async move {
                 let outcome = match request.send().await {
                     Ok(r) if r.status().is_success() => Ok(()),
@@ -222,7 +242,6 @@ impl AppState {
                 (i, outcome)
             });
         }
-        let mut outcomes: Vec<Result<(), String>> = vec![Err("the endpoint is no longer configured".into()); due.len()];
         while let Some(done) = sends.join_next().await {
             let (i, outcome) = done.map_err(|e| ServerError::Internal(e.to_string()))?;
             outcomes[i] = outcome;

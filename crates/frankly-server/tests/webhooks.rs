@@ -143,12 +143,17 @@ async fn every_event_is_signed_retried_until_accepted_and_deduplicable() {
     let h = Harness::start(Db::Sqlite, |c| {
         c.data_dir = data.clone();
         c.webhooks = vec![
-            WebhookEndpoint { url: all_url.clone(), events: vec![] },
+            WebhookEndpoint { url: all_url.clone(), events: vec![], format: Default::default() },
             WebhookEndpoint {
                 url: decisions_url.clone(),
                 events: vec!["report.decided".into(), "appeal.decided".into()],
+                format: Default::default(),
             },
-            WebhookEndpoint { url: down_url.clone(), events: vec!["report.created".into()] },
+            WebhookEndpoint {
+                url: down_url.clone(),
+                events: vec!["report.created".into()],
+                format: Default::default(),
+            },
         ];
         c.webhook_backoff_ms = 1;
         c.webhook_max_backoff_ms = 4;
@@ -275,7 +280,7 @@ async fn a_delivery_to_an_endpoint_no_longer_configured_is_a_dead_letter() {
     let (url, got) = receiver(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key()).await;
     got.fail_first.store(usize::MAX, Ordering::SeqCst);
     let h = Harness::start(Db::Sqlite, |c| {
-        c.webhooks = vec![WebhookEndpoint { url: url.clone(), events: vec![] }];
+        c.webhooks = vec![WebhookEndpoint { url: url.clone(), events: vec![], format: Default::default() }];
         c.webhook_backoff_ms = 1;
         c.webhook_max_backoff_ms = 1;
     })
@@ -302,8 +307,15 @@ fn bad_webhook_configuration_is_refused_with_its_reason() {
             .unwrap_err()
             .to_string()
     };
-    assert!(bad(WebhookEndpoint { url: "ftp://x".into(), events: vec![] }).contains("not an http(s) URL"));
-    let e = bad(WebhookEndpoint { url: "https://x.example/h".into(), events: vec!["report.deleted".into()] });
+    assert!(
+        bad(WebhookEndpoint { url: "ftp://x".into(), events: vec![], format: Default::default() })
+            .contains("not an http(s) URL")
+    );
+    let e = bad(WebhookEndpoint {
+        url: "https://x.example/h".into(),
+        events: vec!["report.deleted".into()],
+        format: Default::default(),
+    });
     assert!(e.contains("unknown event \"report.deleted\""), "{e}");
     assert_eq!(Event::ALL.len(), 4);
 }
