@@ -421,3 +421,110 @@ pub struct CybertipSent {
     /// NCMEC's file id.
     pub file_id: String,
 }
+
+/// Most appeals one `GET /api/v1/appeals` returns.
+pub const MAX_APPEALS: i64 = 500;
+
+/// `GET /api/v1/appeals`: one page, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppealList {
+    /// The appeals.
+    pub appeals: Vec<AppealSummary>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// An appeal in a list, with the report it is about and its answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppealSummary {
+    /// The appeal's id.
+    pub id: i64,
+    /// The report's server id (`GET /api/v1/reports/{id}`).
+    pub report: i64,
+    /// The device's report id, hex.
+    pub report_id: String,
+    /// The report's queue now.
+    pub queue: Queue,
+    /// The decision appealed.
+    pub decision: i64,
+    /// The action appealed.
+    pub appealed_action: Action,
+    /// Who appealed.
+    pub appellant: String,
+    /// Their statement.
+    pub statement: String,
+    /// When (Unix ms).
+    pub filed_ms: i64,
+    /// The decision that answered it (`uphold` or `reverse`); absent while open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AppealAnswer>,
+}
+
+/// The decision on an appeal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppealAnswer {
+    /// The decision's id.
+    pub decision: i64,
+    /// `uphold` or `reverse`.
+    pub action: Action,
+    /// Who decided.
+    pub moderator: String,
+    /// When (Unix ms).
+    pub decided_ms: i64,
+}
+
+/// Most audit entries one `GET /api/v1/audit` returns.
+pub const MAX_AUDIT: i64 = 1000;
+
+/// `GET /api/v1/audit`: one page of matching entries, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// One audit entry, with the hashes that chain it to the one before
+/// (docs/server.md, "Audit log", states how to recompute them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Position, from 1.
+    pub seq: i64,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+    /// Who: a username, `platform`, or `system`.
+    pub actor: String,
+    /// What, e.g. `view`, `claim`, `decide`, `login`.
+    pub action: String,
+    /// On what, e.g. `report:42` or `user:alice`.
+    pub subject: String,
+    /// Details (a decision's fields, a failure's reason).
+    pub detail: String,
+    /// The hash of the entry before, hex.
+    pub prev_hash: String,
+    /// This entry's hash, hex.
+    pub hash: String,
+}
+
+/// `GET /api/v1/audit/verify`: the whole chain recomputed from entry 1.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditVerification {
+    /// Whether every entry's hash and link checked out.
+    pub intact: bool,
+    /// Entries checked; 0 when the chain is broken (`problem` names the first bad entry).
+    pub entries: i64,
+    /// The last entry's hash, hex (empty for an empty or broken log).
+    pub head: String,
+    /// What is wrong, when it is not intact (e.g. "entry 7 was altered").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}

@@ -479,7 +479,9 @@ async fn decisions(a: &Args) {
     let requests = lags.len();
     let what = if a.bulk > 0 { format!("bulk decisions of {}", a.bulk) } else { "claim + decide".to_string() };
     println!(
-        "{engine}: {} decisions by {} moderators through the API ({what}): {:.0} decisions/s; request latency p50 {:.1} ms,          p99 {:.1} ms; webhooks (poll {} ms): {} delivered ({requests} requests) {:.1} s after the start, delivery lag p50 {} ms,          p99 {} ms, max {} ms",
+        "{engine}: {} decisions by {} moderators through the API ({what}): {:.0} decisions/s; request latency p50 {:.1} ms, \
+         p99 {:.1} ms; webhooks (poll {} ms): {} delivered ({requests} requests) {:.1} s after the start, delivery lag p50 {} ms, \
+         p99 {} ms, max {} ms",
         a.decisions,
         a.moderators,
         a.decisions as f64 / elapsed.as_secs_f64(),

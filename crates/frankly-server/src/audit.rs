@@ -16,26 +16,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::ServerError;
 use crate::db::{Backend, Db, PG_LOCK_AUDIT};
 
-/// One audit entry.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct AuditEntry {
-    /// Position, from 1.
-    pub seq: i64,
-    /// When, Unix milliseconds.
-    pub at_ms: i64,
-    /// Who: a username, `platform`, or `system`.
-    pub actor: String,
-    /// What, e.g. `view`, `claim`, `decide`, `login`.
-    pub action: String,
-    /// On what, e.g. `report:42` or `user:alice`.
-    pub subject: String,
-    /// Details (a decision's fields, a failure's reason).
-    pub detail: String,
-    /// The hash of the entry before, hex.
-    pub prev_hash: String,
-    /// This entry's hash, hex.
-    pub hash: String,
-}
+pub use frankly_api::moderation::AuditEntry;
 
 const DOMAIN: &[u8] = b"frankly audit v1\0";
 
@@ -116,15 +97,73 @@ fn row_entry(row: &sqlx::any::AnyRow) -> Result<AuditEntry, ServerError> {
     })
 }
 
-/// The newest `limit` entries, newest first.
-pub async fn recent(db: &Db, limit: i64) -> Result<Vec<AuditEntry>, ServerError> {
-    let rows = sqlx::query(
-        "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(db.reader())
-    .await?;
+/// What an audit search is filtered by (every field optional; an empty
+/// string is no filter, as a web form sends it).
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Only entries by this actor (a username, `platform` or `system`).
+    pub actor: Option<String>,
+    /// Only this action (`view`, `decide`, `login`, ...).
+    pub action: Option<String>,
+    /// Only entries on this subject (`report:42`, `user:alice`, ...).
+    pub subject: Option<String>,
+    /// At or after (Unix ms).
+    pub since: Option<i64>,
+    /// Before (Unix ms).
+    pub until: Option<i64>,
+    /// Only entries before this position (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Most entries returned (default 100, at most `frankly_api::moderation::MAX_AUDIT`).
+    pub limit: Option<i64>,
+}
+
+impl AuditFilter {
+    /// The page size in effect.
+    pub fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_AUDIT)
+    }
+}
+
+/// The entries that pass `filter`, newest first, one page. Each text filter
+/// is an exact match served by an index (schema 13).
+pub async fn search(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ServerError> {
+    let mut sql =
+        String::from("SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash FROM audit WHERE 1 = 1");
+    let mut n = 0;
+    let mut texts: Vec<&str> = Vec::new();
+    for (column, value) in [("actor", &filter.actor), ("action", &filter.action), ("subject", &filter.subject)] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            n += 1;
+            sql.push_str(&format!(" AND {column} = ${n}"));
+            texts.push(v);
+        }
+    }
+    let mut numbers: Vec<i64> = Vec::new();
+    for (condition, value) in [("at_ms >=", filter.since), ("at_ms <", filter.until), ("seq <", filter.before)] {
+        if let Some(v) = value {
+            n += 1;
+            sql.push_str(&format!(" AND {condition} ${n}"));
+            numbers.push(v);
+        }
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${n}"));
+    let mut query = sqlx::query(&sql);
+    for t in texts {
+        query = query.bind(t);
+    }
+    for v in numbers {
+        query = query.bind(v);
+    }
+    let rows = query.bind(filter.page_size()).fetch_all(db.reader()).await?;
     rows.iter().map(row_entry).collect()
+}
+
+/// The newest `limit` entries (at most `MAX_AUDIT`), newest first.
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<AuditEntry>, ServerError> {
+    search(db, &AuditFilter { limit: Some(limit), ..AuditFilter::default() }).await
 }
 
 /// The outcome of checking the whole chain.

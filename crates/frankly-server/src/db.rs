@@ -110,10 +110,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_coop_actions.sql"),
         postgres: include_str!("../migrations/postgres/0012_coop_actions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "search indexes",
+        sqlite: include_str!("../migrations/sqlite/0013_search_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0013_search_indexes.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// A PostgreSQL advisory lock id that serialises migrations and audit
 /// appends across instances ("frankly" in ASCII).

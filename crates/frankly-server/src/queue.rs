@@ -12,7 +12,7 @@
 //! `frankly_review`'s; this module loads and stores what they decide.
 
 use frankly_api::AppealInput;
-use frankly_api::moderation::{CommentDetail, SenderReport};
+use frankly_api::moderation::{AppealAnswer, AppealSummary, CommentDetail, SenderReport};
 use frankly_review::{
     Decision, DecisionInput, ESCALATION_PRIORITY, Next, Operation, Queue, ReportState, ReviewError, Stage, Status,
 };
@@ -849,6 +849,132 @@ pub async fn list(db: &Db, user: &User, filter: &ListFilter) -> Result<Vec<Repor
         query = query.bind(v);
     }
     query.fetch_all(db.reader()).await?.iter().map(row).collect()
+}
+
+/// Whether an appeal has been answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppealStatus {
+    /// Filed, not yet upheld or reversed.
+    Open,
+    /// Upheld or reversed.
+    Decided,
+}
+
+/// What an appeal list is filtered by (every field optional).
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AppealFilter {
+    /// Only open or only decided appeals.
+    pub status: Option<AppealStatus>,
+    /// Only appeals whose report is in this queue now (one the role may see).
+    pub queue: Option<Queue>,
+    /// Only appeals by this appellant.
+    pub appellant: Option<String>,
+    /// Filed at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Filed before (Unix ms).
+    pub until: Option<i64>,
+    /// Only ids below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Most appeals returned (default 100, at most `frankly_api::moderation::MAX_APPEALS`).
+    pub limit: Option<i64>,
+}
+
+impl AppealFilter {
+    /// The page size in effect.
+    pub fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, frankly_api::moderation::MAX_APPEALS)
+    }
+}
+
+/// Appeals on reports in queues `user` may see that pass `filter`, newest
+/// first, each with the decision appealed and its answer; a queue the role
+/// may not see is refused, as in [`list`].
+pub async fn appeals(db: &Db, user: &User, filter: &AppealFilter) -> Result<Vec<AppealSummary>, ServerError> {
+    if let Some(q) = filter.queue
+        && !user.role.may(Operation::See(q))
+    {
+        return Err(ReviewError::Forbidden.into());
+    }
+    let visible: Vec<Queue> = match filter.queue {
+        Some(q) => vec![q],
+        None => Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect(),
+    };
+    // The answer is the decision naming the appeal with an appeal action
+    // (an escalation on the way names it too, and is not an answer).
+    let mut sql = String::from(
+        "SELECT a.id, a.report, r.report_id, r.queue, a.decision, p.action AS appealed, a.appellant, a.statement, \
+         a.filed_ms, d.id AS answer, d.action AS answer_action, u.username AS answer_by, d.decided_ms AS answer_ms \
+         FROM appeals a JOIN reports r ON r.id = a.report JOIN decisions p ON p.id = a.decision \
+         LEFT JOIN decisions d ON d.appeal = a.id AND d.action IN ('uphold', 'reverse') \
+         LEFT JOIN users u ON u.id = d.moderator WHERE r.queue IN (",
+    );
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let queue_params: Vec<String> = visible.iter().map(|_| next()).collect();
+    sql.push_str(&queue_params.join(", "));
+    sql.push(')');
+    let mut texts: Vec<String> = visible.iter().map(|q| q.name().to_string()).collect();
+    if let Some(appellant) = &filter.appellant {
+        sql.push_str(&format!(" AND a.appellant = {}", next()));
+        texts.push(appellant.clone());
+    }
+    let mut numbers: Vec<i64> = Vec::new();
+    for (condition, value) in
+        [("a.filed_ms >=", filter.since), ("a.filed_ms <", filter.until), ("a.id <", filter.before)]
+    {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {condition} {}", next()));
+            numbers.push(v);
+        }
+    }
+    match filter.status {
+        Some(AppealStatus::Open) => sql.push_str(" AND d.id IS NULL"),
+        Some(AppealStatus::Decided) => sql.push_str(" AND d.id IS NOT NULL"),
+        None => {}
+    }
+    sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", next()));
+    numbers.push(filter.page_size());
+    let mut query = sqlx::query(&sql);
+    for t in texts {
+        query = query.bind(t);
+    }
+    for v in numbers {
+        query = query.bind(v);
+    }
+    query
+        .fetch_all(db.reader())
+        .await?
+        .iter()
+        .map(|r| {
+            let answer = match r.try_get::<Option<i64>, _>("answer")? {
+                Some(decision) => Some(AppealAnswer {
+                    decision,
+                    action: column(r, "answer_action")?,
+                    moderator: r.try_get("answer_by")?,
+                    decided_ms: r.try_get("answer_ms")?,
+                }),
+                None => None,
+            };
+            Ok(AppealSummary {
+                id: r.try_get("id")?,
+                report: r.try_get("report")?,
+                report_id: r.try_get("report_id")?,
+                queue: column(r, "queue")?,
+                decision: r.try_get("decision")?,
+                appealed_action: column(r, "appealed")?,
+                appellant: r.try_get("appellant")?,
+                statement: r.try_get("statement")?,
+                filed_ms: r.try_get("filed_ms")?,
+                answer,
+            })
+        })
+        .collect()
 }
 
 /// The reports `user` holds now.

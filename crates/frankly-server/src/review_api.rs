@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use frankly_api::ErrorBody;
 use frankly_api::moderation::{
-    AppealDetail, AttachmentDetail, BulkDecided, BulkDecision, BulkItem, Claimed, CommentRecorded, CybertipExport,
-    DecisionDetail, DecisionRecorded, HoldRequest, MessageDetail, MessageVerdict, NewComment, QueueDepth, ReportDetail,
-    ReportList, ReportSummary,
+    AppealDetail, AppealList, AttachmentDetail, AuditPage, AuditVerification, BulkDecided, BulkDecision, BulkItem,
+    Claimed, CommentRecorded, CybertipExport, DecisionDetail, DecisionRecorded, HoldRequest, MessageDetail,
+    MessageVerdict, NewComment, QueueDepth, ReportDetail, ReportList, ReportSummary,
 };
 use frankly_review::{DecisionInput, Operation, Queue};
 use utoipa::OpenApi;
@@ -31,10 +31,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiJson;
+use crate::audit::AuditFilter;
 use crate::auth::User;
 use crate::error::AppError;
 use crate::match_store::Scope;
-use crate::queue::{self, ListFilter, ReportRow, ReportView};
+use crate::queue::{self, AppealFilter, ListFilter, ReportRow, ReportView};
 use crate::{AppState, ServerError, StoredVerdict};
 
 /// The OpenAPI document's frame; the paths and schemas come from the
@@ -44,7 +45,8 @@ use crate::{AppState, ServerError, StoredVerdict};
 #[openapi(
     info(title = "frankly moderation API", version = "1", description = "Review of verified reports: docs/server.md, \"Moderation API\"."),
     modifiers(&ReviewKey),
-    tags((name = "review", description = "Queues, reports, claims, decisions and media, as a review key's account may"))
+    tags((name = "review", description = "Queues, reports, claims, decisions, appeals and media, as a review key's account may"),
+        (name = "audit", description = "The audit log, for administrators"))
 )]
 struct ApiDoc;
 
@@ -84,6 +86,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .routes(routes!(cybertipline_submit))
         .routes(routes!(comment))
         .routes(routes!(media))
+        .routes(routes!(appeals))
+        .routes(routes!(audit_search))
+        .routes(routes!(audit_verify))
         .split_for_parts();
     let json: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
     router.route(
@@ -197,8 +202,7 @@ async fn list(
     Reviewer(user): Reviewer,
     filter: Result<Query<ListFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReportList>, AppError> {
-    let Query(filter) =
-        filter.map_err(|e| ServerError::refused(StatusCode::BAD_REQUEST, "invalid_filter", e.body_text()))?;
+    let Query(filter) = filter.map_err(invalid_filter)?;
     let rows = queue::list(state.db(), &user, &filter).await?;
     let limit = filter.page_size();
     let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit;
@@ -531,4 +535,59 @@ async fn cybertipline_submit(
     let config = cybertip_config(&state)?;
     let max = state.config().max_decode_pixels;
     Ok(Json(crate::cybertip::submit(state.db(), &user, id, config, max).await?))
+}
+
+fn invalid_filter(e: axum::extract::rejection::QueryRejection) -> ServerError {
+    ServerError::refused(StatusCode::BAD_REQUEST, "invalid_filter", e.body_text())
+}
+
+/// Appeals on reports in the queues the account's role may see, newest
+/// first, open or answered.
+#[utoipa::path(get, path = "/api/v1/appeals", tag = "review", security(("review_key" = [])), params(AppealFilter),
+    responses((status = 200, body = AppealList), (status = 400, body = ErrorBody, description = "An unknown filter or value"), Refusals))]
+async fn appeals(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    filter: Result<Query<AppealFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AppealList>, AppError> {
+    let Query(filter) = filter.map_err(invalid_filter)?;
+    let appeals = queue::appeals(state.db(), &user, &filter).await?;
+    let full = i64::try_from(appeals.len()).unwrap_or(i64::MAX) == filter.page_size();
+    Ok(Json(AppealList { next_before: if full { appeals.last().map(|a| a.id) } else { None }, appeals }))
+}
+
+fn administer(user: &User) -> Result<(), ServerError> {
+    if user.role.may(Operation::Administer) { Ok(()) } else { Err(frankly_review::ReviewError::Forbidden.into()) }
+}
+
+/// Audit entries matching the filter, newest first (administrators).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("review_key" = [])), params(AuditFilter),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody, description = "An unknown filter or value"), Refusals))]
+async fn audit_search(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, AppError> {
+    administer(&user)?;
+    let Query(filter) = filter.map_err(invalid_filter)?;
+    let entries = crate::audit::search(state.db(), &filter).await?;
+    let full = i64::try_from(entries.len()).unwrap_or(i64::MAX) == filter.page_size();
+    Ok(Json(AuditPage { next_before: if full { entries.last().map(|e| e.seq) } else { None }, entries }))
+}
+
+/// The whole hash chain recomputed from entry 1 (administrators).
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("review_key" = [])),
+    responses((status = 200, body = AuditVerification), Refusals))]
+async fn audit_verify(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+) -> Result<Json<AuditVerification>, AppError> {
+    administer(&user)?;
+    Ok(Json(match crate::audit::verify(state.db()).await {
+        Ok(c) => AuditVerification { intact: true, entries: c.entries, head: c.head, problem: None },
+        Err(ServerError::AuditChain(why)) => {
+            AuditVerification { intact: false, entries: 0, head: String::new(), problem: Some(why) }
+        }
+        Err(e) => return Err(e.into()),
+    }))
 }

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use zeroize::Zeroizing;
 
-use frankly_review::{DecisionInput, Operation, Queue, Role};
+use frankly_review::{Action, DecisionInput, Operation, Queue, Role, Stage, Status};
 
 use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, User};
 use crate::queue;
@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/prefs", post(prefs))
         .route("/queues/{queue}/claim", post(claim))
+        .route("/queues/{queue}/bulk", get(bulk_page).post(bulk_decide))
         .route("/reports/{id}", get(report))
         .route("/reports/{id}/decide", post(decide))
         .route("/reports/{id}/release", post(release))
@@ -729,6 +730,131 @@ struct DecideForm {
     redress: String,
 }
 
+impl DecideForm {
+    /// The decision the form states (its rules are checked where it is recorded).
+    fn input(self) -> Result<DecisionInput, WebError> {
+        let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_decision", m));
+        let action = self.action.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
+        let ground = self.ground.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
+        Ok(DecisionInput {
+            action,
+            restriction: Some(self.restriction),
+            facts: self.facts,
+            automated_detection: self.automated_detection.is_some(),
+            ground,
+            ground_reference: self.ground_reference,
+            redress: Some(self.redress),
+        })
+    }
+}
+
+/// What one report of a bulk decision came to, for the page.
+struct BulkOutcome {
+    report: i64,
+    outcome: String,
+    ok: bool,
+}
+
+#[derive(Template)]
+#[template(path = "bulk.html")]
+struct BulkPage<'a> {
+    user: &'a User,
+    csrf: &'a str,
+    queue: Queue,
+    /// The queued reports, each with when it was received.
+    reports: Vec<(queue::ReportRow, String)>,
+    actions: Vec<Action>,
+    /// The bulk decision just recorded: its audit entry and each report's outcome.
+    batch: Option<i64>,
+    outcomes: Vec<BulkOutcome>,
+}
+
+/// The queued reports of a queue (up to `MAX_LIST`), each with a checkbox,
+/// and one decision form for those ticked: the API's bulk decision.
+async fn bulk_page(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let queue: Queue = name.parse().map_err(ServerError::from)?;
+    bulk_view(&state, &authed, queue, None, Vec::new()).await
+}
+
+async fn bulk_view(
+    state: &AppState,
+    authed: &Authed,
+    queue: Queue,
+    batch: Option<i64>,
+    outcomes: Vec<BulkOutcome>,
+) -> Result<Html<String>, WebError> {
+    let user = authed.user();
+    let filter = queue::ListFilter {
+        queue: Some(queue),
+        status: Some(Status::Queued),
+        limit: Some(frankly_api::moderation::MAX_LIST),
+        ..queue::ListFilter::default()
+    };
+    let reports = queue::list(state.db(), user, &filter).await?;
+    // The actions of every stage listed (an appeal takes uphold or reverse);
+    // each report is checked against its own stage when decided.
+    let mut actions: Vec<Action> = Vec::new();
+    for stage in Stage::ALL.iter().filter(|s| reports.iter().any(|r| r.stage == **s)) {
+        for a in user.role.actions(queue, *stage) {
+            if !actions.contains(&a) {
+                actions.push(a);
+            }
+        }
+    }
+    let reports = reports
+        .into_iter()
+        .map(|r| {
+            let when = utc(r.received_ms);
+            (r, when)
+        })
+        .collect();
+    render(&BulkPage { user, csrf: &authed.session.csrf, queue, reports, actions, batch, outcomes })
+}
+
+/// The bulk form: the decision's fields and a `report-<id>` checkbox per
+/// report ticked.
+#[derive(serde::Deserialize)]
+struct BulkForm {
+    #[serde(flatten)]
+    decision: DecideForm,
+    #[serde(flatten)]
+    ticked: std::collections::BTreeMap<String, String>,
+}
+
+async fn bulk_decide(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(name): Path<String>,
+    Form(form): Form<BulkForm>,
+) -> Result<Html<String>, WebError> {
+    authed.session.check_csrf(&form.decision.csrf)?;
+    let queue: Queue = name.parse().map_err(ServerError::from)?;
+    let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_bulk", m));
+    let mut reports = Vec::new();
+    for key in form.ticked.keys() {
+        let id = key.strip_prefix("report-").and_then(|id| id.parse::<i64>().ok());
+        reports.push(id.ok_or_else(|| bad(format!("unknown field {key:?} (reports are ticked as report-<id>)")))?);
+    }
+    let input = form.decision.input()?;
+    let (batch, results) =
+        queue::decide_bulk(state.db(), authed.user(), &reports, &input, state.config().strike_days).await?;
+    let outcomes = results
+        .into_iter()
+        .map(|(report, outcome)| match outcome {
+            Ok(decided) => {
+                state.metrics().decided(input.action.name(), decided.latency_ms);
+                BulkOutcome { report, outcome: format!("decided ({})", decided.queue), ok: true }
+            }
+            Err(e) => BulkOutcome { report, outcome: format!("not decided: {e}"), ok: false },
+        })
+        .collect();
+    bulk_view(&state, &authed, queue, Some(batch), outcomes).await
+}
+
 async fn decide(
     State(state): State<AppState>,
     authed: Authed,
@@ -736,18 +862,7 @@ async fn decide(
     Form(form): Form<DecideForm>,
 ) -> Result<Redirect, WebError> {
     authed.session.check_csrf(&form.csrf)?;
-    let bad = |m: String| WebError(ServerError::refused(StatusCode::BAD_REQUEST, "invalid_decision", m));
-    let action = form.action.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
-    let ground = form.ground.parse().map_err(|e: frankly_review::ReviewError| bad(e.to_string()))?;
-    let input = DecisionInput {
-        action,
-        restriction: Some(form.restriction),
-        facts: form.facts,
-        automated_detection: form.automated_detection.is_some(),
-        ground,
-        ground_reference: form.ground_reference,
-        redress: Some(form.redress),
-    };
+    let input = form.input()?;
     let decided = queue::decide(state.db(), authed.user(), id, &input, state.config().strike_days).await?;
     state.metrics().decided(input.action.name(), decided.latency_ms);
     Ok(Redirect::to("/?notice=decided"))
@@ -1129,17 +1244,26 @@ struct AuditPage<'a> {
     csrf: &'a str,
     chain: String,
     chain_ok: bool,
+    actor: String,
+    action: String,
+    subject: String,
     entries: Vec<AuditRow>,
 }
 
-async fn audit_page(State(state): State<AppState>, authed: Authed) -> Result<Html<String>, WebError> {
+/// The audit log, newest first, filtered as `GET /api/v1/audit` is (actor,
+/// action, subject), one page.
+async fn audit_page(
+    State(state): State<AppState>,
+    authed: Authed,
+    Query(filter): Query<audit::AuditFilter>,
+) -> Result<Html<String>, WebError> {
     authed.require_admin()?;
     let (chain, chain_ok) = match audit::verify(state.db()).await {
         Ok(c) => (format!("Hash chain verified: {} entries, head {}.", c.entries, c.head), true),
         Err(ServerError::AuditChain(why)) => (format!("Hash chain does NOT verify: {why}"), false),
         Err(e) => return Err(WebError(e)),
     };
-    let entries = audit::recent(state.db(), 200)
+    let entries = audit::search(state.db(), &filter)
         .await?
         .into_iter()
         .map(|e| AuditRow {
@@ -1152,7 +1276,17 @@ async fn audit_page(State(state): State<AppState>, authed: Authed) -> Result<Htm
             hash: e.hash,
         })
         .collect();
-    render(&AuditPage { user: authed.user(), csrf: &authed.session.csrf, chain, chain_ok, entries })
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    render(&AuditPage {
+        user: authed.user(),
+        csrf: &authed.session.csrf,
+        chain,
+        chain_ok,
+        actor: text(&filter.actor),
+        action: text(&filter.action),
+        subject: text(&filter.subject),
+        entries,
+    })
 }
 
 #[cfg(test)]

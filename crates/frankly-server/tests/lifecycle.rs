@@ -10,7 +10,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::review::{account, api, api_json, claim_and_decide, file, user_of};
+use common::review::{account, api, api_json, claim_and_decide, file, user_of, web_get, web_post};
 use common::{Engine, Harness};
 use frankly_api::moderation::{BulkDecided, ReportDetail};
 use frankly_report::Reason;
@@ -355,4 +355,70 @@ fn retention_and_strike_configuration_is_checked() {
     assert!(no_strikes.validate().unwrap_err().to_string().contains("strike_days must be positive"));
     let unknown = toml::from_str::<frankly_server::Config>("[[retention]]\nqueue = \"nope\"\ndays = 1\n");
     assert!(unknown.unwrap_err().to_string().contains("nope"));
+}
+
+/// The web UI's bulk decision is the API's: the queued reports listed with
+/// a checkbox each, the ticked ones decided with one statement of reasons,
+/// each outcome shown; a form that breaks a rule decides nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_decisions_from_the_web_ui() {
+    use frankly_review::Status;
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let mo = account(&h, "mo", Role::Moderator).await;
+    let tess = account(&h, "tess", Role::Moderator).await;
+    for i in 0..4 {
+        file(&h, &format!("s{i}"), "spammer", Reason::Spam, None).await;
+    }
+    let all = ids(&h, "SELECT id FROM reports ORDER BY id").await;
+    let by_tess = claim(&h, &tess.key).await;
+    let queued: Vec<i64> = all.iter().copied().filter(|id| *id != by_tess).collect();
+    let tick = |id: i64| format!("name=\"report-{id}\"");
+
+    let (status, _, page) = h.request(web_get("/queues/spam/bulk", &mo.web.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    for id in &all {
+        assert_eq!(page.contains(&tick(*id)), *id != by_tess, "report {id} listed only while queued");
+    }
+    assert!(page.contains("<option value=\"remove\">") && !page.contains("<option value=\"uphold\">"));
+    let (_, _, dashboard) = h.request(web_get("/", &mo.web.cookie)).await;
+    assert!(String::from_utf8(dashboard).unwrap().contains("href=\"/queues/spam/bulk\""));
+
+    // Refused whole: a statement that breaks a rule, an unknown field, nothing ticked, a foreign queue.
+    let rule = format!("action=remove&ground=terms&report-{}=on", queued[0]);
+    assert_eq!(h.request(web_post("/queues/spam/bulk", &mo.web, &rule)).await.0, StatusCode::BAD_REQUEST);
+    let unknown = format!("action=dismiss&ground=terms&colour=red&report-{}=on", queued[0]);
+    assert_eq!(h.request(web_post("/queues/spam/bulk", &mo.web, &unknown)).await.0, StatusCode::BAD_REQUEST);
+    let none = "action=dismiss&ground=terms";
+    assert_eq!(h.request(web_post("/queues/spam/bulk", &mo.web, none)).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(h.request(web_get("/queues/child-safety/bulk", &mo.web.cookie)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(detail(&h, &mo.key, queued[0]).await.report.status, Status::Queued);
+
+    let form = format!(
+        "action=remove&facts=threats+in+messages+1+to+3&ground=terms&ground_reference=terms+4.2\
+         &report-{}=on&report-{}=on&report-{by_tess}=on",
+        queued[0], queued[1]
+    );
+    let (status, _, page) = h.request(web_post("/queues/spam/bulk", &mo.web, &form)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    for id in &queued[..2] {
+        assert!(page.contains(&format!("Report {id}</a>: decided (spam)")), "{page}");
+        assert!(!page.contains(&tick(*id)));
+    }
+    assert!(page.contains(&format!("Report {by_tess}</a>: not decided:")), "{page}");
+    assert!(page.contains(&tick(queued[2])));
+    for (id, want) in [
+        (queued[0], Status::Decided),
+        (queued[1], Status::Decided),
+        (queued[2], Status::Queued),
+        (by_tess, Status::Claimed),
+    ] {
+        assert_eq!(detail(&h, &mo.key, id).await.report.status, want, "report {id}");
+    }
+    assert_eq!(detail(&h, &mo.key, queued[0]).await.decisions[0].facts, "threats in messages 1 to 3");
+    let audit = frankly_server::audit::recent(h.state.db(), 1000).await.unwrap();
+    let batches: Vec<&str> = audit.iter().filter(|e| e.action == "bulk-decide").map(|e| e.actor.as_str()).collect();
+    assert_eq!(batches, ["mo"]);
+    assert_eq!(events(&h, "report.decided").await.len(), 2);
 }

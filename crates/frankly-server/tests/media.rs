@@ -225,7 +225,7 @@ async fn attachments_inside_reports_of_an_older_schema_are_moved_out_by_the_migr
         .unwrap();
     // Schema 6 undone, and the later ones with it (7: api_keys rebuilt without
     // its account column; 8: the webhook tables; 9: comments; 10: strikes,
-    // legal holds and purges; 11: CyberTipline submissions; 12: Coop actions).
+    // legal holds and purges; 11: CyberTipline submissions; 12: Coop actions; 13: search indexes).
     sqlx::raw_sql(
         "DROP TABLE report_attachments; DELETE FROM frankly_migrations WHERE version >= 6; \
          CREATE TABLE api_keys_5 AS SELECT id, name, secret_sha256, scopes, created_ms, revoked_ms FROM api_keys; \
@@ -233,7 +233,9 @@ async fn attachments_inside_reports_of_an_older_schema_are_moved_out_by_the_migr
          DROP TABLE webhook_deliveries; DROP TABLE webhook_events; DROP TABLE report_comments; \
          DROP TABLE strikes; DROP INDEX reports_retention; ALTER TABLE reports DROP COLUMN legal_hold_ms; \
          ALTER TABLE reports DROP COLUMN legal_hold_by; ALTER TABLE reports DROP COLUMN legal_hold_reason; \
-         ALTER TABLE reports DROP COLUMN purged_ms; DROP TABLE cybertip_submissions; DROP TABLE coop_actions",
+         ALTER TABLE reports DROP COLUMN purged_ms; DROP TABLE cybertip_submissions; DROP TABLE coop_actions; \
+         DROP INDEX decisions_appeal; DROP INDEX appeals_report; DROP INDEX audit_actor; DROP INDEX audit_action; \
+         DROP INDEX audit_subject",
     )
     .execute(&pool)
     .await

@@ -9,9 +9,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::review::{account, api, api_json, file, web_get, web_post};
+use common::review::{account, api, api_json, claim_and_decide, file, web_get, web_post};
 use common::{Engine, Harness};
-use frankly_api::moderation::{Claimed, ReportDetail, ReportList};
+use frankly_api::moderation::{AppealList, AuditPage, AuditVerification, Claimed, ReportDetail, ReportList};
 use frankly_report::Reason;
 use frankly_review::{Operation, Queue, Role};
 use frankly_server::Scope;
@@ -60,6 +60,8 @@ async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
             assert_eq!((api_view, web_view), (expect, expect), "{:?} viewing {queue}", a.role);
             let (api_list, _) = api(&h, &a.key, "GET", &format!("/api/v1/reports?queue={queue}"), None).await;
             assert_eq!(api_list, expect, "{:?} listing {queue}", a.role);
+            let (api_appeals, _) = api(&h, &a.key, "GET", &format!("/api/v1/appeals?queue={queue}"), None).await;
+            assert_eq!(api_appeals, expect, "{:?} listing the appeals of {queue}", a.role);
             // Claims: the API answers the report; the UI redirects to it.
             let (api_claim, body) = api(&h, &a.key, "POST", &format!("/api/v1/queues/{queue}/claim"), None).await;
             let (web_claim, headers, _) = h.request(web_post(&format!("/queues/{queue}/claim"), &a.web, "")).await;
@@ -99,6 +101,15 @@ async fn the_permission_table_holds_on_the_api_and_the_web_ui_alike() {
         let admin = a.role.may(Operation::Administer);
         let expect = if admin { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(h.request(web_get("/admin/users", &a.web.cookie)).await.0, expect, "{:?}", a.role);
+        let (api_audit, _) = api(&h, &a.key, "GET", "/api/v1/audit?actor=mo", None).await;
+        let (api_verify, _) = api(&h, &a.key, "GET", "/api/v1/audit/verify", None).await;
+        let (web_audit, _, _) = h.request(web_get("/admin/audit?actor=mo", &a.web.cookie)).await;
+        assert_eq!(
+            (api_audit, api_verify, web_audit),
+            (expect, expect, expect),
+            "{:?} searching the audit log",
+            a.role
+        );
         let (_, appealed) = in_queue[3];
         let hold = format!("/api/v1/reports/{appealed}/legal-hold");
         let (api_hold, _) = api(&h, &a.key, "PUT", &hold, Some(json!({"reason": "case 7"}))).await;
@@ -314,6 +325,9 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
         operations,
         [
             "DELETE /api/v1/reports/{id}/legal-hold",
+            "GET /api/v1/appeals",
+            "GET /api/v1/audit",
+            "GET /api/v1/audit/verify",
             "GET /api/v1/media/{id}",
             "GET /api/v1/queues",
             "GET /api/v1/reports",
@@ -349,6 +363,9 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
         "Strikes",
         "LegalHold",
         "CybertipExport",
+        "AppealList",
+        "AuditPage",
+        "AuditVerification",
     ] {
         assert!(schemas.contains_key(name), "{name} missing from {:?}", schemas.keys().collect::<Vec<_>>());
     }
@@ -361,4 +378,105 @@ async fn the_openapi_document_lists_exactly_the_served_operations() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(params, ["status", "queue", "sender", "since", "until", "bank_match", "before", "limit"]);
+}
+
+/// Appeals are listed with the decision appealed and its answer, filtered
+/// and paged, within the queues the role may see; the audit log is searched
+/// by actor, action, subject and time, paged by position, and its chain
+/// checked, by administrators only, on the API and the web UI alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appeals_and_the_audit_log_are_searchable() {
+    let h = Harness::start(Engine::Sqlite, |_| {}).await.unwrap();
+    let ada = account(&h, "ada", Role::Admin).await;
+    let mo = account(&h, "mo", Role::Moderator).await;
+    let max = account(&h, "max", Role::Moderator).await;
+    let cora = account(&h, "cora", Role::ChildSafety).await;
+    let first = file(&h, "c1", "spammer", Reason::Spam, None).await;
+    let second = file(&h, "c2", "troll", Reason::Spam, None).await;
+    let child = file(&h, "c3", "mallory", Reason::ChildSafety, None).await;
+    let dismiss = json!({"action": "dismiss", "ground": "terms"});
+    let decided = [
+        claim_and_decide(&h, &mo.key, "spam", dismiss.clone()).await,
+        claim_and_decide(&h, &mo.key, "spam", dismiss.clone()).await,
+    ];
+    claim_and_decide(&h, &cora.key, "child-safety", dismiss.clone()).await;
+    assert_eq!(h.appeal(&first, "bob", "it was spam").await, StatusCode::CREATED);
+    assert_eq!(h.appeal(&second, "troll", "not spam").await, StatusCode::CREATED);
+    assert_eq!(h.appeal(&child, "bob", "look again").await, StatusCode::CREATED);
+    // max answers one (mo decided both, so cannot).
+    let upheld = claim_and_decide(&h, &max.key, "appeals", json!({"action": "uphold", "ground": "terms"})).await;
+    assert!(decided.contains(&upheld));
+
+    // mo sees the two spam appeals, newest first, not the child-safety one.
+    let all: AppealList = api_json(&h, &mo.key, "GET", "/api/v1/appeals", None).await;
+    assert_eq!(all.appeals.len(), 2, "{all:?}");
+    assert!(all.appeals[0].id > all.appeals[1].id);
+    assert!(all.next_before.is_none());
+    for a in &all.appeals {
+        assert_eq!((a.queue, a.appealed_action), (Queue::Appeals, frankly_review::Action::Dismiss));
+        assert!(decided.contains(&a.report));
+        assert_eq!(a.answer.is_some(), a.report == upheld, "{a:?}");
+    }
+    let open: AppealList = api_json(&h, &mo.key, "GET", "/api/v1/appeals?status=open", None).await;
+    assert_eq!(open.appeals.len(), 1);
+    assert_ne!(open.appeals[0].report, upheld);
+    let answered: AppealList = api_json(&h, &mo.key, "GET", "/api/v1/appeals?status=decided", None).await;
+    let answer = answered.appeals[0].answer.as_ref().unwrap();
+    assert_eq!((answer.action, answer.moderator.as_str()), (frankly_review::Action::Uphold, "max"));
+    let by_troll: AppealList = api_json(&h, &mo.key, "GET", "/api/v1/appeals?appellant=troll", None).await;
+    assert_eq!(by_troll.appeals.len(), 1);
+    assert_eq!((by_troll.appeals[0].appellant.as_str(), by_troll.appeals[0].statement.as_str()), ("troll", "not spam"));
+    let page: AppealList = api_json(&h, &mo.key, "GET", "/api/v1/appeals?limit=1", None).await;
+    assert_eq!(page.appeals[0].id, all.appeals[0].id);
+    let before = page.next_before.unwrap();
+    let page: AppealList =
+        api_json(&h, &mo.key, "GET", &format!("/api/v1/appeals?limit=1&before={before}"), None).await;
+    assert_eq!(page.appeals[0].id, all.appeals[1].id);
+    let future = frankly_server::now_ms() + 60_000;
+    let none: AppealList = api_json(&h, &mo.key, "GET", &format!("/api/v1/appeals?since={future}"), None).await;
+    assert!(none.appeals.is_empty());
+    // The child-safety appeal stays in its queue, seen by its role only.
+    let cs: AppealList = api_json(&h, &cora.key, "GET", "/api/v1/appeals?queue=child-safety", None).await;
+    assert_eq!((cs.appeals.len(), cs.appeals[0].queue), (1, Queue::ChildSafety));
+    assert_eq!(api(&h, &mo.key, "GET", "/api/v1/appeals?queue=child-safety", None).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = api(&h, &mo.key, "GET", "/api/v1/appeals?colour=red", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("colour"), "{}", String::from_utf8_lossy(&body));
+
+    // The audit log: by actor, by subject and action, paged, in time.
+    let by_max: AuditPage = api_json(&h, &ada.key, "GET", "/api/v1/audit?actor=max", None).await;
+    assert!(!by_max.entries.is_empty());
+    assert!(by_max.entries.iter().all(|e| e.actor == "max"), "{by_max:?}");
+    assert!(by_max.entries.windows(2).all(|w| w[0].seq > w[1].seq));
+    let path = format!("/api/v1/audit?subject=report:{upheld}&action=decide");
+    let decides: AuditPage = api_json(&h, &ada.key, "GET", &path, None).await;
+    let actors: Vec<&str> = decides.entries.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["max", "mo"]);
+    let everything = frankly_server::audit::recent(h.state.db(), 1000).await.unwrap();
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/audit?limit=7".to_string();
+    loop {
+        let page: AuditPage = api_json(&h, &ada.key, "GET", &path, None).await;
+        paged.extend(page.entries);
+        match page.next_before {
+            Some(before) => path = format!("/api/v1/audit?limit=7&before={before}"),
+            None => break,
+        }
+    }
+    // Pages read since the first add no entries (reading the log is not audited).
+    assert_eq!(paged, everything);
+    let since = everything[2].at_ms;
+    let recent: AuditPage = api_json(&h, &ada.key, "GET", &format!("/api/v1/audit?since={since}"), None).await;
+    assert!(recent.entries.iter().all(|e| e.at_ms >= since) && recent.entries.len() >= 3);
+    let verified: AuditVerification = api_json(&h, &ada.key, "GET", "/api/v1/audit/verify", None).await;
+    assert_eq!(
+        verified,
+        AuditVerification { intact: true, entries: everything[0].seq, head: everything[0].hash.clone(), problem: None }
+    );
+    assert_eq!(api(&h, &ada.key, "GET", "/api/v1/audit?limit=x", None).await.0, StatusCode::BAD_REQUEST);
+    // The web UI's search is the same one.
+    let (status, _, page) = h.request(web_get("/admin/audit?actor=max&action=&subject=", &ada.web.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("<td>max</td>") && !page.contains("<td>mo</td>"), "{page}");
 }
