@@ -49,31 +49,65 @@ pub(crate) async fn append(
     subject: &str,
     detail: &str,
 ) -> Result<i64, ServerError> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK_AUDIT).execute(&mut **tx).await?;
+    Appender::default().append(tx, backend, actor, action, subject, detail).await
+}
+
+/// Appends several entries in one transaction, reading the log's head once:
+/// after its first append it holds the head itself (the transaction holds
+/// the single writer on SQLite and the advisory lock on PostgreSQL until it
+/// ends, so no other append can come between). Every append of the
+/// transaction must go through the same `Appender`.
+#[derive(Debug, Default)]
+pub(crate) struct Appender {
+    head: Option<(i64, Vec<u8>)>,
+}
+
+impl Appender {
+    /// Appends an entry inside `tx` and returns its position.
+    pub(crate) async fn append(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<i64, ServerError> {
+        let (last_seq, prev) = match self.head.take() {
+            Some(head) => head,
+            None => {
+                if backend == Backend::Postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK_AUDIT).execute(&mut **tx).await?;
+                }
+                let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                match last {
+                    Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<Vec<u8>, _>("hash")?),
+                    None => (0, vec![0u8; 32]),
+                }
+            }
+        };
+        let seq = last_seq + 1;
+        let at_ms = crate::now_ms();
+        let hash = entry_hash(&prev, seq, at_ms, actor, action, subject, detail);
+        sqlx::query(
+            "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(at_ms)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .bind(prev)
+        .bind(hash.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        self.head = Some((seq, hash.to_vec()));
+        Ok(seq)
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
-    let (seq, prev) = match last {
-        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<Vec<u8>, _>("hash")?),
-        None => (1, vec![0u8; 32]),
-    };
-    let at_ms = crate::now_ms();
-    let hash = entry_hash(&prev, seq, at_ms, actor, action, subject, detail);
-    sqlx::query(
-        "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(at_ms)
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(detail)
-    .bind(prev)
-    .bind(hash.to_vec())
-    .execute(&mut **tx)
-    .await?;
-    Ok(seq)
 }
 
 /// Appends one entry in its own transaction.

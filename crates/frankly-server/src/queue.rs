@@ -406,7 +406,9 @@ pub async fn decide(
     let mut tx = db.writer().begin().await?;
     let report = locked_row(&mut tx, db.backend(), id).await?.ok_or(ReviewError::NotFound("report"))?;
     let decision = input.check(user.role, user.id, &report.state(), now)?;
-    let decided = record_decision(&mut tx, db.backend(), user, &report, &decision, now, strike_days, None).await?;
+    let mut log = audit::Appender::default();
+    let decided =
+        record_decision(&mut tx, db.backend(), &mut log, user, &report, &decision, now, strike_days, None).await?;
     tx.commit().await?;
     Ok(decided)
 }
@@ -437,6 +439,7 @@ async fn locked_row(
 async fn record_decision(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
+    log: &mut audit::Appender,
     user: &User,
     report: &ReportRow,
     decision: &Decision,
@@ -510,7 +513,7 @@ async fn record_decision(
         "bulk": bulk,
     })
     .to_string();
-    audit::append(tx, backend, &user.username, "decide", &format!("report:{id}"), &detail).await?;
+    log.append(tx, backend, &user.username, "decide", &format!("report:{id}"), &detail).await?;
     let event = if appeal.is_some() { Event::AppealDecided } else { Event::ReportDecided };
     let decided = serde_json::json!({
         "report": id,
@@ -533,9 +536,9 @@ async fn record_decision(
 }
 
 /// Decides up to [`frankly_review::MAX_BULK_DECISION`] reports with one
-/// statement of reasons, in one transaction: each report is checked and
-/// recorded on its own (a savepoint), so one refused report leaves its
-/// neighbours decided. The bulk decision has an audit entry, and each
+/// statement of reasons, in one transaction: each report is checked on its
+/// own before anything of it is written, so a refused report writes nothing
+/// and leaves its neighbours decided. The bulk decision has an audit entry, and each
 /// report's decision its own, naming it. Returns that entry's position and
 /// each report's outcome, in the order given.
 pub async fn decide_bulk(
@@ -570,60 +573,65 @@ pub(crate) async fn decide_batch(
 ) -> Result<(i64, Vec<(i64, Result<Decided, ReviewError>)>), ServerError> {
     input.check_statement()?;
     let now = crate::now_ms();
+    let backend = db.backend();
     let mut tx = db.writer().begin().await?;
+    // One head read for the whole batch: a bulk decision of 1000 reports
+    // appends 1001 entries.
+    let mut log = audit::Appender::default();
     let batch =
-        audit::append(&mut tx, db.backend(), &user.username, action, &format!("user:{}", user.username), detail)
-            .await?;
+        log.append(&mut tx, backend, &user.username, action, &format!("user:{}", user.username), detail).await?;
     let mut results = Vec::with_capacity(reports.len());
     for &id in reports {
-        let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
-        let outcome = bulk_one(&mut savepoint, db.backend(), user, id, input, now, strike_days, batch).await;
-        match outcome {
-            Ok(Ok(decided)) => {
-                savepoint.commit().await?;
-                results.push((id, Ok(decided)));
+        // A refusal is found before the report's first write, so it needs
+        // no savepoint; a database error fails the whole batch.
+        let outcome = match bulk_report(&mut tx, backend, user.id, id).await? {
+            None => Err(ReviewError::NotFound("report")),
+            Some((report, _)) if !user.role.may(Operation::See(report.queue)) => Err(ReviewError::Forbidden),
+            Some((report, decided_before)) => {
+                match input.check_in_bulk(user.role, user.id, &report.state(), decided_before, now) {
+                    Ok(decision) => Ok(record_decision(
+                        &mut tx,
+                        backend,
+                        &mut log,
+                        user,
+                        &report,
+                        &decision,
+                        now,
+                        strike_days,
+                        Some(batch),
+                    )
+                    .await?),
+                    Err(refused) => Err(refused),
+                }
             }
-            Ok(Err(refused)) => {
-                savepoint.rollback().await?;
-                results.push((id, Err(refused)));
-            }
-            Err(e) => return Err(e),
-        }
+        };
+        results.push((id, outcome));
     }
     tx.commit().await?;
     Ok((batch, results))
 }
 
-/// One report of a bulk decision: a refusal by the rules is the inner
-/// error, a database failure the outer one.
-#[allow(clippy::too_many_arguments)] // As record_decision's.
-async fn bulk_one(
+/// A report of a bulk decision, locked on PostgreSQL, and whether `moderator`
+/// decided it before, in one query.
+async fn bulk_report(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    user: &User,
+    moderator: i64,
     id: i64,
-    input: &DecisionInput,
-    now: i64,
-    strike_days: u32,
-    batch: i64,
-) -> Result<Result<Decided, ReviewError>, ServerError> {
-    let Some(report) = locked_row(tx, backend, id).await? else {
-        return Ok(Err(ReviewError::NotFound("report")));
+) -> Result<Option<(ReportRow, bool)>, ServerError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
     };
-    if !user.role.may(Operation::See(report.queue)) {
-        return Ok(Err(ReviewError::Forbidden));
-    }
-    let decided_before = sqlx::query("SELECT 1 AS x FROM decisions WHERE report = $1 AND moderator = $2 LIMIT 1")
-        .bind(id)
-        .bind(user.id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some();
-    let decision = match input.check_in_bulk(user.role, user.id, &report.state(), decided_before, now) {
-        Ok(d) => d,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok(record_decision(tx, backend, user, &report, &decision, now, strike_days, Some(batch)).await?))
+    let found = sqlx::query(&format!(
+        "SELECT {ROW_COLUMNS}, (SELECT COUNT(*) FROM decisions d WHERE d.report = reports.id AND d.moderator = $2) \
+         AS mine FROM reports WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .bind(moderator)
+    .fetch_optional(&mut **tx)
+    .await?;
+    found.map(|r| Ok((row(&r)?, r.try_get::<i64, _>("mine")? > 0))).transpose()
 }
 
 /// Files an appeal against the latest decision on a report: the report

@@ -42,7 +42,7 @@ pub const SIGNATURE_HEADER: &str = "frankly-webhook-signature";
 /// The domain the signed message starts with.
 pub const SIGNATURE_DOMAIN: &str = "frankly-webhook-v1";
 /// Most deliveries one round sends.
-pub const DELIVERY_BATCH: i64 = 64;
+pub const DELIVERY_BATCH: i64 = 256;
 /// Longest error text kept per delivery.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -170,23 +170,22 @@ impl AppState {
         .bind(DELIVERY_BATCH)
         .fetch_all(&mut *tx)
         .await?;
-        let mut due = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let d = Due {
-                id: r.try_get("id")?,
-                event_id: r.try_get("event_id")?,
-                endpoint: r.try_get("endpoint")?,
-                attempts: r.try_get("attempts")?,
-                body: r.try_get("body")?,
-            };
-            // Leased: no other round takes it until the lease ends.
-            sqlx::query("UPDATE webhook_deliveries SET next_attempt_ms = $1 WHERE id = $2")
-                .bind(now.saturating_add(lease))
-                .bind(d.id)
-                .execute(&mut *tx)
-                .await?;
-            due.push(d);
-        }
+        let due = rows
+            .iter()
+            .map(|r| {
+                Ok(Due {
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    endpoint: r.try_get("endpoint")?,
+                    attempts: r.try_get("attempts")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect::<Result<Vec<Due>, ServerError>>()?;
+        // Leased: no other round takes them until the lease ends.
+        let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+        set_where_ids(&mut tx, "UPDATE webhook_deliveries SET next_attempt_ms = $1", now.saturating_add(lease), &ids)
+            .await?;
         tx.commit().await?;
         if due.is_empty() {
             return Ok(round);
@@ -248,18 +247,11 @@ impl AppState {
         }
         let now = crate::now_ms();
         let mut tx = self.db().writer().begin().await?;
+        let mut delivered = Vec::with_capacity(due.len());
         for (d, outcome) in due.iter().zip(outcomes) {
             let attempts = d.attempts.saturating_add(1);
             match outcome {
-                Ok(()) => {
-                    sqlx::query("UPDATE webhook_deliveries SET attempts = $1, delivered_ms = $2, last_error = NULL WHERE id = $3")
-                        .bind(attempts)
-                        .bind(now)
-                        .bind(d.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    round.delivered += 1;
-                }
+                Ok(()) => delivered.push(d.id),
                 Err(why) => {
                     let why: String = why.chars().take(MAX_ERROR_CHARS).collect();
                     let dead = attempts >= i64::from(config.webhook_max_attempts) || !configured(d);
@@ -283,6 +275,15 @@ impl AppState {
                 }
             }
         }
+        // The rows are leased to this round, so each one's attempts are its own.
+        set_where_ids(
+            &mut tx,
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = NULL, delivered_ms = $1",
+            now,
+            &delivered,
+        )
+        .await?;
+        round.delivered = delivered.len() as u64;
         tx.commit().await?;
         Ok(round)
     }
@@ -301,29 +302,60 @@ impl AppState {
         .fetch_all(&mut *tx)
         .await?;
         let now = crate::now_ms();
-        for e in &events {
-            let id: i64 = e.try_get("id")?;
-            let kind: String = e.try_get("kind")?;
-            for endpoint in endpoints.iter().filter(|w| w.events.is_empty() || w.events.contains(&kind)) {
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (event, endpoint, attempts, next_attempt_ms) VALUES ($1, $2, 0, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(&endpoint.url)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let events = events
+            .iter()
+            .map(|e| Ok((e.try_get::<i64, _>("id")?, e.try_get::<String, _>("kind")?)))
+            .collect::<Result<Vec<(i64, String)>, ServerError>>()?;
+        // One multi-row INSERT per endpoint and one UPDATE for the round,
+        // not a statement per event: the writer is shared with decisions.
+        for endpoint in endpoints {
+            let ids: Vec<i64> = events
+                .iter()
+                .filter(|(_, kind)| endpoint.events.is_empty() || endpoint.events.contains(kind))
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                continue;
             }
-            sqlx::query("UPDATE webhook_events SET fanned_out_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let rows: Vec<String> = (0..ids.len()).map(|i| format!("(${}, $1, 0, $2)", i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (event, endpoint, attempts, next_attempt_ms) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(&endpoint.url).bind(now);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
         }
+        let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
+        set_where_ids(&mut tx, "UPDATE webhook_events SET fanned_out_ms = $1", now, &ids).await?;
         tx.commit().await?;
         Ok(events.len() as u64)
     }
+}
+
+/// Runs `update` (an `UPDATE ... SET` with one parameter, `$1` = `value`)
+/// on the rows whose `id` is in `ids` (at most a round's: 1000), in one
+/// statement. Nothing for no ids.
+async fn set_where_ids(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    update: &str,
+    value: i64,
+    ids: &[i64],
+) -> Result<(), ServerError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let params: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!("{update} WHERE id IN ({})", params.join(", "));
+    let mut query = sqlx::query(&sql).bind(value);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// A dead letter, as the admin UI lists it.
