@@ -14,7 +14,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::ServerError;
 
@@ -126,12 +127,74 @@ pub const SCHEMA_VERSION: i64 = 13;
 const PG_LOCK_MIGRATE: i64 = 0x0066_7261_6e6b_6c79;
 pub(crate) const PG_LOCK_AUDIT: i64 = 0x0066_7261_6e6b_6c7a;
 
-/// The database: a writer pool (one connection on SQLite) and a reader pool.
+/// Most pieces of work one group commit of [`Db::write`] takes.
+pub(crate) const WRITE_BATCH: usize = 64;
+
+/// The database: a writer pool (one connection on SQLite) and a reader pool,
+/// and on SQLite the group-commit writer behind [`Db::write`].
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,
     writer: AnyPool,
     reader: AnyPool,
+    batches: Option<mpsc::Sender<Job>>,
+}
+
+/// A boxed future borrowing a transaction.
+pub(crate) type BoxFuture<'t, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 't>>;
+
+/// One piece of work for the group-commit writer: it runs in a savepoint of
+/// the batch's transaction and says whether to keep it and how to answer
+/// once the batch has committed (or failed to).
+type Job = Box<dyn for<'t, 'c> FnOnce(&'t mut Transaction<'c, Any>) -> BoxFuture<'t, Ran> + Send>;
+
+struct Ran {
+    keep: bool,
+    answer: Box<dyn FnOnce(Result<(), String>) + Send>,
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ran").field("keep", &self.keep).finish_non_exhaustive()
+    }
+}
+
+/// The group-commit writer (SQLite): takes the work waiting at that moment
+/// (at most [`WRITE_BATCH`]) into one transaction, each piece in a
+/// savepoint, so one fsync covers them all and a piece that fails leaves
+/// its neighbours as they were; answers each after the commit. Hand-written
+/// because it is the transaction boundary itself, as report intake's is.
+async fn group_commit(writer: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+    let mut pending = Vec::with_capacity(WRITE_BATCH);
+    while jobs.recv_many(&mut pending, WRITE_BATCH).await > 0 {
+        let mut answers = Vec::with_capacity(pending.len());
+        let outcome: Result<(), ServerError> = async {
+            let mut tx = writer.begin().await?;
+            for job in pending.drain(..) {
+                let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+                let ran = job(&mut savepoint).await;
+                if ran.keep {
+                    savepoint.commit().await?;
+                } else {
+                    savepoint.rollback().await?;
+                }
+                answers.push(ran.answer);
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        // Work not run because the batch failed first is dropped, and its
+        // caller told so by the closed channel.
+        pending.clear();
+        let outcome = outcome.map_err(|e| {
+            tracing::error!(error = %e, "group commit failed");
+            e.to_string()
+        });
+        for answer in answers {
+            answer(outcome.clone());
+        }
+    }
 }
 
 impl Db {
@@ -184,7 +247,12 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        let db = Db { backend, writer, reader };
+        let batches = (backend == Backend::Sqlite).then(|| {
+            let (sender, receiver) = mpsc::channel(WRITE_BATCH * 4);
+            tokio::spawn(group_commit(writer.clone(), receiver));
+            sender
+        });
+        let db = Db { backend, writer, reader, batches };
         db.migrate().await?;
         Ok(db)
     }
@@ -207,6 +275,41 @@ impl Db {
     /// The pool for reads.
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.reader
+    }
+
+    /// Runs `work` in a transaction and commits it; an error rolls back what
+    /// it wrote and is returned. On SQLite the transaction is shared with
+    /// the other work waiting at that moment (group commit: one fsync for
+    /// all; `work` runs in a savepoint of its own); on PostgreSQL it is its
+    /// own, as instances write concurrently.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, ServerError>
+    where
+        T: Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c, Any>) -> BoxFuture<'t, Result<T, ServerError>> + Send + 'static,
+    {
+        let Some(batches) = &self.batches else {
+            let mut tx = self.writer.begin().await?;
+            let out = work(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(out);
+        };
+        let (ack, done) = oneshot::channel::<Result<T, ServerError>>();
+        let job: Job = Box::new(move |tx| {
+            Box::pin(async move {
+                let out = work(tx).await;
+                let keep = out.is_ok();
+                let answer: Box<dyn FnOnce(Result<(), String>) + Send> = Box::new(move |commit| {
+                    let _ = ack.send(match (out, commit) {
+                        (Err(e), _) => Err(e),
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Ok(_), Err(e)) => Err(ServerError::Internal(format!("not committed: {e}"))),
+                    });
+                });
+                Ran { keep, answer }
+            })
+        });
+        batches.send(job).await.map_err(|_| ServerError::Internal("the database writer stopped".into()))?;
+        done.await.map_err(|_| ServerError::Internal("not committed: the write batch failed".into()))?
     }
 
     /// Applies the migrations this database has not seen, in order, each in

@@ -159,15 +159,11 @@ pub async fn depths(db: &Db) -> Result<Vec<Depth>, ServerError> {
 
 /// Returns expired leases to their queues.
 pub async fn expire_leases(db: &Db, now: i64) -> Result<u64, ServerError> {
-    Ok(sqlx::query(
-        "UPDATE reports SET status = 'queued', claimed_by = NULL, claimed_ms = NULL, lease_until_ms = NULL \
-         WHERE status = 'claimed' AND lease_until_ms < $1",
-    )
-    .bind(now)
-    .execute(db.writer())
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(EXPIRE_LEASES).bind(now).execute(db.writer()).await?.rows_affected())
 }
+
+const EXPIRE_LEASES: &str = "UPDATE reports SET status = 'queued', claimed_by = NULL, claimed_ms = NULL, \
+     lease_until_ms = NULL WHERE status = 'claimed' AND lease_until_ms < $1";
 
 /// Claims the next report of `queue` for `user`, or returns the one the user
 /// already holds there. `None` when the queue is empty.
@@ -175,44 +171,55 @@ pub async fn claim(db: &Db, user: &User, queue: Queue, lease_ms: i64) -> Result<
     if !user.role.may(Operation::See(queue)) {
         return Err(ReviewError::Forbidden.into());
     }
-    let now = crate::now_ms();
-    expire_leases(db, now).await?;
-    let held = sqlx::query(
-        "SELECT id FROM reports WHERE status = 'claimed' AND claimed_by = $1 AND queue = $2 ORDER BY id LIMIT 1",
-    )
-    .bind(user.id)
-    .bind(queue.name())
-    .fetch_optional(db.writer())
-    .await?;
-    if let Some(r) = held {
-        return Ok(Some(r.try_get("id")?));
+    let backend = db.backend();
+    // On SQLite the expiry, the lookup of a report already held and the
+    // claim share one transaction (and its group commit); on PostgreSQL the
+    // expiry commits on its own first, so a claim holds no lock on other
+    // moderators' rows.
+    if backend == Backend::Postgres {
+        expire_leases(db, crate::now_ms()).await?;
     }
-    let lock = match db.backend() {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE reports SET status = 'claimed', claimed_by = $1, claimed_ms = $2, lease_until_ms = $3 \
-         WHERE id = (SELECT r.id FROM reports r WHERE r.status = 'queued' AND r.queue = $4 \
-         AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.report = r.id AND d.moderator = $1) \
-         ORDER BY r.priority DESC, r.id LIMIT 1 {lock}) AND status = 'queued' RETURNING id"
-    );
-    let mut tx = db.writer().begin().await?;
-    let claimed = sqlx::query(&sql)
-        .bind(user.id)
-        .bind(now)
-        .bind(now.saturating_add(lease_ms))
-        .bind(queue.name())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(r) = claimed else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let id: i64 = r.try_get("id")?;
-    audit::append(&mut tx, db.backend(), &user.username, "claim", &format!("report:{id}"), queue.name()).await?;
-    tx.commit().await?;
-    Ok(Some(id))
+    let (user_id, username) = (user.id, user.username.clone());
+    db.write(move |tx| {
+        Box::pin(async move {
+            let now = crate::now_ms();
+            if backend == Backend::Sqlite {
+                sqlx::query(EXPIRE_LEASES).bind(now).execute(&mut **tx).await?;
+            }
+            let held = sqlx::query(
+                "SELECT id FROM reports WHERE status = 'claimed' AND claimed_by = $1 AND queue = $2 ORDER BY id LIMIT 1",
+            )
+            .bind(user_id)
+            .bind(queue.name())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(r) = held {
+                return Ok(Some(r.try_get("id")?));
+            }
+            let lock = match backend {
+                Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                Backend::Sqlite => "",
+            };
+            let sql = format!(
+                "UPDATE reports SET status = 'claimed', claimed_by = $1, claimed_ms = $2, lease_until_ms = $3 \
+                 WHERE id = (SELECT r.id FROM reports r WHERE r.status = 'queued' AND r.queue = $4 \
+                 AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.report = r.id AND d.moderator = $1) \
+                 ORDER BY r.priority DESC, r.id LIMIT 1 {lock}) AND status = 'queued' RETURNING id"
+            );
+            let claimed = sqlx::query(&sql)
+                .bind(user_id)
+                .bind(now)
+                .bind(now.saturating_add(lease_ms))
+                .bind(queue.name())
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(r) = claimed else { return Ok(None) };
+            let id: i64 = r.try_get("id")?;
+            audit::append(tx, backend, &username, "claim", &format!("report:{id}"), queue.name()).await?;
+            Ok(Some(id))
+        })
+    })
+    .await
 }
 
 /// Gives a claimed report back to its queue.
@@ -402,15 +409,17 @@ pub async fn decide(
     input: &DecisionInput,
     strike_days: u32,
 ) -> Result<Decided, ServerError> {
-    let now = crate::now_ms();
-    let mut tx = db.writer().begin().await?;
-    let report = locked_row(&mut tx, db.backend(), id).await?.ok_or(ReviewError::NotFound("report"))?;
-    let decision = input.check(user.role, user.id, &report.state(), now)?;
-    let mut log = audit::Appender::default();
-    let decided =
-        record_decision(&mut tx, db.backend(), &mut log, user, &report, &decision, now, strike_days, None).await?;
-    tx.commit().await?;
-    Ok(decided)
+    let (user, input, backend) = (user.clone(), input.clone(), db.backend());
+    db.write(move |tx| {
+        Box::pin(async move {
+            let now = crate::now_ms();
+            let report = locked_row(tx, backend, id).await?.ok_or(ReviewError::NotFound("report"))?;
+            let decision = input.check(user.role, user.id, &report.state(), now)?;
+            let mut log = audit::Appender::default();
+            record_decision(tx, backend, &mut log, &user, &report, &decision, now, strike_days, None).await
+        })
+    })
+    .await
 }
 
 /// The queue row of report `id`, locked for the transaction on PostgreSQL.

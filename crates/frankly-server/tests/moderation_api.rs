@@ -480,3 +480,91 @@ async fn appeals_and_the_audit_log_are_searchable() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("<td>max</td>") && !page.contains("<td>mo</td>"), "{page}");
 }
+
+/// Claims and decisions from many moderators at once share commits (on
+/// SQLite, `Db::write`'s group commit) but not outcomes: every claim gets
+/// its own report, every decision on a held report is recorded once, every
+/// decision on another moderator's report is refused alone, and the audit
+/// chain holds; on both engines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_and_decisions_share_commits_not_outcomes() {
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let Some(h) = Harness::start(engine, |_| {}).await else { continue };
+        const MODERATORS: usize = 12;
+        let mut keys = Vec::new();
+        for i in 0..MODERATORS {
+            keys.push(account(&h, &format!("m{i}"), Role::Moderator).await.key);
+        }
+        for i in 0..2 * MODERATORS {
+            file(&h, &format!("c{i}"), &format!("s{i}"), Reason::Spam, None).await;
+        }
+        let h = std::sync::Arc::new(h);
+        let mut claims = tokio::task::JoinSet::new();
+        for (i, key) in keys.iter().enumerate() {
+            let (h, key) = (std::sync::Arc::clone(&h), key.clone());
+            claims.spawn(async move {
+                let c: Claimed = api_json(&h, &key, "POST", "/api/v1/queues/spam/claim", None).await;
+                (i, c.report.unwrap())
+            });
+        }
+        let mut held = vec![0i64; MODERATORS];
+        while let Some(done) = claims.join_next().await {
+            let (i, report) = done.unwrap();
+            held[i] = report;
+        }
+        let mut distinct = held.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), MODERATORS, "{engine:?}: one report each: {held:?}");
+
+        // Each decides its own report and tries its neighbour's, all at once.
+        let mut decisions = tokio::task::JoinSet::new();
+        for (i, key) in keys.iter().enumerate() {
+            for (target, own) in [(held[i], true), (held[(i + 1) % MODERATORS], false)] {
+                let (h, key) = (std::sync::Arc::clone(&h), key.clone());
+                decisions.spawn(async move {
+                    let body = json!({"action": "dismiss", "ground": "terms"});
+                    let path = format!("/api/v1/reports/{target}/decision");
+                    let (status, body) = api(&h, &key, "POST", &path, Some(body)).await;
+                    (own, status, serde_json::from_slice::<Value>(&body).unwrap())
+                });
+            }
+        }
+        let (mut recorded, mut refused) = (0, 0);
+        while let Some(done) = decisions.join_next().await {
+            let (own, status, body) = done.unwrap();
+            if own {
+                assert_eq!(status, StatusCode::OK, "{engine:?}: {body}");
+                recorded += 1;
+            } else {
+                // Refused either way: held by its moderator, or decided already.
+                assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: {body}");
+                refused += 1;
+            }
+        }
+        assert_eq!((recorded, refused), (MODERATORS, MODERATORS));
+        let pool = sqlx::AnyPool::connect(&h.state.config().database_url()).await.unwrap();
+        let per_report: Vec<i64> = sqlx::query("SELECT COUNT(*) AS n FROM decisions GROUP BY report ORDER BY report")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::get::<i64, _>(r, "n"))
+            .collect();
+        assert_eq!(per_report, vec![1; MODERATORS], "{engine:?}");
+        let events: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(*) AS n FROM webhook_events WHERE kind = 'report.decided'")
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+            "n",
+        );
+        assert_eq!(events, MODERATORS as i64);
+        pool.close().await;
+        let entries = frankly_server::audit::recent(h.state.db(), 1000).await.unwrap();
+        let claims = entries.iter().filter(|e| e.action == "claim").count();
+        let decides = entries.iter().filter(|e| e.action == "decide").count();
+        assert_eq!((claims, decides), (MODERATORS, MODERATORS), "{engine:?}");
+        assert_eq!(frankly_server::audit::verify(h.state.db()).await.unwrap().entries, entries[0].seq);
+    }
+}
