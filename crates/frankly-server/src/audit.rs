@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
 use crate::ServerError;
-use crate::db::{Backend, Db, PG_LOCK_AUDIT};
+use crate::db::{Backend, Db, Filters, PG_LOCK_AUDIT};
 
 pub use frankly_api::moderation::AuditEntry;
 
@@ -163,36 +163,19 @@ impl AuditFilter {
 /// The entries that pass `filter`, newest first, one page. Each text filter
 /// is an exact match served by an index (schema 13).
 pub async fn search(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ServerError> {
-    let mut sql =
-        String::from("SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash FROM audit WHERE 1 = 1");
-    let mut n = 0;
-    let mut texts: Vec<&str> = Vec::new();
-    for (column, value) in [("actor", &filter.actor), ("action", &filter.action), ("subject", &filter.subject)] {
-        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-            n += 1;
-            sql.push_str(&format!(" AND {column} = ${n}"));
-            texts.push(v);
-        }
+    // An empty text is no filter, as a web form sends it.
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.is_empty())
     }
-    let mut numbers: Vec<i64> = Vec::new();
-    for (condition, value) in [("at_ms >=", filter.since), ("at_ms <", filter.until), ("seq <", filter.before)] {
-        if let Some(v) = value {
-            n += 1;
-            sql.push_str(&format!(" AND {condition} ${n}"));
-            numbers.push(v);
-        }
-    }
-    n += 1;
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${n}"));
-    let mut query = sqlx::query(&sql);
-    for t in texts {
-        query = query.bind(t);
-    }
-    for v in numbers {
-        query = query.bind(v);
-    }
-    let rows = query.bind(filter.page_size()).fetch_all(db.reader()).await?;
-    rows.iter().map(row_entry).collect()
+    let mut f = Filters::default();
+    f.text("actor =", given(&filter.actor));
+    f.text("action =", given(&filter.action));
+    f.text("subject =", given(&filter.subject));
+    f.number("at_ms >=", filter.since);
+    f.number("at_ms <", filter.until);
+    f.number("seq <", filter.before);
+    let select = "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash FROM audit";
+    f.fetch(db.reader(), select, "ORDER BY seq DESC", filter.page_size()).await?.iter().map(row_entry).collect()
 }
 
 /// The newest `limit` entries (at most `MAX_AUDIT`), newest first.

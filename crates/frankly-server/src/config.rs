@@ -382,11 +382,9 @@ impl Config {
         }
         if let Some(coop) = &self.coop
             && coop.public_key_file.is_some()
+            && (coop.account.is_none() || coop.actions.is_empty())
         {
-            crate::coop::public_key(coop)?;
-            if coop.account.is_none() || coop.actions.is_empty() {
-                return bad("[coop] public_key_file needs account (whose decisions Coop's are) and [coop.actions]");
-            }
+            return bad("[coop] public_key_file needs account (whose decisions Coop's are) and [coop.actions]");
         }
         if !self.banks.is_empty() && self.bank_public_key.is_none() {
             return bad("banks need bank_public_key: the server only matches against signed banks");

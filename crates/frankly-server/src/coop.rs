@@ -73,7 +73,7 @@ pub(crate) fn api_key(config: &CoopConfig) -> Result<zeroize::Zeroizing<String>,
     Ok(zeroize::Zeroizing::new(text.trim().to_string()))
 }
 
-/// Coop's public key, read at start.
+/// Coop's public key (`AppState::open` reads it once).
 pub(crate) fn public_key(config: &CoopConfig) -> Result<Option<frankly_coop::CoopKey>, ServerError> {
     let Some(path) = &config.public_key_file else { return Ok(None) };
     let bytes = read_small(path, "[coop] public_key_file")?;
@@ -95,8 +95,7 @@ pub(crate) async fn intake_body(db: &crate::Db, event: &[u8], config: &CoopConfi
         .ok_or_else(|| format!("report {id} is gone"))?;
     let content: Vec<u8> = row.try_get("content").map_err(|e| e.to_string())?;
     let received_ms: i64 = row.try_get("received_ms").map_err(|e| e.to_string())?;
-    let stored: crate::StoredReport =
-        serde_json::from_slice(&content).map_err(|e| format!("report {id} cannot be read: {e}"))?;
+    let stored = crate::queue::stored_report(id, &content).map_err(|e| e.to_string())?;
     let attachments = crate::attachments::of_report(db, id).await.map_err(|e| e.to_string())?;
     let report = &stored.report;
     let messages = report
@@ -261,9 +260,8 @@ async fn action_webhook(
     headers: axum::http::HeaderMap,
     crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::Json<serde_json::Value>, crate::AppError> {
-    let config =
-        state.config().coop.as_ref().ok_or_else(|| refused(StatusCode::NOT_FOUND, "not_found", "no [coop]"))?;
-    let key = public_key(config)?.ok_or_else(|| refused(StatusCode::NOT_FOUND, "not_found", "no Coop key"))?;
+    let key =
+        state.inner.coop_key.as_ref().ok_or_else(|| refused(StatusCode::NOT_FOUND, "not_found", "no Coop key"))?;
     let signature = headers.get("coop-signature").and_then(|v| v.to_str().ok());
-    Ok(axum::Json(take_action(&state, &key, &body, signature).await?))
+    Ok(axum::Json(take_action(&state, key, &body, signature).await?))
 }

@@ -357,6 +357,81 @@ impl Db {
     }
 }
 
+/// The `WHERE` clause of a list query built from optional filters, its `$n`
+/// parameters numbered in the order they are added, so a filter and its
+/// value cannot drift apart (the report, appeal and audit lists).
+#[derive(Debug, Default)]
+pub(crate) struct Filters {
+    clauses: Vec<String>,
+    args: Vec<FilterArg>,
+}
+
+#[derive(Debug)]
+enum FilterArg {
+    Text(String),
+    Number(i64),
+}
+
+impl Filters {
+    fn param(&mut self, arg: FilterArg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// `condition $n` (e.g. `"sender_id ="`) with a text value, if there is one.
+    pub(crate) fn text(&mut self, condition: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            let p = self.param(FilterArg::Text(v.to_string()));
+            self.clauses.push(format!("{condition} {p}"));
+        }
+    }
+
+    /// `condition $n` (e.g. `"received_ms >="`) with a number, if there is one.
+    pub(crate) fn number(&mut self, condition: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            let p = self.param(FilterArg::Number(v));
+            self.clauses.push(format!("{condition} {p}"));
+        }
+    }
+
+    /// `column IN (...)` over `values`; none matches nothing.
+    pub(crate) fn one_of<'a>(&mut self, column: &str, values: impl IntoIterator<Item = &'a str>) {
+        let params: Vec<String> = values.into_iter().map(|v| self.param(FilterArg::Text(v.to_string()))).collect();
+        self.clauses.push(if params.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("{column} IN ({})", params.join(", "))
+        });
+    }
+
+    /// A clause without parameters.
+    pub(crate) fn clause(&mut self, sql: &str) {
+        self.clauses.push(sql.to_string());
+    }
+
+    /// Runs `select WHERE <the filters> order LIMIT limit` on `pool`.
+    pub(crate) async fn fetch(
+        mut self,
+        pool: &AnyPool,
+        select: &str,
+        order: &str,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>, ServerError> {
+        let limit = self.param(FilterArg::Number(limit));
+        let filters =
+            if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) };
+        let sql = format!("{select}{filters} {order} LIMIT {limit}");
+        let mut query = sqlx::query(&sql);
+        for arg in self.args {
+            query = match arg {
+                FilterArg::Text(t) => query.bind(t),
+                FilterArg::Number(n) => query.bind(n),
+            };
+        }
+        Ok(query.fetch_all(pool).await?)
+    }
+}
+
 /// Makes the SQLite database file before SQLite does, with mode 0600 (SQLite
 /// gives its `-wal` and `-shm` files the database file's mode), and narrows
 /// the mode of a database, WAL or shared-memory file others can read, with a

@@ -137,6 +137,8 @@ struct Inner {
     feed: bank_feed::Feed,
     fetcher: fetch::Fetcher,
     webhook_client: reqwest::Client,
+    /// Coop's webhook signing key, read once at start (`[coop] public_key_file`).
+    coop_key: Option<frankly_coop::CoopKey>,
     checkpointed: std::sync::atomic::AtomicI64,
 }
 
@@ -181,6 +183,10 @@ impl AppState {
             .no_proxy()
             .build()
             .map_err(|e| ServerError::Config(format!("webhook client: {e}")))?;
+        let coop_key = match &config.coop {
+            Some(coop) => coop::public_key(coop)?,
+            None => None,
+        };
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
@@ -203,6 +209,7 @@ impl AppState {
                 feed,
                 fetcher,
                 webhook_client,
+                coop_key,
                 checkpointed: std::sync::atomic::AtomicI64::new(0),
             }),
         })
@@ -247,7 +254,7 @@ pub fn app(state: AppState) -> axum::Router {
     if state.config().match_api {
         routes = routes.merge(hma::routes()).merge(bank_feed::routes());
     }
-    if state.config().coop.as_ref().is_some_and(|c| c.public_key_file.is_some()) {
+    if state.inner.coop_key.is_some() {
         routes = routes.merge(coop::routes());
     }
     let match_api = state.config().match_api;

@@ -21,7 +21,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::ServerError;
 use crate::audit;
 use crate::auth::User;
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Db, Filters};
 use crate::intake::StoredReport;
 use crate::webhooks::{self, Event};
 
@@ -698,20 +698,14 @@ pub async fn appeal(db: &Db, input: &AppealInput) -> Result<i64, ServerError> {
 /// The other reports of `sender` in queues `user`'s role may see, newest
 /// first, each with its latest decision's action.
 async fn sender_history(db: &Db, user: &User, sender: &str, except: i64) -> Result<Vec<SenderReport>, ServerError> {
-    let visible: Vec<Queue> = Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect();
-    let params: Vec<String> = (0..visible.len()).map(|i| format!("${}", i + 4)).collect();
-    let sql = format!(
-        "SELECT r.id, r.queue, r.status, r.reason, r.received_ms, \
+    let mut f = Filters::default();
+    f.one_of("r.queue", visible_queues(user, None)?.iter().map(|q| q.name()));
+    f.text("r.sender_id =", Some(sender));
+    f.number("r.id <>", Some(except));
+    let select = "SELECT r.id, r.queue, r.status, r.reason, r.received_ms, \
          (SELECT d.action FROM decisions d WHERE d.report = r.id ORDER BY d.id DESC LIMIT 1) AS last_action \
-         FROM reports r WHERE r.sender_id = $1 AND r.id <> $2 AND r.queue IN ({}) ORDER BY r.id DESC LIMIT $3",
-        params.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(sender).bind(except).bind(MAX_SENDER_HISTORY);
-    for q in visible {
-        query = query.bind(q.name());
-    }
-    query
-        .fetch_all(db.reader())
+         FROM reports r";
+    f.fetch(db.reader(), select, "ORDER BY r.id DESC", MAX_SENDER_HISTORY)
         .await?
         .iter()
         .map(|r| {
@@ -769,15 +763,10 @@ pub async fn comment(db: &Db, user: &User, id: i64, body: &str) -> Result<i64, S
 
 /// Reports a user may see, newest first, for the history list.
 pub async fn recent(db: &Db, user: &User, limit: i64) -> Result<Vec<ReportRow>, ServerError> {
-    let visible: Vec<Queue> = Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect();
-    let params: Vec<String> = (0..visible.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql =
-        format!("SELECT {ROW_COLUMNS} FROM reports WHERE queue IN ({}) ORDER BY id DESC LIMIT $1", params.join(", "));
-    let mut query = sqlx::query(&sql).bind(limit);
-    for q in visible {
-        query = query.bind(q.name());
-    }
-    query.fetch_all(db.reader()).await?.iter().map(row).collect()
+    let mut f = Filters::default();
+    f.one_of("queue", visible_queues(user, None)?.iter().map(|q| q.name()));
+    let select = format!("SELECT {ROW_COLUMNS} FROM reports");
+    f.fetch(db.reader(), &select, "ORDER BY id DESC", limit).await?.iter().map(row).collect()
 }
 
 /// What a report list is filtered by (every field optional).
@@ -811,61 +800,34 @@ impl ListFilter {
     }
 }
 
+/// The queues a list covers: `only`, if the role may see it (refused, not
+/// silently emptied, if not), or every queue the role may see.
+fn visible_queues(user: &User, only: Option<Queue>) -> Result<Vec<Queue>, ServerError> {
+    match only {
+        Some(q) if !user.role.may(Operation::See(q)) => Err(ReviewError::Forbidden.into()),
+        Some(q) => Ok(vec![q]),
+        None => Ok(Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect()),
+    }
+}
+
 /// Reports `user` may see that pass `filter`, newest first; a queue the
 /// role may not see is refused, not silently emptied.
 pub async fn list(db: &Db, user: &User, filter: &ListFilter) -> Result<Vec<ReportRow>, ServerError> {
-    if let Some(q) = filter.queue
-        && !user.role.may(Operation::See(q))
-    {
-        return Err(ReviewError::Forbidden.into());
-    }
-    let visible: Vec<Queue> = match filter.queue {
-        Some(q) => vec![q],
-        None => Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect(),
-    };
-    let limit = filter.page_size();
-    let mut sql = format!("SELECT {ROW_COLUMNS} FROM reports WHERE queue IN (");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    let queue_params: Vec<String> = visible.iter().map(|_| next()).collect();
-    sql.push_str(&queue_params.join(", "));
-    sql.push(')');
-    let mut texts: Vec<String> = visible.iter().map(|q| q.name().to_string()).collect();
-    let mut numbers: Vec<i64> = Vec::new();
-    if let Some(status) = filter.status {
-        sql.push_str(&format!(" AND status = {}", next()));
-        texts.push(status.name().to_string());
-    }
-    if let Some(sender) = &filter.sender {
-        sql.push_str(&format!(" AND sender_id = {}", next()));
-        texts.push(sender.clone());
-    }
-    // Text parameters come first in the statement, numbers after them.
-    for (column, value) in [("received_ms >=", filter.since), ("received_ms <", filter.until), ("id <", filter.before)]
-    {
-        if let Some(v) = value {
-            sql.push_str(&format!(" AND {column} {}", next()));
-            numbers.push(v);
-        }
-    }
+    let visible = visible_queues(user, filter.queue)?;
+    let mut f = Filters::default();
+    f.one_of("queue", visible.iter().map(|q| q.name()));
+    f.text("status =", filter.status.map(|s| s.name()));
+    f.text("sender_id =", filter.sender.as_deref());
+    f.number("received_ms >=", filter.since);
+    f.number("received_ms <", filter.until);
+    f.number("id <", filter.before);
     match filter.bank_match {
-        Some(true) => sql.push_str(" AND server_matches > 0"),
-        Some(false) => sql.push_str(" AND server_matches = 0"),
+        Some(true) => f.clause("server_matches > 0"),
+        Some(false) => f.clause("server_matches = 0"),
         None => {}
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", next()));
-    numbers.push(limit);
-    let mut query = sqlx::query(&sql);
-    for t in texts {
-        query = query.bind(t);
-    }
-    for v in numbers {
-        query = query.bind(v);
-    }
-    query.fetch_all(db.reader()).await?.iter().map(row).collect()
+    let select = format!("SELECT {ROW_COLUMNS} FROM reports");
+    f.fetch(db.reader(), &select, "ORDER BY id DESC", filter.page_size()).await?.iter().map(row).collect()
 }
 
 /// Whether an appeal has been answered.
@@ -910,62 +872,27 @@ impl AppealFilter {
 /// first, each with the decision appealed and its answer; a queue the role
 /// may not see is refused, as in [`list`].
 pub async fn appeals(db: &Db, user: &User, filter: &AppealFilter) -> Result<Vec<AppealSummary>, ServerError> {
-    if let Some(q) = filter.queue
-        && !user.role.may(Operation::See(q))
-    {
-        return Err(ReviewError::Forbidden.into());
-    }
-    let visible: Vec<Queue> = match filter.queue {
-        Some(q) => vec![q],
-        None => Queue::ALL.iter().copied().filter(|q| user.role.may(Operation::See(*q))).collect(),
-    };
+    let visible = visible_queues(user, filter.queue)?;
     // The answer is the decision naming the appeal with an appeal action
     // (an escalation on the way names it too, and is not an answer).
-    let mut sql = String::from(
-        "SELECT a.id, a.report, r.report_id, r.queue, a.decision, p.action AS appealed, a.appellant, a.statement, \
-         a.filed_ms, d.id AS answer, d.action AS answer_action, u.username AS answer_by, d.decided_ms AS answer_ms \
-         FROM appeals a JOIN reports r ON r.id = a.report JOIN decisions p ON p.id = a.decision \
+    const SELECT: &str = "SELECT a.id, a.report, r.report_id, r.queue, a.decision, p.action AS appealed, \
+         a.appellant, a.statement, a.filed_ms, d.id AS answer, d.action AS answer_action, u.username AS answer_by, \
+         d.decided_ms AS answer_ms FROM appeals a JOIN reports r ON r.id = a.report \
+         JOIN decisions p ON p.id = a.decision \
          LEFT JOIN decisions d ON d.appeal = a.id AND d.action IN ('uphold', 'reverse') \
-         LEFT JOIN users u ON u.id = d.moderator WHERE r.queue IN (",
-    );
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    let queue_params: Vec<String> = visible.iter().map(|_| next()).collect();
-    sql.push_str(&queue_params.join(", "));
-    sql.push(')');
-    let mut texts: Vec<String> = visible.iter().map(|q| q.name().to_string()).collect();
-    if let Some(appellant) = &filter.appellant {
-        sql.push_str(&format!(" AND a.appellant = {}", next()));
-        texts.push(appellant.clone());
-    }
-    let mut numbers: Vec<i64> = Vec::new();
-    for (condition, value) in
-        [("a.filed_ms >=", filter.since), ("a.filed_ms <", filter.until), ("a.id <", filter.before)]
-    {
-        if let Some(v) = value {
-            sql.push_str(&format!(" AND {condition} {}", next()));
-            numbers.push(v);
-        }
-    }
+         LEFT JOIN users u ON u.id = d.moderator";
+    let mut f = Filters::default();
+    f.one_of("r.queue", visible.iter().map(|q| q.name()));
+    f.text("a.appellant =", filter.appellant.as_deref());
+    f.number("a.filed_ms >=", filter.since);
+    f.number("a.filed_ms <", filter.until);
+    f.number("a.id <", filter.before);
     match filter.status {
-        Some(AppealStatus::Open) => sql.push_str(" AND d.id IS NULL"),
-        Some(AppealStatus::Decided) => sql.push_str(" AND d.id IS NOT NULL"),
+        Some(AppealStatus::Open) => f.clause("d.id IS NULL"),
+        Some(AppealStatus::Decided) => f.clause("d.id IS NOT NULL"),
         None => {}
     }
-    sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", next()));
-    numbers.push(filter.page_size());
-    let mut query = sqlx::query(&sql);
-    for t in texts {
-        query = query.bind(t);
-    }
-    for v in numbers {
-        query = query.bind(v);
-    }
-    query
-        .fetch_all(db.reader())
+    f.fetch(db.reader(), SELECT, "ORDER BY a.id DESC", filter.page_size())
         .await?
         .iter()
         .map(|r| {
@@ -1083,7 +1010,7 @@ pub async fn media_by_id(
 
 /// Parses a stored report. Reports stored by franking v1 (schema 1) stay
 /// in the database and the audit log, but this build does not show them.
-fn stored_report(id: i64, content: &[u8]) -> Result<StoredReport, ServerError> {
+pub(crate) fn stored_report(id: i64, content: &[u8]) -> Result<StoredReport, ServerError> {
     serde_json::from_slice(content).map_err(|e| {
         ReviewError::Unreadable { report: id, why: format!("stored by franking v1, or damaged: {e}") }.into()
     })

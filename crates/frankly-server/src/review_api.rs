@@ -204,10 +204,8 @@ async fn list(
 ) -> Result<Json<ReportList>, AppError> {
     let Query(filter) = filter.map_err(invalid_filter)?;
     let rows = queue::list(state.db(), &user, &filter).await?;
-    let limit = filter.page_size();
-    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit;
     Ok(Json(ReportList {
-        next_before: if full { rows.last().map(|r| r.id) } else { None },
+        next_before: next_before(&rows, filter.page_size(), |r| r.id),
         reports: rows.iter().map(summary).collect(),
     }))
 }
@@ -537,6 +535,13 @@ async fn cybertipline_submit(
     Ok(Json(crate::cybertip::submit(state.db(), &user, id, config, max).await?))
 }
 
+/// A page's `next_before`: its last item's key when the page is full (a
+/// shorter page is the last).
+fn next_before<T>(items: &[T], page_size: i64, key: impl Fn(&T) -> i64) -> Option<i64> {
+    let full = i64::try_from(items.len()).unwrap_or(i64::MAX) == page_size;
+    if full { items.last().map(key) } else { None }
+}
+
 fn invalid_filter(e: axum::extract::rejection::QueryRejection) -> ServerError {
     ServerError::refused(StatusCode::BAD_REQUEST, "invalid_filter", e.body_text())
 }
@@ -552,8 +557,7 @@ async fn appeals(
 ) -> Result<Json<AppealList>, AppError> {
     let Query(filter) = filter.map_err(invalid_filter)?;
     let appeals = queue::appeals(state.db(), &user, &filter).await?;
-    let full = i64::try_from(appeals.len()).unwrap_or(i64::MAX) == filter.page_size();
-    Ok(Json(AppealList { next_before: if full { appeals.last().map(|a| a.id) } else { None }, appeals }))
+    Ok(Json(AppealList { next_before: next_before(&appeals, filter.page_size(), |a| a.id), appeals }))
 }
 
 fn administer(user: &User) -> Result<(), ServerError> {
@@ -571,8 +575,7 @@ async fn audit_search(
     administer(&user)?;
     let Query(filter) = filter.map_err(invalid_filter)?;
     let entries = crate::audit::search(state.db(), &filter).await?;
-    let full = i64::try_from(entries.len()).unwrap_or(i64::MAX) == filter.page_size();
-    Ok(Json(AuditPage { next_before: if full { entries.last().map(|e| e.seq) } else { None }, entries }))
+    Ok(Json(AuditPage { next_before: next_before(&entries, filter.page_size(), |e| e.seq), entries }))
 }
 
 /// The whole hash chain recomputed from entry 1 (administrators).

@@ -265,7 +265,9 @@ async fn the_report_page_shows_strikes_history_and_comments_in_chromium() {
     let form = c.form(Locator::Css("form.comment")).await.unwrap();
     form.set_by_name("body", "Same pattern as the earlier report: see message 3.").await.unwrap();
     c.find(Locator::XPath("//button[text()='Add comment']")).await.unwrap().click().await.unwrap();
-    let comment = c.wait().for_element(Locator::Css("ul.comments li")).await.unwrap().text().await.unwrap();
+    // The comment's own item (the page before it lists "None."), on the page the form leads to.
+    let comment =
+        c.wait().for_element(Locator::Css("ul.comments li[id^='comment-']")).await.unwrap().text().await.unwrap();
     assert!(
         comment.starts_with("mia · ") && comment.ends_with("Same pattern as the earlier report: see message 3."),
         "{comment}"

@@ -211,3 +211,28 @@ fn coop_configuration_is_checked() {
     let config = frankly_server::Config { webhooks: vec![all_events], ..Default::default() };
     assert!(config.validate().is_err());
 }
+
+/// Coop's key is read once, at start: a file that is not a key stops the
+/// server there, with an error naming the setting, not at the first webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coop_key_file_that_is_not_a_key_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("coop.pub");
+    std::fs::write(&key, "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n").unwrap();
+    let config = frankly_server::Config {
+        data_dir: dir.path().join("data"),
+        coop: Some(frankly_server::CoopConfig {
+            api_key_file: None,
+            user_type_id: "tUser".into(),
+            message_type_id: "tMessage".into(),
+            verdict_type_id: "tVerdict".into(),
+            policies: Default::default(),
+            public_key_file: Some(key),
+            account: Some("coop-bot".into()),
+            actions: [("act-remove".to_string(), Action::Remove)].into(),
+        }),
+        ..frankly_server::Config::default()
+    };
+    let err = frankly_server::AppState::open(config, Default::default()).await.unwrap_err().to_string();
+    assert!(err.contains("[coop] public_key_file"), "{err}");
+}
